@@ -1,0 +1,114 @@
+#pragma once
+
+#include "jitbox/util/result.hpp"
+#include "jitbox/util/time.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace jitbox {
+
+enum class NetworkMode {
+    none,     // no network interface but loopback
+    isolated, // a private bridge network created for this sandbox alone
+    bridge,   // the engine's default bridge, shared with other containers
+};
+
+/// A bind mount from the host into the sandbox, read-only unless `writable`.
+struct Mount {
+    std::filesystem::path source; // absolute, resolved against the config file's folder
+    std::string target;
+    bool writable = false;
+};
+
+/// A port to publish, from the docker-style `[[ip:]host_port:]container_port[/protocol]`.
+struct PortSpec {
+    std::string host_ip = "127.0.0.1"; // loopback unless the template names another address
+    std::string host_port;             // empty: the engine picks a free port
+    std::string container_port;
+    std::string protocol = "tcp";
+};
+
+/// One `[templates.NAME]` table, validated and with defaults filled in.
+struct Template {
+    std::string name;
+    std::string provider = "docker";
+    std::string image;
+    std::vector<std::string> command; // empty: the image's own command
+    std::map<std::string, std::string> env;
+    std::string workdir;
+    std::string user;
+    std::optional<double> cpus;
+    std::optional<std::int64_t> memory_bytes;
+    std::optional<std::int64_t> pids_limit;
+    NetworkMode network = NetworkMode::none;
+    std::vector<PortSpec> ports;
+    bool read_only = false;
+    std::vector<std::string> cap_add;
+    std::vector<Mount> mounts;
+    std::map<std::string, std::string> labels;
+    std::optional<Seconds> stop_timeout; // unset: remove at once, with no grace period
+    Seconds ttl{30 * 60};
+    Seconds max_ttl{4 * 60 * 60};
+    std::string origin; // "FILE:LINE:COLUMN" of the table, for messages
+};
+
+/// The loaded configuration. `path` is empty when the embedded default applies.
+struct Config {
+    std::filesystem::path path;
+    std::string default_template; // used by `jitbox up` without a name; empty when unset
+    std::map<std::string, Template> templates;
+};
+
+/// The sources of the configuration, in order of precedence.
+struct ConfigRequest {
+    std::optional<std::filesystem::path> explicit_path; // --config
+    std::optional<std::filesystem::path> env_path;      // JITBOX_CONFIG
+    std::filesystem::path working_dir;                  // searched upwards for jitbox.toml
+};
+
+inline constexpr const char* k_config_file_name = "jitbox.toml";
+
+/// Finds the configuration file: --config, then JITBOX_CONFIG (ignored when empty), then the
+/// nearest jitbox.toml in the working folder or a parent. Returns an empty path when there is
+/// none, so the embedded default applies. An explicitly named file that does not exist, and a
+/// jitbox.toml found by the search that another user owns, are failures (ExitCode::usage).
+Result<std::filesystem::path> find_config(const ConfigRequest& request);
+
+/// Loads and validates the configuration named by `request`, or the embedded default.
+Result<Config> load_config(const ConfigRequest& request);
+
+/// Parses and validates configuration text. `path` names the source in messages (empty:
+/// `<default>`) and anchors relative mount sources (empty: the current folder). Every failure
+/// is one line, `FILE:LINE:COLUMN: KEY: problem and fix`, with ExitCode::usage.
+Result<Config> parse_config(std::string_view text, const std::filesystem::path& path);
+
+/// The configuration used when no file is found: default_config_text(), parsed.
+Config default_config();
+
+/// The embedded default configuration as TOML, so `jitbox templates` can show it.
+std::string_view default_config_text();
+
+/// The configuration spelling of `mode`: "none", "isolated" or "bridge".
+std::string_view network_mode_name(NetworkMode mode);
+
+/// Parses a size such as `512MiB`, `2GiB`, `1.5g`, `100000000`, greater than zero. Units: B,
+/// k/K/KiB, m/M/MiB, g/G/GiB, t/T/TiB (powers of 1024) and KB, MB, GB, TB (powers of 1000),
+/// optionally after one space. A fraction needs a unit and the result is truncated to bytes.
+Result<std::int64_t> parse_size(std::string_view text);
+
+/// Parses a port in docker's short form, such as `5432`, `15432:5432` or `0.0.0.0:53:53/udp`.
+/// Ports are 1 to 65535, ranges are not supported, an IPv6 host address goes in brackets
+/// (`[::1]:8080:80`) and the protocol is tcp, udp or sctp.
+Result<PortSpec> parse_port(std::string_view text);
+
+/// The known name closest to `name` by Levenshtein distance, or empty when even the closest is
+/// more than max(2, length of `name` / 3) edits away.
+std::string closest_name(std::string_view name, const std::vector<std::string>& known);
+
+} // namespace jitbox

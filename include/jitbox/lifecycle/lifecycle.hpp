@@ -1,0 +1,90 @@
+#pragma once
+
+#include "jitbox/audit/audit.hpp"
+#include "jitbox/config/config.hpp"
+#include "jitbox/lifecycle/identity.hpp"
+#include "jitbox/providers/provider.hpp"
+#include "jitbox/reaper/reaper.hpp"
+#include "jitbox/state/store.hpp"
+#include "jitbox/util/result.hpp"
+#include "jitbox/util/time.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace jitbox {
+
+/// Chooses a provider by name and engine endpoint; an empty endpoint means "as the environment
+/// says" (DOCKER_HOST and so on).
+class ProviderFactory {
+public:
+    virtual ~ProviderFactory() = default;
+    virtual Result<std::unique_ptr<Provider>> make(const std::string& provider,
+                                                   const std::string& endpoint) = 0;
+    /// The endpoint a new sandbox of this provider would use, for its record.
+    virtual Result<std::string> default_endpoint(const std::string& provider) = 0;
+};
+
+struct UpRequest {
+    std::string template_name; // empty: the configuration's default template
+    std::optional<Seconds> ttl;
+    std::optional<std::string> name;
+};
+
+/// A sandbox as `status` shows it: the record plus what the provider says now.
+struct SandboxStatus {
+    SandboxRecord record;
+    std::string state; // "running", "exited", "missing", "expired", "creating", "removing"
+    bool child_alive = false;
+};
+
+/// Everything the lifecycle talks to; owned by the caller.
+struct LifecycleServices {
+    const Config& config;
+    const StateStore& store;
+    const AuditLog& audit;
+    ProviderFactory& providers;
+    const Clock& clock;
+    ChildSupervisor& children;
+    Identity identity;
+    ProgressFn progress;
+};
+
+/// The one path through which sandboxes are created, extended and torn down, so state, provider
+/// and audit log stay consistent whoever asks: a command or the background child.
+class Lifecycle {
+public:
+    explicit Lifecycle(LifecycleServices services) : m_services(std::move(services)) {}
+
+    Result<SandboxRecord> up(const UpRequest& request);
+    Result<SandboxRecord> extend(const std::string& name, Seconds by);
+    /// Tears a sandbox down now. ExitCode::not_found when there is no record.
+    Result<void> down(const std::string& name);
+    /// Tears a sandbox down if its deadline has passed; called by its background child.
+    Result<void> expire(const std::string& name);
+    /// Every record with the provider's view of it, from one list request per engine.
+    Result<std::vector<SandboxStatus>> status();
+    /// Tears down expired sandboxes whose child is gone and restarts the child of a live
+    /// sandbox that lost it. Failures are printed as warnings, never fatal.
+    void reconcile();
+
+    /// The named template, or the configuration's default when `name` is empty.
+    Result<const Template*> resolve_template(const std::string& name) const;
+
+private:
+    Result<void> teardown(SandboxRecord record, const std::string& action);
+    Result<void> restart_child(const std::string& name);
+    void audit(const std::string& action, const SandboxRecord& record, const Failure* failure);
+
+    LifecycleServices m_services;
+};
+
+/// A random sandbox id: 16 lower-case hex digits.
+std::string make_sandbox_id();
+
+/// A generated sandbox name, `<template>-<6 hex digits>`, valid by is_valid_sandbox_name.
+std::string make_sandbox_name(const std::string& template_name);
+
+} // namespace jitbox

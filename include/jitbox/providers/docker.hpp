@@ -1,0 +1,42 @@
+#pragma once
+
+#include "jitbox/net/http.hpp"
+#include "jitbox/providers/provider.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace jitbox {
+
+/// The oldest and newest Engine API versions jitbox speaks. 1.41 is Docker 20.10, the engine
+/// in Debian 12; newer engines still serve 1.41 when asked for it.
+inline constexpr const char* k_docker_min_api = "1.40";
+inline constexpr const char* k_docker_max_api = "1.41";
+
+/// Reads an environment variable; returns nullopt when unset. Injected so tests need not touch
+/// the process environment.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+/// The engine endpoint from DOCKER_HOST (unix:// or tcp://), DOCKER_TLS_VERIFY and
+/// DOCKER_CERT_PATH, defaulting to unix:///var/run/docker.sock.
+Result<HttpEndpoint> docker_endpoint(const EnvLookup& env);
+
+/// An image reference split the way POST /images/create takes it: `fromImage` and `tag`.
+struct ImageReference {
+    std::string repository; // registry host and path, such as "reg.local:5000/team/app"
+    std::string tag;        // a tag, or a digest such as "sha256:..."; "latest" when none
+};
+
+/// Splits `postgres:16`, `reg.local:5000/a/b:1`, `busybox` (tag "latest") or `app@sha256:...`
+/// (the digest becomes the tag, and a tag beside the digest is dropped).
+ImageReference split_image_reference(std::string_view reference);
+
+/// The Docker Engine API provider. The API version is negotiated through GET /_ping on first
+/// use, before any request that changes something.
+std::unique_ptr<Provider> make_docker_provider(std::unique_ptr<HttpClient> client,
+                                               std::string endpoint_description);
+
+} // namespace jitbox

@@ -1,0 +1,85 @@
+#pragma once
+
+#include "jitbox/config/config.hpp"
+#include "jitbox/util/result.hpp"
+#include "jitbox/util/time.hpp"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace jitbox {
+
+// Labels that every resource jitbox creates carries, beside the template's own. They are the
+// truth about what exists; local state is only the record of what jitbox meant to do.
+inline constexpr const char* k_label_sandbox = "io.jitbox.sandbox";
+inline constexpr const char* k_label_owner = "io.jitbox.owner";
+inline constexpr const char* k_label_template = "io.jitbox.template";
+inline constexpr const char* k_label_expires_at = "io.jitbox.expires-at";
+inline constexpr const char* k_label_name = "io.jitbox.name";
+
+/// One thing a provider created, such as a container or a network.
+struct Resource {
+    std::string kind; // "container", "network"
+    std::string id;
+    std::string name;
+};
+
+struct PublishedPort {
+    std::string container_port; // "5432/tcp"
+    std::string host_ip;
+    int host_port = 0;
+};
+
+/// Everything that belongs to one sandbox on its provider.
+struct ResourceSet {
+    std::vector<Resource> items; // in creation order; destroyed in reverse
+    std::vector<PublishedPort> ports;
+};
+
+/// What to create: the template plus the identity of this sandbox.
+struct SandboxPlan {
+    std::string id;    // random, unique; the value of io.jitbox.sandbox
+    std::string name;  // the user's name for it
+    std::string owner; // user name
+    Template spec;
+    TimePoint expires_at;
+    std::map<std::string, std::string> labels; // template labels plus the io.jitbox.* ones
+};
+
+/// A resource found on the provider through its jitbox labels.
+struct LabelledResource {
+    Resource resource;
+    std::string state; // provider's word: "running", "exited", "created", ...
+    std::map<std::string, std::string> labels;
+};
+
+/// What list_labelled covers: containers answer "is it running" for status with one request;
+/// networks as well are needed only to find leftovers.
+enum class ListScope { containers, all };
+
+/// Called with human-readable progress, such as pull status; may be ignored.
+using ProgressFn = std::function<void(std::string_view message)>;
+
+class Provider {
+public:
+    virtual ~Provider() = default;
+
+    /// Creates the sandbox. Each resource is appended to `created` as soon as it exists, so
+    /// that on failure the caller can destroy exactly what was made.
+    virtual Result<void> create(const SandboxPlan& plan, ResourceSet& created,
+                                const ProgressFn& progress) = 0;
+
+    /// Removes the resources, waiting at most `stop_timeout` for a graceful stop (none: kill at
+    /// once). A resource that is already gone, or already being removed, counts as removed.
+    virtual Result<void> destroy(const ResourceSet& resources,
+                                 std::optional<Seconds> stop_timeout) = 0;
+
+    /// Lists the resources that carry the io.jitbox.sandbox label, with one request per kind.
+    virtual Result<std::vector<LabelledResource>> list_labelled(ListScope scope) = 0;
+};
+
+} // namespace jitbox

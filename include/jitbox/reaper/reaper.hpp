@@ -1,0 +1,70 @@
+#pragma once
+
+#include "jitbox/state/store.hpp"
+#include "jitbox/util/result.hpp"
+#include "jitbox/util/time.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace jitbox {
+
+/// The pid and start time that identify a background child, so that a reused pid is never
+/// signalled.
+struct ChildProcess {
+    int pid = 0;
+    unsigned long long start_time = 0; // /proc/PID/stat field 22, clock ticks since boot
+};
+
+/// Starts, stops and checks the background child that tears a sandbox down at its deadline.
+/// An interface so lifecycle tests can run without processes.
+class ChildSupervisor {
+public:
+    virtual ~ChildSupervisor() = default;
+    /// Starts a child for `name` and returns once it holds the sandbox's child lock.
+    virtual Result<ChildProcess> start(const std::string& name) = 0;
+    /// True when a child holds the sandbox's child lock.
+    virtual bool is_alive(const std::string& name) = 0;
+    /// Asks the child to exit and waits briefly until it has.
+    virtual void stop(const SandboxRecord& record) = 0;
+    /// Tells the child that the deadline in the record changed.
+    virtual void notify(const SandboxRecord& record) = 0;
+};
+
+/// The real supervisor: the child is this same binary run as `jitbox __reap`, in its own
+/// session, with standard streams on /dev/null and no other inherited descriptors.
+class ProcessSupervisor final : public ChildSupervisor {
+public:
+    explicit ProcessSupervisor(const StateStore& store) : m_store(store) {}
+
+    Result<ChildProcess> start(const std::string& name) override;
+    bool is_alive(const std::string& name) override;
+    void stop(const SandboxRecord& record) override;
+    void notify(const SandboxRecord& record) override;
+
+private:
+    const StateStore& m_store;
+};
+
+/// What the background child needs from the rest of jitbox.
+struct ReaperHooks {
+    /// The sandbox's current deadline; nullopt when the record is gone.
+    std::function<std::optional<TimePoint>()> read_deadline;
+    /// Tears the sandbox down if its deadline has passed.
+    std::function<Result<void>()> expire;
+    /// Records that teardown had to wait for the engine, or gave up.
+    std::function<void(const std::string& message)> report;
+};
+
+/// The body of `jitbox __reap`: takes the child lock, reports readiness on `ready_fd`, sleeps
+/// until the wall-clock deadline (following extensions announced by SIGUSR1), tears down with
+/// retries, and returns the process exit status.
+int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
+               const ReaperHooks& hooks);
+
+/// Reads field 22 of /proc/PID/stat; nullopt when the process does not exist.
+std::optional<unsigned long long> process_start_time(int pid);
+
+} // namespace jitbox

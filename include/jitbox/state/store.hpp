@@ -1,0 +1,106 @@
+#pragma once
+
+#include "jitbox/providers/provider.hpp"
+#include "jitbox/util/result.hpp"
+#include "jitbox/util/time.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jitbox {
+
+/// Lifecycle of a record: `creating` is written before the first provider call, `running` once
+/// the sandbox and its background child are up, `removing` while teardown is under way.
+enum class SandboxState { creating, running, removing };
+
+std::string_view to_string(SandboxState state);
+
+/// What jitbox knows about one sandbox, one JSON file per sandbox.
+struct SandboxRecord {
+    std::string name;
+    std::string id;
+    std::string template_name;
+    std::string provider;
+    SandboxState state = SandboxState::creating;
+    std::string owner;
+    TimePoint created_at;
+    TimePoint expires_at;
+    TimePoint max_expires_at; // created_at + the template's max_ttl: extend stops here
+    std::optional<Seconds> stop_timeout;
+    std::string endpoint; // the engine it was created on, such as "unix:///var/run/docker.sock"
+    std::optional<int> child_pid;
+    std::optional<unsigned long long> child_start_time; // /proc/PID/stat field 22, in ticks
+    ResourceSet resources;
+};
+
+/// True when `name` matches [a-z0-9][a-z0-9-]{0,62}.
+bool is_valid_sandbox_name(std::string_view name);
+
+/// The state folder: $XDG_STATE_HOME/jitbox, else ~/.local/state/jitbox.
+Result<std::filesystem::path> default_state_dir();
+
+/// An exclusive advisory lock (flock) on a file, released by the destructor.
+class FileLock {
+public:
+    /// Blocks until the lock is held. The file is created 0600 when missing.
+    static Result<FileLock> acquire(const std::filesystem::path& path);
+    /// Returns nullopt at once when another process holds the lock.
+    static Result<std::optional<FileLock>> try_acquire(const std::filesystem::path& path);
+
+    FileLock(FileLock&& other) noexcept;
+    FileLock& operator=(FileLock&& other) noexcept;
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+    ~FileLock();
+
+    int fd() const { return m_fd; }
+
+private:
+    explicit FileLock(int fd) : m_fd(fd) {}
+    int m_fd = -1;
+};
+
+/// The on-disk records: one `sandboxes/NAME.json` each, written atomically (temp file, fsync,
+/// rename, fsync of the folder), folder 0700 and files 0600.
+class StateStore {
+public:
+    /// Opens the store at `dir`, creating the folders 0700 when missing.
+    static Result<StateStore> open(const std::filesystem::path& dir);
+
+    const std::filesystem::path& dir() const { return m_dir; }
+
+    /// Takes the lock that serialises changes to one sandbox (reserve, update, remove).
+    Result<FileLock> lock_sandbox(std::string_view name) const;
+    /// As lock_sandbox, but returns nullopt at once when another process holds the lock.
+    Result<std::optional<FileLock>> try_lock_sandbox(std::string_view name) const;
+
+    /// The lock the background child holds for its whole life; while held, a child is armed.
+    std::filesystem::path child_lock_path(std::string_view name) const;
+
+    /// Writes a new record; fails with ExitCode::name_in_use when one exists. The caller holds
+    /// the sandbox lock.
+    Result<void> insert(const SandboxRecord& record) const;
+    /// Replaces an existing record. The caller holds the sandbox lock.
+    Result<void> update(const SandboxRecord& record) const;
+    /// Reads one record; nullopt when there is none.
+    Result<std::optional<SandboxRecord>> find(std::string_view name) const;
+    /// Reads every record, sorted by name. Unreadable records are skipped with a warning.
+    Result<std::vector<SandboxRecord>> list() const;
+    /// Deletes a record; a missing record is not an error. The caller holds the sandbox lock.
+    Result<void> remove(std::string_view name) const;
+
+private:
+    explicit StateStore(std::filesystem::path dir) : m_dir(std::move(dir)) {}
+    std::filesystem::path record_path(std::string_view name) const;
+
+    std::filesystem::path m_dir;
+};
+
+/// Serialises a record to JSON and back; exposed for tests and `status --json`.
+std::string record_to_json(const SandboxRecord& record);
+Result<SandboxRecord> record_from_json(std::string_view text);
+
+} // namespace jitbox

@@ -1,0 +1,122 @@
+#include "jitbox/cli/app.hpp"
+
+#include "commands.hpp"
+
+#include <filesystem>
+#include <unistd.h>
+
+namespace jitbox::cli {
+
+namespace {
+
+constexpr const char* k_exit_codes_help = R"(Exit codes:
+  0  success
+  1  internal error
+  2  usage or configuration error
+  3  provider failure: the engine or cloud API failed or could not be reached
+  4  sandbox not found
+  5  name already in use
+  6  denied by policy, such as a ttl above the template's max_ttl
+)";
+
+std::optional<std::filesystem::path> env_path(const char* name) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || value[0] == '\0') {
+        return std::nullopt;
+    }
+    return std::filesystem::path(value);
+}
+
+} // namespace
+
+const Config& Context::config() {
+    if (!m_config) {
+        ConfigRequest request;
+        if (!m_options.config_path.empty()) {
+            request.explicit_path = m_options.config_path;
+        }
+        request.env_path = env_path("JITBOX_CONFIG");
+        request.working_dir = std::filesystem::current_path();
+        m_config = value_or_throw(load_config(request));
+    }
+    return *m_config;
+}
+
+const StateStore& Context::store() {
+    if (!m_store) {
+        m_store = value_or_throw(StateStore::open(value_or_throw(default_state_dir())));
+    }
+    return *m_store;
+}
+
+Lifecycle& Context::lifecycle() {
+    if (!m_lifecycle) {
+        const Config& loaded = config();
+        const StateStore& opened = store();
+        m_audit.emplace(opened.dir() / "audit.log");
+        m_providers = std::make_unique<EnvironmentProviderFactory>();
+        m_clock = std::make_unique<SystemClock>();
+        m_children = std::make_unique<ProcessSupervisor>(opened);
+        LifecycleServices services{loaded,   opened,      *m_audit,
+                                   *m_providers, *m_clock, *m_children,
+                                   value_or_throw(current_identity()), make_progress(m_options)};
+        m_lifecycle = std::make_unique<Lifecycle>(std::move(services));
+    }
+    return *m_lifecycle;
+}
+
+void add_global_options(CLI::App& app, GlobalOptions& options) {
+    app.add_option("--config", options.config_path,
+                   "Configuration file (default: $JITBOX_CONFIG, else the nearest jitbox.toml "
+                   "in this folder or above, else the built-in default)")
+        ->type_name("FILE");
+    app.add_flag("--json", options.json, "Print data as JSON");
+    app.add_flag("-v,--verbose", options.verbosity, "Explain each step on stderr");
+    app.add_flag("-q,--quiet", options.quiet,
+                 "No notices on stderr; `status` prints names only");
+}
+
+} // namespace jitbox::cli
+
+namespace jitbox {
+
+int run_cli(int argc, char** argv) {
+    cli::GlobalOptions options;
+    cli::Context context(options);
+
+    CLI::App app("jitbox: time-boxed sandboxes that tear themselves down", "jitbox");
+    app.set_version_flag("--version", std::string("jitbox ") + JITBOX_VERSION);
+    app.footer(cli::k_exit_codes_help);
+    app.require_subcommand(1);
+    app.fallthrough();
+    cli::add_global_options(app, options);
+
+    cli::register_up(app, context);
+    cli::register_down(app, context);
+    cli::register_status(app, context);
+    cli::register_extend(app, context);
+    cli::register_templates(app, context);
+    cli::register_reap(app, context);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& help) {
+        return app.exit(help);
+    } catch (const CLI::CallForAllHelp& help) {
+        return app.exit(help);
+    } catch (const CLI::CallForVersion& version) {
+        return app.exit(version);
+    } catch (const CLI::ParseError& error) {
+        fmt::print(stderr, "jitbox: error: {}; see `jitbox --help`\n", error.what());
+        return static_cast<int>(ExitCode::usage);
+    } catch (const Error& error) {
+        fmt::print(stderr, "jitbox: error: {}\n", error.what());
+        return static_cast<int>(error.code());
+    } catch (const std::exception& error) {
+        fmt::print(stderr, "jitbox: error: {}\n", error.what());
+        return static_cast<int>(ExitCode::internal);
+    }
+    return static_cast<int>(ExitCode::success);
+}
+
+} // namespace jitbox

@@ -1,0 +1,86 @@
+#pragma once
+
+// Shared by the files in src/cli: the options every subcommand accepts and the lazily built
+// services behind them. One file per subcommand registers it on the CLI::App.
+
+#include "jitbox/config/config.hpp"
+#include "jitbox/lifecycle/lifecycle.hpp"
+#include "jitbox/providers/factory.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace jitbox::cli {
+
+struct GlobalOptions;
+/// A ProgressFn that redraws one status line on a terminal and prints nothing elsewhere.
+ProgressFn make_progress(const GlobalOptions& options);
+
+/// Flags accepted before and after any subcommand.
+struct GlobalOptions {
+    std::string config_path;
+    bool json = false;
+    int verbosity = 0;
+    bool quiet = false;
+};
+
+/// What a subcommand needs, built on first use so that `--help` and `templates` never touch
+/// the engine or the state folder.
+class Context {
+public:
+    explicit Context(const GlobalOptions& options) : m_options(options) {}
+
+    const GlobalOptions& options() const { return m_options; }
+    const Config& config();
+    const StateStore& store();
+    Lifecycle& lifecycle();
+
+    ProgressFn progress() const { return make_progress(m_options); }
+
+    /// A notice on stderr, unless --quiet.
+    template <typename... Args>
+    void notice(fmt::format_string<Args...> format, Args&&... args) const {
+        if (!m_options.quiet) {
+            fmt::print(stderr, "{}\n", fmt::format(format, std::forward<Args>(args)...));
+        }
+    }
+
+private:
+    const GlobalOptions& m_options;
+    std::optional<Config> m_config;
+    std::optional<StateStore> m_store;
+    std::optional<AuditLog> m_audit;
+    std::unique_ptr<EnvironmentProviderFactory> m_providers;
+    std::unique_ptr<SystemClock> m_clock;
+    std::unique_ptr<ProcessSupervisor> m_children;
+    std::unique_ptr<Lifecycle> m_lifecycle;
+};
+
+void register_up(CLI::App& app, Context& context);
+void register_down(CLI::App& app, Context& context);
+void register_status(CLI::App& app, Context& context);
+void register_extend(CLI::App& app, Context& context);
+void register_templates(CLI::App& app, Context& context);
+void register_reap(CLI::App& app, Context& context);
+
+/// Adds the shared flags to `app`; subcommands see them through fallthrough.
+void add_global_options(CLI::App& app, GlobalOptions& options);
+
+// Output helpers (output.cpp).
+bool is_terminal(int fd);
+/// "45m", "1h30m", or "expired" for a deadline in the past.
+std::string format_time_left(TimePoint deadline, TimePoint now);
+nlohmann::json status_to_json(const SandboxStatus& status);
+/// Prints rows as left-aligned columns separated by three spaces, header first.
+void print_table(const std::vector<std::vector<std::string>>& rows);
+/// A CLI11 validator for durations such as 30m, so bad values are usage errors that name the
+/// value.
+CLI::Validator duration_validator();
+Seconds parse_duration_or_throw(const std::string& text, const std::string& option);
+
+} // namespace jitbox::cli

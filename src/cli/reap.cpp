@@ -1,0 +1,54 @@
+#include "commands.hpp"
+
+namespace jitbox::cli {
+
+namespace {
+
+struct ReapOptions {
+    std::string state_dir;
+    int ready_fd = -1;
+    std::string name;
+};
+
+// The background child. It rebuilds its services from the state folder alone: the
+// configuration may have changed or gone since `up`, and teardown needs only the record.
+int run_reap(const ReapOptions& options) {
+    StateStore store = value_or_throw(StateStore::open(options.state_dir));
+    AuditLog audit(store.dir() / "audit.log");
+    EnvironmentProviderFactory providers;
+    SystemClock clock;
+    ProcessSupervisor children(store);
+    Config no_templates;
+    Lifecycle lifecycle({no_templates, store, audit, providers, clock, children,
+                         value_or_throw(current_identity()), [](std::string_view) {}});
+
+    ReaperHooks hooks;
+    hooks.read_deadline = [&]() -> std::optional<TimePoint> {
+        auto found = store.find(options.name);
+        if (!found || !found->has_value()) {
+            return std::nullopt;
+        }
+        return (**found).expires_at;
+    };
+    hooks.expire = [&] { return lifecycle.expire(options.name); };
+    hooks.report = [&](const std::string& message) {
+        (void)audit.append({clock.now(), value_or_throw(current_identity()).user, "expire",
+                            options.name, "", "", "delayed", message});
+    };
+    return run_reaper(store, options.name, options.ready_fd, hooks);
+}
+
+} // namespace
+
+void register_reap(CLI::App& app, Context&) {
+    auto options = std::make_shared<ReapOptions>();
+    // Hidden: started by `up` and by commands that find a sandbox without its child.
+    CLI::App* reap = app.add_subcommand("__reap", "");
+    reap->group("");
+    reap->add_option("--state-dir", options->state_dir)->required();
+    reap->add_option("--ready-fd", options->ready_fd);
+    reap->add_option("name", options->name)->required();
+    reap->callback([options] { std::exit(run_reap(*options)); });
+}
+
+} // namespace jitbox::cli

@@ -1,0 +1,59 @@
+#include "commands.hpp"
+
+namespace jitbox::cli {
+
+namespace {
+
+struct StatusOptions {
+    std::string name;
+};
+
+void run_status(Context& context, const StatusOptions& options) {
+    Lifecycle& lifecycle = context.lifecycle();
+    lifecycle.reconcile();
+    auto statuses = value_or_throw(lifecycle.status());
+    if (!options.name.empty()) {
+        std::erase_if(statuses, [&](const auto& status) {
+            return status.record.name != options.name;
+        });
+        if (statuses.empty()) {
+            throw Error(ExitCode::not_found, fmt::format("no sandbox named \"{}\"; `jitbox status` "
+                                                         "lists yours", options.name));
+        }
+    }
+
+    if (context.options().json) {
+        nlohmann::json array = nlohmann::json::array();
+        for (const auto& status : statuses) {
+            array.push_back(status_to_json(status));
+        }
+        fmt::print("{}\n", array.dump(2));
+        return;
+    }
+    if (context.options().quiet) {
+        for (const auto& status : statuses) {
+            fmt::print("{}\n", status.record.name);
+        }
+        return;
+    }
+    TimePoint now = SystemClock().now();
+    std::vector<std::vector<std::string>> rows = {
+        {"NAME", "TEMPLATE", "PROVIDER", "STATE", "EXPIRES IN", "OWNER"}};
+    for (const auto& status : statuses) {
+        const auto& record = status.record;
+        rows.push_back({record.name, record.template_name, record.provider, status.state,
+                        format_time_left(record.expires_at, now), record.owner});
+    }
+    print_table(rows);
+}
+
+} // namespace
+
+void register_status(CLI::App& app, Context& context) {
+    auto options = std::make_shared<StatusOptions>();
+    CLI::App* status = app.add_subcommand("status", "List your sandboxes, or show one");
+    status->add_option("name", options->name, "Show only this sandbox")->type_name("NAME");
+    status->callback([&context, options] { run_status(context, *options); });
+}
+
+} // namespace jitbox::cli

@@ -1,0 +1,61 @@
+#include "commands.hpp"
+
+namespace jitbox::cli {
+
+namespace {
+
+std::string_view network_name(NetworkMode mode) {
+    switch (mode) {
+    case NetworkMode::none:
+        return "none";
+    case NetworkMode::isolated:
+        return "isolated";
+    case NetworkMode::bridge:
+        return "bridge";
+    }
+    return "none";
+}
+
+void run_templates(Context& context) {
+    const Config& config = context.config();
+    if (context.options().json) {
+        nlohmann::json array = nlohmann::json::array();
+        for (const auto& [name, spec] : config.templates) {
+            array.push_back({{"name", name},
+                             {"provider", spec.provider},
+                             {"image", spec.image},
+                             {"network", network_name(spec.network)},
+                             {"ttl", format_duration(spec.ttl)},
+                             {"max_ttl", format_duration(spec.max_ttl)},
+                             {"default", name == config.default_template},
+                             {"source", spec.origin}});
+        }
+        fmt::print("{}\n", array.dump(2));
+        return;
+    }
+    if (context.options().quiet) {
+        for (const auto& [name, spec] : config.templates) {
+            fmt::print("{}\n", name);
+        }
+        return;
+    }
+    std::vector<std::vector<std::string>> rows = {
+        {"NAME", "PROVIDER", "IMAGE", "NETWORK", "TTL", "MAX TTL"}};
+    for (const auto& [name, spec] : config.templates) {
+        std::string shown = name == config.default_template ? name + " (default)" : name;
+        rows.push_back({shown, spec.provider, spec.image, std::string(network_name(spec.network)),
+                        format_duration(spec.ttl), format_duration(spec.max_ttl)});
+    }
+    print_table(rows);
+    context.notice("from {}", config.path.empty() ? "the built-in default configuration"
+                                                   : config.path.string());
+}
+
+} // namespace
+
+void register_templates(CLI::App& app, Context& context) {
+    CLI::App* templates = app.add_subcommand("templates", "List the templates you can use");
+    templates->callback([&context] { run_templates(context); });
+}
+
+} // namespace jitbox::cli

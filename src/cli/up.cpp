@@ -1,0 +1,59 @@
+#include "commands.hpp"
+
+namespace jitbox::cli {
+
+namespace {
+
+struct UpOptions {
+    std::string template_name;
+    std::string ttl;
+    std::string name;
+};
+
+void run_up(Context& context, const UpOptions& options) {
+    UpRequest request;
+    request.template_name = options.template_name;
+    if (!options.ttl.empty()) {
+        request.ttl = parse_duration_or_throw(options.ttl, "--ttl");
+    }
+    if (!options.name.empty()) {
+        request.name = options.name;
+    }
+    Lifecycle& lifecycle = context.lifecycle();
+    lifecycle.reconcile();
+    SandboxRecord record = value_or_throw(lifecycle.up(request));
+    context.progress()("");
+
+    if (context.options().json) {
+        fmt::print("{}\n", status_to_json({record, "running", true}).dump(2));
+        return;
+    }
+    fmt::print("{}\n", record.name);
+    std::string ports;
+    for (const auto& port : record.resources.ports) {
+        ports += fmt::format(", {} on {}:{}", port.container_port, port.host_ip, port.host_port);
+    }
+    context.notice("sandbox {} (id {}, template {}) is up until {} ({} from now){}", record.name,
+                   record.id, record.template_name, format_rfc3339(record.expires_at),
+                   format_duration(std::chrono::duration_cast<Seconds>(record.expires_at -
+                                                                       record.created_at)),
+                   ports);
+}
+
+} // namespace
+
+void register_up(CLI::App& app, Context& context) {
+    auto options = std::make_shared<UpOptions>();
+    CLI::App* up = app.add_subcommand("up", "Create a sandbox from a template; prints its name");
+    up->add_option("template", options->template_name,
+                   "Template to use (default: the configuration's default_template)");
+    up->add_option("--ttl", options->ttl, "Lifetime, such as 45m or 1h30m (default: the "
+                   "template's ttl; at most its max_ttl)")
+        ->type_name("DURATION");
+    up->add_option("--name", options->name,
+                   "Sandbox name: lower-case letters, digits and hyphens (default: generated)")
+        ->type_name("NAME");
+    up->callback([&context, options] { run_up(context, *options); });
+}
+
+} // namespace jitbox::cli

@@ -1,0 +1,389 @@
+#include "jitbox/lifecycle/lifecycle.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/ranges.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+
+namespace jitbox {
+
+namespace {
+
+std::string random_hex(std::size_t bytes) {
+    std::array<unsigned char, 32> buffer{};
+    bytes = std::min(bytes, buffer.size());
+    if (RAND_bytes(buffer.data(), static_cast<int>(bytes)) != 1) {
+        throw Error(ExitCode::internal, "the system random source failed");
+    }
+    std::string text;
+    for (std::size_t i = 0; i < bytes; ++i) {
+        text += fmt::format("{:02x}", buffer[i]);
+    }
+    return text;
+}
+
+std::vector<std::string> template_names(const Config& config) {
+    std::vector<std::string> names;
+    for (const auto& [name, spec] : config.templates) {
+        names.push_back(name);
+    }
+    return names;
+}
+
+std::map<std::string, std::string> sandbox_labels(const SandboxPlan& plan) {
+    auto labels = plan.spec.labels;
+    labels[k_label_sandbox] = plan.id;
+    labels[k_label_name] = plan.name;
+    labels[k_label_owner] = plan.owner;
+    labels[k_label_template] = plan.spec.name;
+    labels[k_label_expires_at] = format_rfc3339(plan.expires_at);
+    return labels;
+}
+
+bool is_expired(const SandboxRecord& record, TimePoint now) { return record.expires_at <= now; }
+
+} // namespace
+
+std::string make_sandbox_id() { return random_hex(8); }
+
+std::string make_sandbox_name(const std::string& template_name) {
+    std::string prefix;
+    for (char c : template_name) {
+        bool keep = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        prefix += keep ? c : '-';
+    }
+    prefix = prefix.substr(0, 48);
+    while (!prefix.empty() && prefix.back() == '-') {
+        prefix.pop_back();
+    }
+    if (prefix.empty() || prefix.front() == '-') {
+        prefix = "sandbox";
+    }
+    return prefix + "-" + random_hex(3);
+}
+
+Result<const Template*> Lifecycle::resolve_template(const std::string& name) const {
+    const Config& config = m_services.config;
+    const std::string& wanted = name.empty() ? config.default_template : name;
+    if (wanted.empty()) {
+        return make_failure(ExitCode::usage, "no template given and {} sets no default_template; "
+                            "name one of: {}", config.path.empty() ? "the configuration"
+                            : config.path.string(), fmt::join(template_names(config), ", "));
+    }
+    auto found = config.templates.find(wanted);
+    if (found == config.templates.end()) {
+        std::string source = config.path.empty() ? "the built-in default configuration"
+                                                  : config.path.string();
+        auto suggestion = closest_name(wanted, template_names(config));
+        return make_failure(ExitCode::usage, "template \"{}\" not found in {}{} (known: {})",
+                            wanted, source,
+                            suggestion.empty() ? "" : fmt::format("; did you mean \"{}\"?",
+                                                                  suggestion),
+                            fmt::join(template_names(config), ", "));
+    }
+    return &found->second;
+}
+
+void Lifecycle::audit(const std::string& action, const SandboxRecord& record,
+                      const Failure* failure) {
+    AuditEvent event{m_services.clock.now(), m_services.identity.user, action, record.name,
+                     record.id, record.template_name, failure ? "error" : "ok",
+                     failure ? failure->message : ""};
+    if (failure && failure->code == ExitCode::denied) {
+        event.result = "denied";
+    }
+    if (auto appended = m_services.audit.append(event); !appended) {
+        fmt::print(stderr, "jitbox: warning: {}\n", appended.error().message);
+    }
+}
+
+Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
+    auto spec = resolve_template(request.template_name);
+    if (!spec) {
+        return spec.error();
+    }
+    const Template& chosen = **spec;
+    Seconds ttl = request.ttl.value_or(chosen.ttl);
+    TimePoint now = m_services.clock.now();
+
+    SandboxRecord record;
+    record.name = request.name.value_or(make_sandbox_name(chosen.name));
+    record.id = make_sandbox_id();
+    record.template_name = chosen.name;
+    record.provider = chosen.provider;
+    record.owner = m_services.identity.user;
+    record.created_at = now;
+    record.expires_at = now + ttl;
+    record.max_expires_at = now + chosen.max_ttl;
+    record.stop_timeout = chosen.stop_timeout;
+
+    if (!is_valid_sandbox_name(record.name)) {
+        return make_failure(ExitCode::usage, "invalid sandbox name \"{}\": use 1 to 63 lower-case "
+                            "letters, digits and hyphens, starting with a letter or digit",
+                            record.name);
+    }
+    if (ttl <= Seconds(0)) {
+        return make_failure(ExitCode::usage, "--ttl must be longer than 0s");
+    }
+    if (ttl > chosen.max_ttl) {
+        Failure denied = make_failure(ExitCode::denied, "ttl {} for template \"{}\" is above its "
+                                      "max_ttl of {}; ask for at most {}",
+                                      format_duration(ttl), chosen.name,
+                                      format_duration(chosen.max_ttl),
+                                      format_duration(chosen.max_ttl));
+        audit("up", record, &denied);
+        return denied;
+    }
+
+    auto endpoint = m_services.providers.default_endpoint(chosen.provider);
+    if (!endpoint) {
+        return endpoint.error();
+    }
+    record.endpoint = *endpoint;
+    auto provider = m_services.providers.make(record.provider, record.endpoint);
+    if (!provider) {
+        return provider.error();
+    }
+
+    auto lock = m_services.store.lock_sandbox(record.name);
+    if (!lock) {
+        return lock.error();
+    }
+    if (auto inserted = m_services.store.insert(record); !inserted) {
+        return inserted.error();
+    }
+
+    SandboxPlan plan{record.id, record.name, record.owner, chosen, record.expires_at, {}};
+    plan.labels = sandbox_labels(plan);
+    auto created = (*provider)->create(plan, record.resources, m_services.progress);
+    if (created) {
+        record.state = SandboxState::running;
+        created = m_services.store.update(record);
+    }
+    if (created) {
+        auto child = m_services.children.start(record.name);
+        if (child) {
+            record.child_pid = child->pid;
+            record.child_start_time = child->start_time;
+            created = m_services.store.update(record);
+        } else {
+            created = child.error();
+        }
+    }
+    if (!created) {
+        // Undo in reverse: the child (if it started), the resources, then the record, so a
+        // failed `up` leaves nothing behind.
+        m_services.children.stop(record);
+        if (auto destroyed = (*provider)->destroy(record.resources, Seconds(0)); !destroyed) {
+            fmt::print(stderr, "jitbox: warning: cleaning up after the failed start: {}\n",
+                       destroyed.error().message);
+            audit("up", record, &created.error());
+            return created.error();
+        }
+        (void)m_services.store.remove(record.name);
+        audit("up", record, &created.error());
+        return created.error();
+    }
+    audit("up", record, nullptr);
+    return record;
+}
+
+Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by) {
+    if (by <= Seconds(0)) {
+        return make_failure(ExitCode::usage, "--by must be longer than 0s, such as 30m");
+    }
+    auto lock = m_services.store.lock_sandbox(name);
+    if (!lock) {
+        return lock.error();
+    }
+    auto found = m_services.store.find(name);
+    if (!found) {
+        return found.error();
+    }
+    if (!found->has_value()) {
+        return make_failure(ExitCode::not_found, "no sandbox named \"{}\"; `jitbox status` lists "
+                            "yours", name);
+    }
+    SandboxRecord record = std::move(**found);
+    TimePoint now = m_services.clock.now();
+    if (is_expired(record, now)) {
+        return make_failure(ExitCode::not_found, "sandbox \"{}\" expired at {} and is being "
+                            "removed; start a new one with `jitbox up`", name,
+                            format_rfc3339(record.expires_at));
+    }
+    TimePoint wanted = record.expires_at + by;
+    if (wanted > record.max_expires_at) {
+        Seconds allowed = std::chrono::duration_cast<Seconds>(record.max_expires_at -
+                                                              record.expires_at);
+        Failure denied = make_failure(
+            ExitCode::denied, "extending \"{}\" by {} would pass its max_ttl (until {}); at most "
+            "{} more is allowed", name, format_duration(by), format_rfc3339(record.max_expires_at),
+            format_duration(allowed));
+        audit("extend", record, &denied);
+        return denied;
+    }
+    record.expires_at = wanted;
+    if (auto updated = m_services.store.update(record); !updated) {
+        return updated.error();
+    }
+    if (m_services.children.is_alive(record.name)) {
+        m_services.children.notify(record);
+    } else if (auto child = m_services.children.start(record.name); child) {
+        record.child_pid = child->pid;
+        record.child_start_time = child->start_time;
+        (void)m_services.store.update(record);
+    }
+    audit("extend", record, nullptr);
+    return record;
+}
+
+Result<void> Lifecycle::down(const std::string& name) {
+    auto lock = m_services.store.lock_sandbox(name);
+    if (!lock) {
+        return lock.error();
+    }
+    auto found = m_services.store.find(name);
+    if (!found) {
+        return found.error();
+    }
+    if (!found->has_value()) {
+        return make_failure(ExitCode::not_found, "no sandbox named \"{}\"; `jitbox status` lists "
+                            "yours", name);
+    }
+    m_services.children.stop(**found);
+    return teardown(std::move(**found), "down");
+}
+
+Result<void> Lifecycle::expire(const std::string& name) {
+    auto lock = m_services.store.lock_sandbox(name);
+    if (!lock) {
+        return lock.error();
+    }
+    auto found = m_services.store.find(name);
+    if (!found) {
+        return found.error();
+    }
+    if (!found->has_value()) {
+        return {};
+    }
+    // A record left `removing` by a failed teardown is retried whatever its deadline.
+    const SandboxRecord& record = **found;
+    if (!is_expired(record, m_services.clock.now()) && record.state != SandboxState::removing) {
+        return {};
+    }
+    return teardown(std::move(**found), "expire");
+}
+
+// Removes the provider's resources, then the record. The caller holds the sandbox lock. On
+// failure the record stays, marked `removing`, so a later command or the child retries.
+Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action) {
+    record.state = SandboxState::removing;
+    if (auto updated = m_services.store.update(record); !updated) {
+        return updated.error();
+    }
+    auto provider = m_services.providers.make(record.provider, record.endpoint);
+    Result<void> destroyed = provider ? (*provider)->destroy(record.resources, record.stop_timeout)
+                                      : Result<void>(provider.error());
+    if (!destroyed) {
+        audit(action, record, &destroyed.error());
+        return destroyed;
+    }
+    if (auto removed = m_services.store.remove(record.name); !removed) {
+        audit(action, record, &removed.error());
+        return removed;
+    }
+    audit(action, record, nullptr);
+    return {};
+}
+
+Result<std::vector<SandboxStatus>> Lifecycle::status() {
+    auto records = m_services.store.list();
+    if (!records) {
+        return records.error();
+    }
+    // One list request per engine endpoint, whatever the number of sandboxes.
+    std::map<std::string, std::map<std::string, std::string>> states_by_endpoint;
+    std::vector<SandboxStatus> statuses;
+    TimePoint now = m_services.clock.now();
+    for (auto& record : *records) {
+        std::string key = record.provider + " " + record.endpoint;
+        if (!states_by_endpoint.count(key)) {
+            auto& states = states_by_endpoint[key];
+            auto provider = m_services.providers.make(record.provider, record.endpoint);
+            auto listed = provider ? (*provider)->list_labelled(ListScope::containers)
+                                   : Result<std::vector<LabelledResource>>(provider.error());
+            if (!listed) {
+                return listed.error();
+            }
+            for (const auto& resource : *listed) {
+                states[resource.labels.at(k_label_sandbox)] = resource.state;
+            }
+        }
+        const auto& states = states_by_endpoint[key];
+        SandboxStatus status{std::move(record), "", false};
+        status.child_alive = m_services.children.is_alive(status.record.name);
+        auto engine_state = states.find(status.record.id);
+        if (status.record.state != SandboxState::running) {
+            status.state = std::string(to_string(status.record.state));
+        } else if (is_expired(status.record, now)) {
+            status.state = "expired";
+        } else if (engine_state == states.end()) {
+            status.state = "missing";
+        } else {
+            status.state = engine_state->second;
+        }
+        statuses.push_back(std::move(status));
+    }
+    return statuses;
+}
+
+void Lifecycle::reconcile() {
+    auto records = m_services.store.list();
+    if (!records) {
+        return;
+    }
+    TimePoint now = m_services.clock.now();
+    for (const auto& record : *records) {
+        if (record.state == SandboxState::creating || m_services.children.is_alive(record.name)) {
+            continue;
+        }
+        if (is_expired(record, now) || record.state == SandboxState::removing) {
+            auto expired = expire(record.name);
+            if (!expired) {
+                fmt::print(stderr, "jitbox: warning: removing expired sandbox \"{}\": {}\n",
+                           record.name, expired.error().message);
+            }
+            continue;
+        }
+        if (auto restarted = restart_child(record.name); !restarted) {
+            fmt::print(stderr, "jitbox: warning: restarting the teardown timer of \"{}\": {}\n",
+                       record.name, restarted.error().message);
+        }
+    }
+}
+
+// Starts a child for a live sandbox that has none. Skips the sandbox when another command
+// holds its lock, since that command decides its fate.
+Result<void> Lifecycle::restart_child(const std::string& name) {
+    auto lock = m_services.store.try_lock_sandbox(name);
+    if (!lock || !lock->has_value()) {
+        return {};
+    }
+    auto found = m_services.store.find(name);
+    if (!found || !found->has_value() || m_services.children.is_alive(name)) {
+        return {};
+    }
+    auto child = m_services.children.start(name);
+    if (!child) {
+        return child.error();
+    }
+    SandboxRecord record = std::move(**found);
+    record.child_pid = child->pid;
+    record.child_start_time = child->start_time;
+    return m_services.store.update(record);
+}
+
+} // namespace jitbox

@@ -1,0 +1,983 @@
+#include "jitbox/providers/docker.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace jitbox {
+
+using Json = nlohmann::json;
+
+ImageReference split_image_reference(std::string_view reference) {
+    std::string_view repository = reference;
+    std::string_view tag;
+    if (const auto at = reference.find('@'); at != std::string_view::npos) {
+        repository = reference.substr(0, at);
+        tag = reference.substr(at + 1);
+    }
+
+    // A colon after the last slash starts a tag, while one before it belongs to a registry port.
+    const auto slash = repository.rfind('/');
+    const auto colon = repository.rfind(':');
+    if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+        if (tag.empty()) {
+            tag = repository.substr(colon + 1);
+        }
+        repository = repository.substr(0, colon);
+    }
+    return ImageReference{std::string(repository), tag.empty() ? "latest" : std::string(tag)};
+}
+
+namespace {
+
+constexpr auto k_request_timeout = std::chrono::seconds(60);
+// Time the engine may take after the stop grace period to kill the container and reply.
+constexpr auto k_stop_reply_margin = std::chrono::seconds(30);
+constexpr std::size_t k_short_id_length = 8;
+constexpr std::size_t k_max_quoted_length = 300;
+
+constexpr std::string_view k_engine_log_hint =
+    "check the engine's log, for example with `journalctl -u docker`";
+constexpr std::string_view k_pull_hint = "check the name and that the registry is reachable";
+
+// ---- JSON and message helpers -------------------------------------------------------------
+
+const Json& member(const Json& object, const char* key) {
+    static const Json k_null;
+    if (!object.is_object()) {
+        return k_null;
+    }
+    const auto found = object.find(key);
+    return found == object.end() ? k_null : *found;
+}
+
+std::string string_field(const Json& object, const char* key) {
+    const Json& value = member(object, key);
+    return value.is_string() ? value.get<std::string>() : std::string();
+}
+
+std::map<std::string, std::string> string_map(const Json& object) {
+    std::map<std::string, std::string> result;
+    if (!object.is_object()) {
+        return result;
+    }
+    for (const auto& [key, value] : object.items()) {
+        if (value.is_string()) {
+            result.emplace(key, value.get<std::string>());
+        }
+    }
+    return result;
+}
+
+// Invalid UTF-8 in a template value becomes U+FFFD instead of an exception.
+std::string to_body(const Json& body) {
+    return body.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string_view trim(std::string_view text) {
+    const auto first = text.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) {
+        return {};
+    }
+    const auto last = text.find_last_not_of(" \t\r\n");
+    return text.substr(first, last - first + 1);
+}
+
+// Replaces line breaks with spaces and cuts the text to k_max_quoted_length characters, so
+// engine text fits in a one-line message.
+std::string one_line(std::string_view text) {
+    std::string line(trim(text).substr(0, k_max_quoted_length));
+    for (char& c : line) {
+        if (c == '\n' || c == '\r' || c == '\t') {
+            c = ' ';
+        }
+    }
+    return line;
+}
+
+// Returns the `message` of an error response's JSON body, or else the body itself.
+std::string engine_message(const HttpResponse& response) {
+    const Json body = Json::parse(response.body, nullptr, false);
+    std::string message = one_line(string_field(body, "message"));
+    if (message.empty()) {
+        message = one_line(response.body);
+    }
+    return message.empty() ? "no message" : message;
+}
+
+Failure http_failure(std::string_view action, const HttpResponse& response, std::string_view hint) {
+    return make_failure(ExitCode::provider, "{} failed (HTTP {}: {}); {}", action, response.status,
+                        engine_message(response), hint);
+}
+
+std::string default_hint(long status) {
+    if (status == 400) {
+        return "check the template's settings against the engine's message";
+    }
+    if (status == 401 || status == 403) {
+        return "check that this user may use the Docker engine";
+    }
+    return std::string(k_engine_log_hint);
+}
+
+void report(const ProgressFn& progress, std::string_view message) {
+    if (progress) {
+        progress(message);
+    }
+}
+
+// Ids and names go into URL paths only when they contain nothing that could change the path.
+// Docker ids are hex, and the names jitbox gives match [a-zA-Z0-9][a-zA-Z0-9_.-]+.
+bool is_path_token(std::string_view token) {
+    if (token.empty() || token.front() == '.' || token.front() == '-' || token.front() == '_') {
+        return false;
+    }
+    for (const char c : token) {
+        const bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                             (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+        if (!allowed) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// ---- API version ----------------------------------------------------------------------------
+
+struct ApiVersion {
+    int major = 0;
+    int minor = 0;
+
+    auto operator<=>(const ApiVersion&) const = default;
+};
+
+bool parse_number(std::string_view digits, int& number) {
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+        return false;
+    }
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+    return error == std::errc() && end == digits.data() + digits.size();
+}
+
+std::optional<ApiVersion> parse_api_version(std::string_view text) {
+    const auto dot = text.find('.');
+    ApiVersion version;
+    if (dot == std::string_view::npos || !parse_number(text.substr(0, dot), version.major) ||
+        !parse_number(text.substr(dot + 1), version.minor)) {
+        return std::nullopt;
+    }
+    return version;
+}
+
+// Removes the "cannot reach ENDPOINT: " that HttpClient puts before a transport failure.
+std::string transport_reason(const std::string& message) {
+    constexpr std::string_view k_prefix = "cannot reach ";
+    const auto separator = message.find(": ");
+    if (!message.starts_with(k_prefix) || separator == std::string::npos) {
+        return message;
+    }
+    return message.substr(separator + 2);
+}
+
+// ---- Pull progress stream -------------------------------------------------------------------
+
+// POST /images/create streams one JSON object per line. A chunk may end inside an object, so
+// the incomplete tail is kept until the next chunk completes it.
+class PullStream {
+public:
+    explicit PullStream(const ProgressFn& progress) : m_progress(progress) {}
+
+    void feed(std::string_view chunk) {
+        m_pending.append(chunk);
+        std::size_t start = 0;
+        for (auto end = m_pending.find('\n'); end != std::string::npos;
+             end = m_pending.find('\n', start)) {
+            handle_line(std::string_view(m_pending).substr(start, end - start));
+            start = end + 1;
+        }
+        m_pending.erase(0, start);
+    }
+
+    void finish() {
+        handle_line(m_pending);
+        m_pending.clear();
+    }
+
+    /// The first error the engine reported, or empty when there was none. For an error response
+    /// it is the response's `message`.
+    const std::string& error() const { return m_error; }
+
+private:
+    void handle_line(std::string_view line);
+
+    const ProgressFn& m_progress;
+    std::string m_pending;
+    std::string m_error;
+};
+
+void PullStream::handle_line(std::string_view line) {
+    line = trim(line);
+    if (line.empty()) {
+        return;
+    }
+
+    const Json object = Json::parse(line, nullptr, false);
+    if (!object.is_object()) {
+        if (m_error.empty()) {
+            m_error = fmt::format("the engine sent a line that is not JSON: {}", one_line(line));
+        }
+        return;
+    }
+
+    std::string error = string_field(member(object, "errorDetail"), "message");
+    if (error.empty()) {
+        error = string_field(object, "error");
+    }
+    if (error.empty()) {
+        error = string_field(object, "message"); // the body of a non-200 response
+    }
+    if (!error.empty()) {
+        if (m_error.empty()) {
+            m_error = one_line(error);
+        }
+        return;
+    }
+
+    std::string text = string_field(object, "status");
+    if (text.empty()) {
+        return;
+    }
+    if (const std::string layer = string_field(object, "id"); !layer.empty()) {
+        text = layer + ": " + text;
+    }
+    if (const std::string bar = string_field(object, "progress"); !bar.empty()) {
+        text += " " + bar;
+    }
+    report(m_progress, text);
+}
+
+// ---- Request bodies -------------------------------------------------------------------------
+
+std::string resource_name(const SandboxPlan& plan) {
+    return fmt::format("jitbox-{}-{}", plan.name, plan.id.substr(0, k_short_id_length));
+}
+
+std::map<std::string, std::string> sandbox_labels(const SandboxPlan& plan) {
+    std::map<std::string, std::string> labels = plan.labels;
+    labels.emplace(k_label_sandbox, plan.id); // list_labelled finds resources by this label
+    return labels;
+}
+
+std::string port_key(const PortSpec& port) {
+    return port.container_port + "/" + port.protocol;
+}
+
+Json port_bindings(const std::vector<PortSpec>& ports) {
+    Json bindings = Json::object();
+    for (const PortSpec& port : ports) {
+        bindings[port_key(port)].push_back(
+            {{"HostIp", port.host_ip}, {"HostPort", port.host_port}});
+    }
+    return bindings;
+}
+
+Json exposed_ports(const std::vector<PortSpec>& ports) {
+    Json exposed = Json::object();
+    for (const PortSpec& port : ports) {
+        exposed[port_key(port)] = Json::object();
+    }
+    return exposed;
+}
+
+Json bind_mounts(const std::vector<Mount>& mounts) {
+    Json list = Json::array();
+    for (const Mount& mount : mounts) {
+        list.push_back({{"Type", "bind"},
+                        {"Source", mount.source.string()},
+                        {"Target", mount.target},
+                        {"ReadOnly", !mount.writable}});
+    }
+    return list;
+}
+
+Json env_list(const std::map<std::string, std::string>& env) {
+    Json list = Json::array();
+    for (const auto& [name, value] : env) {
+        list.push_back(name + "=" + value);
+    }
+    return list;
+}
+
+Json host_config(const Template& spec, const std::string& network_mode) {
+    Json config = {
+        {"CapDrop", Json::array({"ALL"})},
+        {"CapAdd", spec.cap_add},
+        {"SecurityOpt", Json::array({"no-new-privileges"})},
+        {"ReadonlyRootfs", spec.read_only},
+        {"NetworkMode", network_mode},
+        {"PortBindings", port_bindings(spec.ports)},
+        {"Mounts", bind_mounts(spec.mounts)},
+        {"Init", false},
+        {"RestartPolicy", {{"Name", "no"}}},
+    };
+    if (spec.pids_limit) {
+        config["PidsLimit"] = *spec.pids_limit;
+    }
+    if (spec.memory_bytes) {
+        // MemorySwap is memory plus swap, so the same value allows no swap at all.
+        config["Memory"] = *spec.memory_bytes;
+        config["MemorySwap"] = *spec.memory_bytes;
+    }
+    if (spec.cpus) {
+        config["NanoCpus"] = std::llround(*spec.cpus * 1e9);
+    }
+    return config;
+}
+
+Json container_body(const SandboxPlan& plan, const std::string& network_mode) {
+    const Template& spec = plan.spec;
+    Json body = {
+        {"Image", spec.image},
+        {"Env", env_list(spec.env)},
+        {"Labels", sandbox_labels(plan)},
+        {"HostConfig", host_config(spec, network_mode)},
+    };
+    if (!spec.command.empty()) {
+        body["Cmd"] = spec.command;
+    }
+    if (!spec.workdir.empty()) {
+        body["WorkingDir"] = spec.workdir;
+    }
+    if (!spec.user.empty()) {
+        body["User"] = spec.user;
+    }
+    if (!spec.ports.empty()) {
+        body["ExposedPorts"] = exposed_ports(spec.ports);
+    }
+    return body;
+}
+
+std::vector<PublishedPort> published_ports(const Json& ports) {
+    std::vector<PublishedPort> result;
+    if (!ports.is_object()) {
+        return result;
+    }
+    for (const auto& [container_port, bindings] : ports.items()) {
+        if (!bindings.is_array()) {
+            continue; // null: exposed but not published
+        }
+        for (const Json& binding : bindings) {
+            PublishedPort port{container_port, string_field(binding, "HostIp"), 0};
+            const std::string host_port = string_field(binding, "HostPort");
+            if (!parse_number(host_port, port.host_port)) {
+                continue;
+            }
+            result.push_back(std::move(port));
+        }
+    }
+    return result;
+}
+
+// ---- Plan validation ------------------------------------------------------------------------
+
+std::string describe_template(const Template& spec) {
+    if (spec.origin.empty()) {
+        return fmt::format("template \"{}\"", spec.name);
+    }
+    return fmt::format("template \"{}\" ({})", spec.name, spec.origin);
+}
+
+Result<void> validate_mount(const Template& spec, const Mount& mount) {
+    const std::string source = mount.source.string();
+    if (!mount.source.is_absolute()) {
+        return make_failure(ExitCode::usage,
+                            "{}: mount source \"{}\" is not an absolute path; "
+                            "give the full path",
+                            describe_template(spec), source);
+    }
+    if (!mount.target.starts_with('/')) {
+        return make_failure(ExitCode::usage,
+                            "{}: mount target \"{}\" is not an absolute path; "
+                            "give the full path inside the sandbox",
+                            describe_template(spec), mount.target);
+    }
+
+    std::error_code error;
+    const bool exists = std::filesystem::exists(mount.source, error);
+    if (error) {
+        return make_failure(ExitCode::usage, "{}: cannot check mount source {}: {}",
+                            describe_template(spec), source, error.message());
+    }
+    if (!exists) {
+        return make_failure(ExitCode::usage,
+                            "{}: mount source {} does not exist; create it or "
+                            "change the mount",
+                            describe_template(spec), source);
+    }
+    return {};
+}
+
+Result<void> validate_plan(const SandboxPlan& plan) {
+    const Template& spec = plan.spec;
+    if (trim(spec.image).empty()) {
+        return make_failure(ExitCode::usage, "{} has no image; set `image`",
+                            describe_template(spec));
+    }
+    if (plan.id.empty() || !is_path_token(resource_name(plan))) {
+        return make_failure(ExitCode::internal,
+                            "sandbox name \"{}\" or id \"{}\" cannot form a Docker name", plan.name,
+                            plan.id);
+    }
+    if (!spec.ports.empty() && spec.network == NetworkMode::none) {
+        return make_failure(ExitCode::usage,
+                            "{} publishes ports but has network \"none\"; set "
+                            "network to \"isolated\" or \"bridge\"",
+                            describe_template(spec));
+    }
+    for (const Mount& mount : spec.mounts) {
+        if (Result<void> valid = validate_mount(spec, mount); !valid) {
+            return valid;
+        }
+    }
+    return {};
+}
+
+HttpRequest make_request(std::string method, std::string target, std::string body = {}) {
+    HttpRequest request;
+    request.method = std::move(method);
+    request.target = std::move(target);
+    request.body = std::move(body);
+    request.timeout = k_request_timeout;
+    return request;
+}
+
+// ---- The provider ---------------------------------------------------------------------------
+
+class DockerProvider final : public Provider {
+public:
+    DockerProvider(std::unique_ptr<HttpClient> client, std::string endpoint)
+        : m_client(std::move(client)), m_endpoint(std::move(endpoint)) {}
+
+    Result<void> create(const SandboxPlan& plan, ResourceSet& created,
+                        const ProgressFn& progress) override;
+    Result<void> destroy(const ResourceSet& resources,
+                         std::optional<Seconds> stop_timeout) override;
+    Result<std::vector<LabelledResource>> list_labelled(ListScope scope) override;
+
+private:
+    Result<void> negotiate();
+    Failure ping_failure(const Failure& transport) const;
+    Result<HttpResponse> exchange(HttpRequest request);
+    Result<HttpResponse> send(std::string_view action, HttpRequest request);
+
+    Result<void> ensure_image(const std::string& image, const ProgressFn& progress);
+    Result<void> pull_image(const std::string& image, const ProgressFn& progress);
+    Result<void> create_network(const SandboxPlan& plan, const std::string& name,
+                                ResourceSet& created);
+    Result<std::string> create_container(const SandboxPlan& plan, const std::string& name,
+                                         const std::string& network_mode, ResourceSet& created,
+                                         const ProgressFn& progress);
+    Result<void> start_container(const std::string& id, const std::string& name);
+    Result<std::vector<PublishedPort>> inspect_ports(const std::string& id,
+                                                     const std::string& name);
+
+    Result<void> remove_container(const Resource& container, std::optional<Seconds> stop_timeout);
+    void stop_container(const std::string& target, Seconds stop_timeout);
+    Result<void> remove_network(const Resource& network);
+
+    Result<std::vector<LabelledResource>> list_containers(const std::string& filters);
+    Result<std::vector<LabelledResource>> list_networks(const std::string& filters);
+
+    std::unique_ptr<HttpClient> m_client;
+    std::string m_endpoint;
+    std::string m_version_prefix; // such as "/v1.41"; empty until negotiated
+};
+
+Failure DockerProvider::ping_failure(const Failure& transport) const {
+    const std::string reason = transport_reason(transport.message);
+    std::string hint = "start dockerd (for example `systemctl start docker`) or set DOCKER_HOST";
+    if (reason.find("Permission denied") != std::string::npos) {
+        hint = "add your user to the `docker` group (then log in again) or set DOCKER_HOST";
+    } else if (reason.find("SSL") != std::string::npos ||
+               reason.find("certificate") != std::string::npos) {
+        hint = "check that ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH (default ~/.docker) "
+               "belong to this engine";
+    }
+    return make_failure(ExitCode::provider, "cannot reach the Docker engine at {}: {}; {}",
+                        m_endpoint, reason, hint);
+}
+
+// Pings once and picks the newest API version that both sides speak. Every later request goes to
+// that version's path prefix. A failed ping is not cached, so the next call tries again.
+Result<void> DockerProvider::negotiate() {
+    if (!m_version_prefix.empty()) {
+        return {};
+    }
+
+    const Result<HttpResponse> response = m_client->send(make_request("GET", "/_ping"));
+    if (!response) {
+        return ping_failure(response.error());
+    }
+    if (response->status != 200) {
+        return make_failure(
+            ExitCode::provider, "the Docker engine at {} answered GET /_ping with HTTP {} ({}); {}",
+            m_endpoint, response->status, engine_message(*response), k_engine_log_hint);
+    }
+
+    const auto header = response->headers.find("api-version");
+    if (header == response->headers.end()) {
+        return make_failure(ExitCode::provider,
+                            "the server at {} sent no Api-Version header, so it is probably not a "
+                            "Docker engine; check DOCKER_HOST",
+                            m_endpoint);
+    }
+    const std::optional<ApiVersion> server = parse_api_version(header->second);
+    if (!server) {
+        return make_failure(ExitCode::provider,
+                            "the Docker engine at {} sent the invalid API version \"{}\"; {}",
+                            m_endpoint, one_line(header->second), k_engine_log_hint);
+    }
+    if (*server < *parse_api_version(k_docker_min_api)) {
+        return make_failure(ExitCode::provider,
+                            "the Docker engine at {} speaks API {}, older than the {} jitbox "
+                            "needs; upgrade the engine (Docker 19.03 or newer)",
+                            m_endpoint, header->second, k_docker_min_api);
+    }
+
+    const ApiVersion chosen = std::min(*server, *parse_api_version(k_docker_max_api));
+    m_version_prefix = fmt::format("/v{}.{}", chosen.major, chosen.minor);
+    return {};
+}
+
+Result<HttpResponse> DockerProvider::exchange(HttpRequest request) {
+    if (Result<void> ready = negotiate(); !ready) {
+        return ready.error();
+    }
+
+    request.target = m_version_prefix + request.target;
+    if (!request.body.empty()) {
+        request.headers.emplace_back("Content-Type", "application/json");
+    }
+    return m_client->send(request);
+}
+
+Result<HttpResponse> DockerProvider::send(std::string_view action, HttpRequest request) {
+    Result<HttpResponse> response = exchange(std::move(request));
+    if (!response && m_version_prefix.empty()) {
+        return response; // negotiation failed, and its message is complete
+    }
+    if (!response) {
+        return make_failure(ExitCode::provider,
+                            "{} failed: {}; check that dockerd is running and "
+                            "responsive",
+                            action, response.error().message);
+    }
+    return response;
+}
+
+Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& created,
+                                    const ProgressFn& progress) {
+    if (Result<void> valid = validate_plan(plan); !valid) {
+        return valid;
+    }
+    if (Result<void> ready = negotiate(); !ready) {
+        return ready;
+    }
+    if (Result<void> image = ensure_image(plan.spec.image, progress); !image) {
+        return image;
+    }
+
+    const std::string name = resource_name(plan);
+    std::string network_mode = plan.spec.network == NetworkMode::none ? "none" : "bridge";
+    if (plan.spec.network == NetworkMode::isolated) {
+        if (Result<void> network = create_network(plan, name, created); !network) {
+            return network;
+        }
+        network_mode = name;
+    }
+
+    const Result<std::string> id = create_container(plan, name, network_mode, created, progress);
+    if (!id) {
+        return id.error();
+    }
+    if (Result<void> started = start_container(*id, name); !started) {
+        return started;
+    }
+    Result<std::vector<PublishedPort>> ports = inspect_ports(*id, name);
+    if (!ports) {
+        return ports.error();
+    }
+    created.ports = std::move(*ports);
+    return {};
+}
+
+Result<void> DockerProvider::ensure_image(const std::string& image, const ProgressFn& progress) {
+    const std::string action = fmt::format("inspecting image {}", image);
+    const Result<HttpResponse> response =
+        send(action, make_request("GET", "/images/" + url_encode(image) + "/json"));
+    if (!response) {
+        return response.error();
+    }
+    if (response->status == 200) {
+        return {};
+    }
+    if (response->status != 404) {
+        return http_failure(action, *response, default_hint(response->status));
+    }
+    return pull_image(image, progress);
+}
+
+Result<void> DockerProvider::pull_image(const std::string& image, const ProgressFn& progress) {
+    const std::string action = fmt::format("pulling image {}", image);
+    report(progress, action);
+
+    const ImageReference reference = split_image_reference(image);
+    HttpRequest request = make_request("POST", fmt::format("/images/create?fromImage={}&tag={}",
+                                                           url_encode(reference.repository),
+                                                           url_encode(reference.tag)));
+    request.timeout = std::chrono::milliseconds::zero(); // the transport's low-speed limit applies
+    PullStream stream(progress);
+    request.on_body = [&stream](std::string_view chunk) {
+        stream.feed(chunk);
+        return true;
+    };
+
+    const Result<HttpResponse> response = send(action, std::move(request));
+    if (!response) {
+        return response.error();
+    }
+    stream.finish();
+    if (response->status != 200) {
+        const std::string message = stream.error().empty() ? "no message" : stream.error();
+        return make_failure(ExitCode::provider, "{} failed (HTTP {}: {}); {}", action,
+                            response->status, message, k_pull_hint);
+    }
+    // The engine reports a failed pull inside a 200 response, as an object with `error`.
+    if (!stream.error().empty()) {
+        return make_failure(ExitCode::provider, "{} failed: {}; {}", action, stream.error(),
+                            k_pull_hint);
+    }
+    return {};
+}
+
+Result<void> DockerProvider::create_network(const SandboxPlan& plan, const std::string& name,
+                                            ResourceSet& created) {
+    const Json body = {{"Name", name},
+                       {"Driver", "bridge"},
+                       {"CheckDuplicate", true},
+                       {"Labels", sandbox_labels(plan)}};
+    const std::string action = fmt::format("creating network {}", name);
+    const Result<HttpResponse> response =
+        send(action, make_request("POST", "/networks/create", to_body(body)));
+    if (!response) {
+        // The engine may have created it before the connection failed, so it is recorded by
+        // name for cleanup. Removing a network that does not exist counts as success.
+        created.items.push_back(Resource{"network", name, name});
+        return response.error();
+    }
+    if (response->status != 201) {
+        const std::string hint =
+            response->status == 409
+                ? fmt::format("remove the old network with `docker network rm {}`", name)
+                : default_hint(response->status);
+        return http_failure(action, *response, hint);
+    }
+
+    const std::string id = string_field(Json::parse(response->body, nullptr, false), "Id");
+    created.items.push_back(Resource{"network", is_path_token(id) ? id : name, name});
+    return {};
+}
+
+std::string container_create_hint(long status, const std::string& name) {
+    if (status == 409) {
+        return fmt::format("remove the old container with `docker rm -f {}`", name);
+    }
+    if (status == 404) {
+        return "the image was removed while the sandbox was being created; run the command again";
+    }
+    return default_hint(status);
+}
+
+Result<std::string> DockerProvider::create_container(const SandboxPlan& plan,
+                                                     const std::string& name,
+                                                     const std::string& network_mode,
+                                                     ResourceSet& created,
+                                                     const ProgressFn& progress) {
+    const std::string action = fmt::format("creating container {}", name);
+    const std::string body = to_body(container_body(plan, network_mode));
+    const Result<HttpResponse> response =
+        send(action, make_request("POST", "/containers/create?name=" + url_encode(name), body));
+    if (!response) {
+        // As for networks: it may exist, so it is recorded by name for cleanup.
+        created.items.push_back(Resource{"container", name, name});
+        return response.error();
+    }
+    if (response->status != 201) {
+        return http_failure(action, *response, container_create_hint(response->status, name));
+    }
+
+    const Json reply = Json::parse(response->body, nullptr, false);
+    const std::string id = string_field(reply, "Id");
+    const std::string target = is_path_token(id) ? id : name;
+    created.items.push_back(Resource{"container", target, name});
+
+    // Such as "Memory limited without swap" on kernels without swap accounting.
+    for (const Json& warning : member(reply, "Warnings")) {
+        if (warning.is_string()) {
+            report(progress, "engine warning: " + one_line(warning.get<std::string>()));
+        }
+    }
+    return target;
+}
+
+Result<void> DockerProvider::start_container(const std::string& id, const std::string& name) {
+    const std::string action = fmt::format("starting container {}", name);
+    const Result<HttpResponse> response =
+        send(action, make_request("POST", fmt::format("/containers/{}/start", url_encode(id))));
+    if (!response) {
+        return response.error();
+    }
+    if (response->status == 204 || response->status == 304) {
+        return {};
+    }
+    const std::string hint = response->status == 500
+                                 ? fmt::format("fix the cause the engine names, such as a port "
+                                               "already in use, or {}",
+                                               k_engine_log_hint)
+                                 : default_hint(response->status);
+    return http_failure(action, *response, hint);
+}
+
+Result<std::vector<PublishedPort>> DockerProvider::inspect_ports(const std::string& id,
+                                                                 const std::string& name) {
+    const std::string action = fmt::format("inspecting container {}", name);
+    const Result<HttpResponse> response =
+        send(action, make_request("GET", fmt::format("/containers/{}/json", url_encode(id))));
+    if (!response) {
+        return response.error();
+    }
+    if (response->status != 200) {
+        return http_failure(action, *response, default_hint(response->status));
+    }
+
+    const Json details = Json::parse(response->body, nullptr, false);
+    if (!details.is_object()) {
+        return make_failure(ExitCode::provider, "{} failed: the reply is not a JSON object; {}",
+                            action, k_engine_log_hint);
+    }
+    return published_ports(member(member(details, "NetworkSettings"), "Ports"));
+}
+
+// ---- Teardown -------------------------------------------------------------------------------
+
+std::string display_name(const Resource& resource) {
+    return resource.name.empty() ? resource.id : resource.name;
+}
+
+bool is_removal_in_progress(const HttpResponse& response) {
+    return response.status == 409 &&
+           engine_message(response).find("already in progress") != std::string::npos;
+}
+
+Result<void> DockerProvider::destroy(const ResourceSet& resources,
+                                     std::optional<Seconds> stop_timeout) {
+    if (resources.items.empty()) {
+        return {};
+    }
+    if (Result<void> ready = negotiate(); !ready) {
+        return ready;
+    }
+
+    std::vector<std::string> problems;
+    std::vector<std::string> commands;
+    const auto note_failure = [&](const Resource& resource, const Failure& failure,
+                                  std::string_view command) {
+        problems.push_back(
+            fmt::format("{} {} ({})", resource.kind, display_name(resource), failure.message));
+        commands.push_back(fmt::format("`{} {}`", command, display_name(resource)));
+    };
+
+    // Containers go first because a network cannot be removed while a container uses it.
+    for (auto item = resources.items.rbegin(); item != resources.items.rend(); ++item) {
+        if (item->kind != "container") {
+            continue;
+        }
+        if (Result<void> removed = remove_container(*item, stop_timeout); !removed) {
+            note_failure(*item, removed.error(), "docker rm -f");
+        }
+    }
+    for (auto item = resources.items.rbegin(); item != resources.items.rend(); ++item) {
+        if (item->kind == "network") {
+            if (Result<void> removed = remove_network(*item); !removed) {
+                note_failure(*item, removed.error(), "docker network rm");
+            }
+        } else if (item->kind != "container") {
+            problems.push_back(fmt::format("{} {} (not a kind of Docker resource)", item->kind,
+                                           display_name(*item)));
+        }
+    }
+
+    if (problems.empty()) {
+        return {};
+    }
+    if (commands.empty()) {
+        return make_failure(ExitCode::provider, "could not remove {}", fmt::join(problems, ", "));
+    }
+    return make_failure(ExitCode::provider,
+                        "could not remove {}; run the command again or remove them with {}",
+                        fmt::join(problems, ", "), fmt::join(commands, " and "));
+}
+
+Result<std::string> path_target(const Resource& resource) {
+    const std::string& target = resource.id.empty() ? resource.name : resource.id;
+    if (!is_path_token(target)) {
+        return make_failure(ExitCode::internal, "the recorded id \"{}\" is not a Docker id or name",
+                            one_line(target));
+    }
+    return url_encode(target);
+}
+
+// The stop result is ignored because the forced removal that follows kills the container
+// anyway, and the removal's result is the one that counts.
+void DockerProvider::stop_container(const std::string& target, Seconds stop_timeout) {
+    HttpRequest request =
+        make_request("POST", fmt::format("/containers/{}/stop?t={}", target, stop_timeout.count()));
+    request.timeout = stop_timeout + k_stop_reply_margin;
+    static_cast<void>(exchange(std::move(request)));
+}
+
+Result<void> DockerProvider::remove_container(const Resource& container,
+                                              std::optional<Seconds> stop_timeout) {
+    const Result<std::string> target = path_target(container);
+    if (!target) {
+        return target.error();
+    }
+    if (stop_timeout) {
+        stop_container(*target, *stop_timeout);
+    }
+
+    const Result<HttpResponse> response =
+        exchange(make_request("DELETE", fmt::format("/containers/{}?force=true&v=true", *target)));
+    if (!response) {
+        return response.error();
+    }
+    if (response->status == 204 || response->status == 404 || is_removal_in_progress(*response)) {
+        return {};
+    }
+    return make_failure(ExitCode::provider, "HTTP {}: {}", response->status,
+                        engine_message(*response));
+}
+
+Result<void> DockerProvider::remove_network(const Resource& network) {
+    const Result<std::string> target = path_target(network);
+    if (!target) {
+        return target.error();
+    }
+
+    const Result<HttpResponse> response =
+        exchange(make_request("DELETE", fmt::format("/networks/{}", *target)));
+    if (!response) {
+        return response.error();
+    }
+    if (response->status == 204 || response->status == 404) {
+        return {};
+    }
+    return make_failure(ExitCode::provider, "HTTP {}: {}", response->status,
+                        engine_message(*response));
+}
+
+// ---- Listing --------------------------------------------------------------------------------
+
+Result<Json> list_reply(std::string_view action, const Result<HttpResponse>& response) {
+    if (!response) {
+        return response.error();
+    }
+    if (response->status != 200) {
+        return http_failure(action, *response, default_hint(response->status));
+    }
+    Json reply = Json::parse(response->body, nullptr, false);
+    if (!reply.is_array()) {
+        return make_failure(ExitCode::provider, "{} failed: the reply is not a JSON array; {}",
+                            action, k_engine_log_hint);
+    }
+    return reply;
+}
+
+Result<std::vector<LabelledResource>> DockerProvider::list_containers(const std::string& filters) {
+    constexpr std::string_view k_action = "listing jitbox containers";
+    HttpRequest request = make_request("GET", "/containers/json?all=1&filters=" + filters);
+    const Result<Json> reply = list_reply(k_action, send(k_action, std::move(request)));
+    if (!reply) {
+        return reply.error();
+    }
+
+    std::vector<LabelledResource> found;
+    for (const Json& entry : *reply) {
+        LabelledResource item;
+        item.resource = Resource{"container", string_field(entry, "Id"), {}};
+        const Json& names = member(entry, "Names");
+        if (names.is_array() && !names.empty() && names.front().is_string()) {
+            const std::string name = names.front().get<std::string>();
+            item.resource.name = name.starts_with('/') ? name.substr(1) : name;
+        }
+        item.state = string_field(entry, "State");
+        item.labels = string_map(member(entry, "Labels"));
+        found.push_back(std::move(item));
+    }
+    return found;
+}
+
+Result<std::vector<LabelledResource>> DockerProvider::list_networks(const std::string& filters) {
+    constexpr std::string_view k_action = "listing jitbox networks";
+    HttpRequest request = make_request("GET", "/networks?filters=" + filters);
+    const Result<Json> reply = list_reply(k_action, send(k_action, std::move(request)));
+    if (!reply) {
+        return reply.error();
+    }
+
+    std::vector<LabelledResource> found;
+    for (const Json& entry : *reply) {
+        LabelledResource item;
+        item.resource = Resource{"network", string_field(entry, "Id"), string_field(entry, "Name")};
+        item.labels = string_map(member(entry, "Labels"));
+        found.push_back(std::move(item)); // networks have no state; it stays empty
+    }
+    return found;
+}
+
+Result<std::vector<LabelledResource>> DockerProvider::list_labelled(ListScope scope) {
+    const Json filters = {{"label", Json::array({k_label_sandbox})}};
+    const std::string encoded = url_encode(filters.dump());
+
+    Result<std::vector<LabelledResource>> containers = list_containers(encoded);
+    if (!containers || scope == ListScope::containers) {
+        return containers;
+    }
+    Result<std::vector<LabelledResource>> networks = list_networks(encoded);
+    if (!networks) {
+        return networks;
+    }
+    containers->insert(containers->end(), networks->begin(), networks->end());
+    return containers;
+}
+
+} // namespace
+
+std::unique_ptr<Provider> make_docker_provider(std::unique_ptr<HttpClient> client,
+                                               std::string endpoint_description) {
+    return std::make_unique<DockerProvider>(std::move(client), std::move(endpoint_description));
+}
+
+} // namespace jitbox

@@ -1,0 +1,334 @@
+#include "jitbox/reaper/reaper.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <sstream>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace jitbox {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// The descriptor on which the child reports readiness; fixed so argv needs no arithmetic.
+constexpr int k_ready_fd = 3;
+constexpr auto k_ready_timeout = 10s;
+constexpr auto k_lock_wait = 2s;
+constexpr auto k_retry_first = 1s;
+constexpr auto k_retry_max = 60s;
+// How long the child keeps retrying teardown while the engine is unreachable.
+constexpr auto k_retry_bound = std::chrono::hours(24);
+
+bool same_process(const SandboxRecord& record) {
+    if (!record.child_pid || !record.child_start_time || *record.child_pid <= 1) {
+        return false;
+    }
+    return process_start_time(*record.child_pid) == record.child_start_time;
+}
+
+void close_inherited_fds() {
+    if (::close_range(k_ready_fd + 1, ~0U, 0) == 0) {
+        return;
+    }
+    long max_fd = ::sysconf(_SC_OPEN_MAX);
+    for (int fd = k_ready_fd + 1; fd < max_fd; ++fd) {
+        ::close(fd);
+    }
+}
+
+// Runs in the forked grandchild: only async-signal-safe calls until execv.
+[[noreturn]] void exec_child(int ready_write_fd, const std::vector<char*>& argv) {
+    int null_fd = ::open("/dev/null", O_RDWR);
+    if (null_fd >= 0) {
+        ::dup2(null_fd, STDIN_FILENO);
+        ::dup2(null_fd, STDOUT_FILENO);
+        ::dup2(null_fd, STDERR_FILENO);
+    }
+    ::dup2(ready_write_fd, k_ready_fd); // dup2 clears close-on-exec on the copy
+    close_inherited_fds();
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execv("/proc/self/exe", argv.data());
+    const char message[] = "cannot run /proc/self/exe\n";
+    (void)!::write(k_ready_fd, message, sizeof message - 1);
+    ::_exit(127);
+}
+
+// Reads the child's report: "ready PID" once it holds its lock, anything else is an error.
+Result<int> read_ready_report(int fd) {
+    std::string report;
+    auto deadline = std::chrono::steady_clock::now() + k_ready_timeout;
+    char buffer[256];
+    while (true) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd entry{fd, POLLIN, 0};
+        int ready = ::poll(&entry, 1, static_cast<int>(std::max(left.count(), 0L)));
+        if (ready < 0 && errno == EINTR) {
+            continue;
+        }
+        if (ready <= 0) {
+            return make_failure(ExitCode::internal, "the background child did not report within "
+                                "{} s", k_ready_timeout.count());
+        }
+        ssize_t got = ::read(fd, buffer, sizeof buffer);
+        if (got <= 0) {
+            break;
+        }
+        report.append(buffer, static_cast<std::size_t>(got));
+    }
+    int pid = 0;
+    if (std::sscanf(report.c_str(), "ready %d", &pid) == 1 && pid > 1) {
+        return pid;
+    }
+    if (report.empty()) {
+        report = "it exited without a word";
+    }
+    while (!report.empty() && report.back() == '\n') {
+        report.pop_back();
+    }
+    return make_failure(ExitCode::internal, "the background child could not start: {}", report);
+}
+
+Result<ChildProcess> spawn_child(const std::string& state_dir, const std::string& name) {
+    std::vector<std::string> args = {"jitbox",  "__reap",  "--state-dir", state_dir,
+                                     "--ready-fd", std::to_string(k_ready_fd), name};
+    std::vector<char*> argv;
+    for (auto& arg : args) {
+        argv.push_back(arg.data());
+    }
+    argv.push_back(nullptr);
+
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        return make_failure(ExitCode::internal, "pipe: {}", std::strerror(errno));
+    }
+    pid_t first = ::fork();
+    if (first < 0) {
+        int error = errno;
+        ::close(pipe_fds[0]);
+        ::close(pipe_fds[1]);
+        return make_failure(ExitCode::internal, "fork: {}", std::strerror(error));
+    }
+    if (first == 0) {
+        // A new session, then a second fork: the child is no session leader, so it can never
+        // acquire a controlling terminal, and `init` reaps it, never this process.
+        ::setsid();
+        pid_t second = ::fork();
+        if (second != 0) {
+            ::_exit(second < 0 ? 1 : 0);
+        }
+        exec_child(pipe_fds[1], argv);
+    }
+    ::close(pipe_fds[1]);
+    int status = 0;
+    while (::waitpid(first, &status, 0) < 0 && errno == EINTR) {
+    }
+    auto pid = read_ready_report(pipe_fds[0]);
+    ::close(pipe_fds[0]);
+    if (!pid) {
+        return pid.error();
+    }
+    auto start_time = process_start_time(*pid);
+    if (!start_time) {
+        return make_failure(ExitCode::internal, "the background child (pid {}) exited at once",
+                            *pid);
+    }
+    return ChildProcess{*pid, *start_time};
+}
+
+Result<std::optional<FileLock>> wait_for_lock(const std::filesystem::path& path,
+                                              std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (true) {
+        auto lock = FileLock::try_acquire(path);
+        if (!lock || lock->has_value() || std::chrono::steady_clock::now() >= deadline) {
+            return lock;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+}
+
+} // namespace
+
+std::optional<unsigned long long> process_start_time(int pid) {
+    std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    if (!file || !std::getline(file, text)) {
+        return std::nullopt;
+    }
+    // The command name in field 2 may contain spaces and parentheses; fields resume after the
+    // last ')'.
+    auto close = text.rfind(')');
+    if (close == std::string::npos) {
+        return std::nullopt;
+    }
+    std::istringstream fields(text.substr(close + 1));
+    std::string field;
+    for (int index = 3; index <= 22 && fields >> field; ++index) {
+        if (index == 22) {
+            return std::stoull(field);
+        }
+    }
+    return std::nullopt;
+}
+
+Result<ChildProcess> ProcessSupervisor::start(const std::string& name) {
+    return spawn_child(m_store.dir().string(), name);
+}
+
+bool ProcessSupervisor::is_alive(const std::string& name) {
+    auto lock = FileLock::try_acquire(m_store.child_lock_path(name));
+    // Unable to even open the lock file: say alive, so nobody starts a second child.
+    return !lock || !lock->has_value();
+}
+
+void ProcessSupervisor::stop(const SandboxRecord& record) {
+    if (!same_process(record)) {
+        return;
+    }
+    ::kill(*record.child_pid, SIGTERM);
+    (void)wait_for_lock(m_store.child_lock_path(record.name), 3s);
+}
+
+void ProcessSupervisor::notify(const SandboxRecord& record) {
+    if (same_process(record)) {
+        ::kill(*record.child_pid, SIGUSR1);
+    }
+}
+
+namespace {
+
+enum class WakeReason { deadline, changed, stop };
+
+// Sleeps until `deadline` on the wall clock, or until a signal or a clock change. The timer is
+// absolute on CLOCK_REALTIME, so time spent suspended counts and a resumed laptop wakes at once.
+WakeReason sleep_until(int timer_fd, int signal_fd, std::optional<TimePoint> deadline,
+                       std::chrono::milliseconds relative) {
+    itimerspec spec{};
+    int flags = 0;
+    if (deadline) {
+        spec.it_value.tv_sec = deadline->time_since_epoch().count();
+        flags = TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET;
+    } else {
+        spec.it_value.tv_sec = relative.count() / 1000;
+        spec.it_value.tv_nsec = (relative.count() % 1000) * 1000000L;
+    }
+    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) {
+        return WakeReason::deadline; // a zero it_value would disarm the timer
+    }
+    ::timerfd_settime(timer_fd, flags, &spec, nullptr);
+    pollfd entries[2] = {{timer_fd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
+    while (::poll(entries, 2, -1) < 0) {
+        if (errno != EINTR) {
+            return WakeReason::changed;
+        }
+    }
+    if (entries[1].revents & POLLIN) {
+        signalfd_siginfo info{};
+        if (::read(signal_fd, &info, sizeof info) == sizeof info && info.ssi_signo == SIGTERM) {
+            return WakeReason::stop;
+        }
+        return WakeReason::changed;
+    }
+    std::uint64_t expirations = 0;
+    // ECANCELED here means the clock was set; the caller re-reads the deadline either way.
+    if (::read(timer_fd, &expirations, sizeof expirations) < 0 && errno == ECANCELED) {
+        return WakeReason::changed;
+    }
+    return WakeReason::deadline;
+}
+
+} // namespace
+
+int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
+               const ReaperHooks& hooks) {
+    ::signal(SIGHUP, SIG_IGN);
+    ::signal(SIGINT, SIG_IGN);
+    ::signal(SIGPIPE, SIG_IGN);
+    sigset_t handled;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGUSR1);
+    ::sigprocmask(SIG_BLOCK, &handled, nullptr);
+    int signal_fd = ::signalfd(-1, &handled, SFD_CLOEXEC);
+    int timer_fd = ::timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC);
+
+    auto report_ready = [&](const std::string& text) {
+        if (ready_fd >= 0) {
+            (void)!::write(ready_fd, text.data(), text.size());
+            ::close(ready_fd);
+            ready_fd = -1;
+        }
+    };
+    if (signal_fd < 0 || timer_fd < 0) {
+        report_ready(fmt::format("signalfd or timerfd: {}\n", std::strerror(errno)));
+        return 1;
+    }
+    auto lock = wait_for_lock(store.child_lock_path(name), k_lock_wait);
+    if (!lock || !lock->has_value()) {
+        report_ready(lock ? "another background child already watches this sandbox\n"
+                          : lock.error().message + "\n");
+        return 1;
+    }
+    report_ready(fmt::format("ready {}\n", ::getpid()));
+    (void)!::chdir("/"); // so the child keeps no mount point busy
+
+    auto backoff = std::chrono::duration_cast<std::chrono::milliseconds>(k_retry_first);
+    bool waiting = false; // teardown failed at least once since the last success
+    std::chrono::steady_clock::time_point first_failure;
+    while (true) {
+        auto deadline = hooks.read_deadline();
+        if (!deadline) {
+            return 0; // the sandbox was removed by someone else
+        }
+        if (*deadline > std::chrono::time_point_cast<Seconds>(std::chrono::system_clock::now())) {
+            if (sleep_until(timer_fd, signal_fd, deadline, {}) == WakeReason::stop) {
+                return 0;
+            }
+            continue;
+        }
+        auto expired = hooks.expire();
+        if (expired) {
+            if (waiting) {
+                hooks.report(fmt::format("removed after waiting {} for the engine",
+                    format_duration(std::chrono::duration_cast<Seconds>(
+                        std::chrono::steady_clock::now() - first_failure))));
+                waiting = false;
+            }
+            // Back to the top: the record is gone (exit), or an extension moved the deadline.
+            continue;
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (!waiting) {
+            waiting = true;
+            first_failure = now;
+        } else if (now - first_failure > k_retry_bound) {
+            hooks.report(fmt::format("gave up after {}: {}", format_duration(
+                std::chrono::duration_cast<Seconds>(k_retry_bound)), expired.error().message));
+            return 1;
+        }
+        if (sleep_until(timer_fd, signal_fd, std::nullopt, backoff) == WakeReason::stop) {
+            return 0;
+        }
+        backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            k_retry_max));
+    }
+}
+
+} // namespace jitbox

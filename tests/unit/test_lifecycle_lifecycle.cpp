@@ -1,0 +1,335 @@
+#include "jitbox/lifecycle/lifecycle.hpp"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <set>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace jitbox;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string pattern = (fs::temp_directory_path() / "jitbox-test-XXXXXX").string();
+        path = ::mkdtemp(pattern.data());
+    }
+    ~TempDir() { fs::remove_all(path); }
+};
+
+class FixedClock final : public Clock {
+public:
+    TimePoint now() const override { return current; }
+    TimePoint current{Seconds(1'800'000'000)};
+};
+
+// Records every call; `fail_create_after` makes create fail once that many resources exist.
+struct ProviderLog {
+    std::vector<SandboxPlan> plans;
+    std::vector<ResourceSet> destroyed;
+    std::optional<std::size_t> fail_create_after;
+    bool fail_destroy = false;
+    std::map<std::string, std::string> engine_states; // sandbox id -> state
+    int list_calls = 0;
+};
+
+class FakeProvider final : public Provider {
+public:
+    explicit FakeProvider(ProviderLog& log) : m_log(log) {}
+
+    Result<void> create(const SandboxPlan& plan, ResourceSet& created,
+                        const ProgressFn&) override {
+        m_log.plans.push_back(plan);
+        for (const char* kind : {"network", "container"}) {
+            if (m_log.fail_create_after && created.items.size() == *m_log.fail_create_after) {
+                return make_failure(ExitCode::provider, "creating {} failed", kind);
+            }
+            created.items.push_back({kind, std::string(kind) + "-" + plan.id, plan.name});
+        }
+        m_log.engine_states[plan.id] = "running";
+        return {};
+    }
+    Result<void> destroy(const ResourceSet& resources, std::optional<Seconds>) override {
+        if (m_log.fail_destroy) {
+            return make_failure(ExitCode::provider, "engine unreachable");
+        }
+        m_log.destroyed.push_back(resources);
+        return {};
+    }
+    Result<std::vector<LabelledResource>> list_labelled(ListScope) override {
+        ++m_log.list_calls;
+        std::vector<LabelledResource> found;
+        for (const auto& [id, state] : m_log.engine_states) {
+            found.push_back({{"container", "c-" + id, ""}, state, {{k_label_sandbox, id}}});
+        }
+        return found;
+    }
+
+private:
+    ProviderLog& m_log;
+};
+
+class FakeFactory final : public ProviderFactory {
+public:
+    explicit FakeFactory(ProviderLog& log) : m_log(log) {}
+    Result<std::unique_ptr<Provider>> make(const std::string&, const std::string&) override {
+        return std::unique_ptr<Provider>(std::make_unique<FakeProvider>(m_log));
+    }
+    Result<std::string> default_endpoint(const std::string&) override {
+        return std::string("fake://engine");
+    }
+
+private:
+    ProviderLog& m_log;
+};
+
+class FakeSupervisor final : public ChildSupervisor {
+public:
+    Result<ChildProcess> start(const std::string& name) override {
+        if (fail_start) {
+            return make_failure(ExitCode::internal, "cannot start");
+        }
+        alive.insert(name);
+        ++starts;
+        return ChildProcess{1000 + starts, 77};
+    }
+    bool is_alive(const std::string& name) override { return alive.count(name) > 0; }
+    void stop(const SandboxRecord& record) override { alive.erase(record.name); }
+    void notify(const SandboxRecord& record) override { notified.push_back(record.name); }
+
+    std::set<std::string> alive;
+    std::vector<std::string> notified;
+    int starts = 0;
+    bool fail_start = false;
+};
+
+Config test_config() {
+    Template db;
+    db.name = "db";
+    db.image = "postgres:16";
+    db.labels = {{"team", "payments"}};
+    db.ttl = Seconds(30 * 60);
+    db.max_ttl = Seconds(2 * 3600);
+    Config config;
+    config.templates["db"] = db;
+    config.default_template = "db";
+    return config;
+}
+
+// Everything a Lifecycle needs, wired to fakes over a temporary state folder.
+struct Fixture {
+    TempDir temp;
+    Config config = test_config();
+    StateStore store = StateStore::open(temp.path).value();
+    AuditLog audit{temp.path / "audit.log"};
+    ProviderLog provider_log;
+    FakeFactory providers{provider_log};
+    FixedClock clock;
+    FakeSupervisor children;
+    Lifecycle lifecycle{{config, store, audit, providers, clock, children, {1000, "alice"},
+                         [](std::string_view) {}}};
+
+    std::size_t record_count() { return store.list().value().size(); }
+    std::vector<std::string> audit_lines() {
+        std::ifstream file(temp.path / "audit.log");
+        std::vector<std::string> lines;
+        for (std::string line; std::getline(file, line);) {
+            lines.push_back(line);
+        }
+        return lines;
+    }
+};
+
+} // namespace
+
+TEST_SUITE("lifecycle") {
+    TEST_CASE("up records the sandbox, labels it and arms its child") {
+        Fixture f;
+        auto record = f.lifecycle.up({"", Seconds(45 * 60), std::string("db-1")});
+        REQUIRE(record.ok());
+        CHECK(record->template_name == "db");
+        CHECK(record->expires_at == f.clock.current + Seconds(45 * 60));
+        CHECK(record->max_expires_at == f.clock.current + Seconds(2 * 3600));
+        CHECK(record->child_pid == 1001);
+        CHECK(record->endpoint == "fake://engine");
+        REQUIRE(f.provider_log.plans.size() == 1);
+        const auto& labels = f.provider_log.plans[0].labels;
+        CHECK(labels.at("io.jitbox.sandbox") == record->id);
+        CHECK(labels.at("io.jitbox.owner") == "alice");
+        CHECK(labels.at("io.jitbox.template") == "db");
+        CHECK(labels.at("io.jitbox.expires-at") == "2027-01-15T08:45:00Z");
+        CHECK(labels.at("team") == "payments");
+
+        auto stored = f.store.find("db-1").value();
+        REQUIRE(stored.has_value());
+        CHECK(stored->state == SandboxState::running);
+        CHECK(stored->resources.items.size() == 2);
+        CHECK(f.audit_lines().size() == 1);
+    }
+
+    TEST_CASE("up without a name generates a valid one from the template") {
+        Fixture f;
+        auto record = f.lifecycle.up({});
+        REQUIRE(record.ok());
+        CHECK(is_valid_sandbox_name(record->name));
+        CHECK(record->name.rfind("db-", 0) == 0);
+        CHECK(record->expires_at == f.clock.current + Seconds(30 * 60));
+    }
+
+    TEST_CASE("up rejects bad input before creating anything") {
+        Fixture f;
+        struct Case {
+            UpRequest request;
+            ExitCode code;
+        };
+        std::vector<Case> cases = {
+            {{"nope", std::nullopt, std::nullopt}, ExitCode::usage},
+            {{"db", std::nullopt, std::string("Bad_Name")}, ExitCode::usage},
+            {{"db", Seconds(2 * 3600 + 1), std::nullopt}, ExitCode::denied},
+            {{"db", Seconds(0), std::nullopt}, ExitCode::usage},
+        };
+        for (const auto& c : cases) {
+            auto result = f.lifecycle.up(c.request);
+            REQUIRE(!result.ok());
+            CHECK(result.error().code == c.code);
+        }
+        CHECK(f.provider_log.plans.empty());
+        CHECK(f.record_count() == 0);
+        CHECK(f.children.starts == 0);
+    }
+
+    TEST_CASE("an unknown template suggests the closest known one") {
+        Fixture f;
+        auto result = f.lifecycle.up({"dbb", std::nullopt, std::nullopt});
+        REQUIRE(!result.ok());
+        CHECK(result.error().message.find("did you mean \"db\"") != std::string::npos);
+    }
+
+    TEST_CASE("a ttl equal to max_ttl is allowed") {
+        Fixture f;
+        CHECK(f.lifecycle.up({"db", Seconds(2 * 3600), std::nullopt}).ok());
+    }
+
+    TEST_CASE("a name in use is refused with its own code and nothing is created") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+        auto again = f.lifecycle.up({"db", std::nullopt, std::string("db-1")});
+        REQUIRE(!again.ok());
+        CHECK(again.error().code == ExitCode::name_in_use);
+        CHECK(f.provider_log.plans.size() == 1);
+    }
+
+    TEST_CASE("a failure during create removes exactly what was created") {
+        Fixture f;
+        f.provider_log.fail_create_after = 1; // the network exists, the container fails
+        auto result = f.lifecycle.up({"db", std::nullopt, std::string("db-1")});
+        REQUIRE(!result.ok());
+        CHECK(result.error().code == ExitCode::provider);
+        REQUIRE(f.provider_log.destroyed.size() == 1);
+        REQUIRE(f.provider_log.destroyed[0].items.size() == 1);
+        CHECK(f.provider_log.destroyed[0].items[0].kind == "network");
+        CHECK(f.record_count() == 0);
+    }
+
+    TEST_CASE("a child that cannot be armed fails up and removes the sandbox") {
+        Fixture f;
+        f.children.fail_start = true;
+        auto result = f.lifecycle.up({"db", std::nullopt, std::string("db-1")});
+        REQUIRE(!result.ok());
+        CHECK(f.provider_log.destroyed.size() == 1);
+        CHECK(f.record_count() == 0);
+    }
+
+    TEST_CASE("extend may reach max_ttl exactly but not pass it") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", Seconds(3600), std::string("db-1")}).ok());
+        auto extended = f.lifecycle.extend("db-1", Seconds(3600));
+        REQUIRE(extended.ok());
+        CHECK(extended->expires_at == f.clock.current + Seconds(2 * 3600));
+        CHECK(f.children.notified == std::vector<std::string>{"db-1"});
+
+        auto beyond = f.lifecycle.extend("db-1", Seconds(1));
+        REQUIRE(!beyond.ok());
+        CHECK(beyond.error().code == ExitCode::denied);
+        CHECK(beyond.error().message.find("at most 0s more") != std::string::npos);
+        CHECK(f.store.find("db-1").value()->expires_at == f.clock.current + Seconds(2 * 3600));
+    }
+
+    TEST_CASE("extend and down of an unknown name report not found") {
+        Fixture f;
+        CHECK(f.lifecycle.extend("ghost", Seconds(60)).error().code == ExitCode::not_found);
+        CHECK(f.lifecycle.down("ghost").error().code == ExitCode::not_found);
+    }
+
+    TEST_CASE("down stops the child, destroys the resources and forgets the record") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+        REQUIRE(f.lifecycle.down("db-1").ok());
+        CHECK(f.children.alive.empty());
+        CHECK(f.provider_log.destroyed.size() == 1);
+        CHECK(f.record_count() == 0);
+        CHECK(f.audit_lines().size() == 2);
+    }
+
+    TEST_CASE("a failed teardown keeps the record for a later attempt") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+        f.provider_log.fail_destroy = true;
+        auto result = f.lifecycle.down("db-1");
+        REQUIRE(!result.ok());
+        CHECK(result.error().code == ExitCode::provider);
+        auto kept = f.store.find("db-1").value();
+        REQUIRE(kept.has_value());
+        CHECK(kept->state == SandboxState::removing);
+
+        f.provider_log.fail_destroy = false;
+        f.lifecycle.reconcile(); // no child, state removing: retried
+        CHECK(f.record_count() == 0);
+    }
+
+    TEST_CASE("expire acts only once the deadline has passed") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", Seconds(60), std::string("db-1")}).ok());
+        REQUIRE(f.lifecycle.expire("db-1").ok());
+        CHECK(f.record_count() == 1);
+        f.clock.current += Seconds(60);
+        REQUIRE(f.lifecycle.expire("db-1").ok());
+        CHECK(f.record_count() == 0);
+        CHECK(f.audit_lines().back().find("\"action\":\"expire\"") != std::string::npos);
+    }
+
+    TEST_CASE("reconcile removes expired sandboxes without a child and rearms live ones") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", Seconds(60), std::string("short")}).ok());
+        REQUIRE(f.lifecycle.up({"db", Seconds(3600), std::string("long")}).ok());
+        f.children.alive.clear(); // both children died
+        f.clock.current += Seconds(120);
+        f.lifecycle.reconcile();
+        CHECK(!f.store.find("short").value().has_value());
+        REQUIRE(f.store.find("long").value().has_value());
+        CHECK(f.children.alive.count("long") == 1);
+        CHECK(f.store.find("long").value()->child_pid == 1003);
+    }
+
+    TEST_CASE("status asks the engine once and reports its state") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", Seconds(60), std::string("a")}).ok());
+        REQUIRE(f.lifecycle.up({"db", Seconds(600), std::string("b")}).ok());
+        auto b_id = f.store.find("b").value()->id;
+        f.provider_log.engine_states[b_id] = "exited";
+        REQUIRE(f.lifecycle.up({"db", Seconds(600), std::string("c")}).ok());
+        f.provider_log.engine_states.erase(f.store.find("c").value()->id);
+        f.clock.current += Seconds(61);
+
+        auto statuses = f.lifecycle.status();
+        REQUIRE(statuses.ok());
+        REQUIRE(statuses->size() == 3);
+        CHECK((*statuses)[0].state == "expired");
+        CHECK((*statuses)[1].state == "exited");
+        CHECK((*statuses)[2].state == "missing");
+        CHECK(f.provider_log.list_calls == 1);
+    }
+}

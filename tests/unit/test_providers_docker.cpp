@@ -1,0 +1,855 @@
+#include "jitbox/net/http.hpp"
+#include "jitbox/providers/docker.hpp"
+
+#include <deque>
+#include <doctest/doctest.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace jitbox;
+using Json = nlohmann::json;
+
+namespace {
+
+// One scripted reply. With `chunks`, a streamed request receives the body in those pieces.
+struct Reply {
+    long status = 200;
+    std::string body;
+    std::map<std::string, std::string> headers;
+    std::vector<std::string> chunks;
+    std::optional<Failure> failure;
+};
+
+Reply reply(long status, std::string body = {}) {
+    Reply scripted;
+    scripted.status = status;
+    scripted.body = std::move(body);
+    return scripted;
+}
+
+Reply streamed_reply(std::vector<std::string> chunks) {
+    Reply scripted;
+    scripted.chunks = std::move(chunks);
+    return scripted;
+}
+
+Reply transport_failure(std::string message) {
+    Reply scripted;
+    scripted.failure = Failure{ExitCode::provider, std::move(message)};
+    return scripted;
+}
+
+// The engine's side of the fake: scripted replies per route and every request received.
+struct FakeEngine {
+    std::string api_version = "1.41";
+    std::map<std::string, std::deque<Reply>> replies; // "METHOD /path", no version, no query
+    std::vector<HttpRequest> requests;
+
+    void script(const std::string& route, Reply reply) {
+        replies[route].push_back(std::move(reply));
+    }
+
+    std::vector<std::string> routes() const;
+    const HttpRequest* find(const std::string& route) const;
+};
+
+std::string route_of(const HttpRequest& request) {
+    std::string path = request.target.substr(0, request.target.find('?'));
+    if (path.starts_with("/v1.")) {
+        path = path.substr(path.find('/', 1));
+    }
+    return request.method + " " + path;
+}
+
+std::vector<std::string> FakeEngine::routes() const {
+    std::vector<std::string> result;
+    for (const HttpRequest& request : requests) {
+        result.push_back(route_of(request));
+    }
+    return result;
+}
+
+const HttpRequest* FakeEngine::find(const std::string& route) const {
+    for (const HttpRequest& request : requests) {
+        if (route_of(request) == route) {
+            return &request;
+        }
+    }
+    return nullptr;
+}
+
+class FakeClient final : public HttpClient {
+public:
+    explicit FakeClient(std::shared_ptr<FakeEngine> engine) : m_engine(std::move(engine)) {}
+
+    Result<HttpResponse> send(const HttpRequest& request) override {
+        HttpRequest recorded = request;
+        recorded.on_body = nullptr;
+        m_engine->requests.push_back(recorded);
+
+        const std::string route = route_of(request);
+        auto& queue = m_engine->replies[route];
+        if (queue.empty() && route == "GET /_ping") {
+            return HttpResponse{200, "OK", {{"api-version", m_engine->api_version}}};
+        }
+        if (queue.empty()) {
+            return HttpResponse{599, R"({"message":"no scripted reply for )" + route + "\"}", {}};
+        }
+        Reply reply = queue.front();
+        queue.pop_front();
+        return deliver(request, reply);
+    }
+
+private:
+    static Result<HttpResponse> deliver(const HttpRequest& request, const Reply& reply) {
+        if (reply.failure) {
+            return *reply.failure;
+        }
+        HttpResponse response{reply.status, {}, reply.headers};
+        std::vector<std::string> pieces = reply.chunks;
+        if (pieces.empty()) {
+            pieces.push_back(reply.body);
+        }
+        for (const std::string& piece : pieces) {
+            if (request.on_body) {
+                request.on_body(piece);
+            } else {
+                response.body += piece;
+            }
+        }
+        return response;
+    }
+
+    std::shared_ptr<FakeEngine> m_engine;
+};
+
+struct Harness {
+    std::shared_ptr<FakeEngine> engine = std::make_shared<FakeEngine>();
+    std::unique_ptr<Provider> provider =
+        make_docker_provider(std::make_unique<FakeClient>(engine), "unix:///fake.sock");
+    std::vector<std::string> progress_messages;
+    ProgressFn progress = [this](std::string_view message) {
+        progress_messages.emplace_back(message);
+    };
+};
+
+SandboxPlan make_plan() {
+    SandboxPlan plan;
+    plan.id = "0123456789abcdef";
+    plan.name = "db";
+    plan.owner = "alice";
+    plan.spec.name = "db";
+    plan.spec.image = "busybox:1.36";
+    plan.spec.command = {"sleep", "300"};
+    plan.spec.env = {{"POSTGRES_PASSWORD", "x"}, {"A", "1"}};
+    plan.spec.workdir = "/work";
+    plan.spec.user = "1000:1000";
+    plan.spec.cpus = 1.5;
+    plan.spec.memory_bytes = 512LL * 1024 * 1024;
+    plan.spec.pids_limit = 256;
+    plan.spec.network = NetworkMode::isolated;
+    plan.spec.ports = {PortSpec{"127.0.0.1", "", "5432", "tcp"}};
+    plan.spec.read_only = true;
+    plan.spec.cap_add = {"NET_BIND_SERVICE"};
+    plan.spec.mounts = {Mount{std::filesystem::temp_directory_path(), "/data", false}};
+    plan.labels = {{k_label_sandbox, plan.id}, {k_label_owner, "alice"}, {"team", "db"}};
+    return plan;
+}
+
+constexpr const char* k_inspect_body = R"({
+    "Id": "c1",
+    "NetworkSettings": {"Ports": {
+        "5432/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}],
+        "9000/tcp": null
+    }}
+})";
+
+// Scripts every step of a successful create of make_plan().
+void script_create(FakeEngine& engine) {
+    engine.script("GET /images/busybox%3A1.36/json", reply(200, "{}"));
+    engine.script("POST /networks/create", reply(201, R"({"Id":"n1","Warning":""})"));
+    engine.script("POST /containers/create", reply(201, R"({"Id":"c1","Warnings":[]})"));
+    engine.script("POST /containers/c1/start", reply(204));
+    engine.script("GET /containers/c1/json", reply(200, k_inspect_body));
+}
+
+class TempDir {
+public:
+    TempDir() {
+        std::random_device random;
+        m_path = std::filesystem::temp_directory_path() /
+                 ("jitbox-test-docker-" + std::to_string(random()));
+        std::filesystem::create_directories(m_path);
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(m_path, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const std::filesystem::path& path() const { return m_path; }
+
+    void touch(const std::string& name) const { std::ofstream(m_path / name) << "pem\n"; }
+
+private:
+    std::filesystem::path m_path;
+};
+
+EnvLookup env_of(std::map<std::string, std::string> values) {
+    return [values = std::move(values)](const std::string& name) -> std::optional<std::string> {
+        const auto found = values.find(name);
+        if (found == values.end()) {
+            return std::nullopt;
+        }
+        return found->second;
+    };
+}
+
+bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+TEST_SUITE("docker") {
+
+    TEST_CASE("negotiation rejects an engine older than 1.40") {
+        Harness harness;
+        harness.engine->api_version = "1.38";
+
+        const auto listed = harness.provider->list_labelled(ListScope::containers);
+
+        REQUIRE_FALSE(listed.ok());
+        CHECK(listed.error().code == ExitCode::provider);
+        CHECK(listed.error().message ==
+              "the Docker engine at unix:///fake.sock speaks API 1.38, older than the 1.40 jitbox "
+              "needs; upgrade the engine (Docker 19.03 or newer)");
+        CHECK(harness.engine->routes() == std::vector<std::string>{"GET /_ping"});
+    }
+
+    TEST_CASE("negotiation caps the version at 1.41") {
+        Harness harness;
+        harness.engine->api_version = "1.43";
+        harness.engine->script("GET /containers/json", reply(200, "[]"));
+
+        REQUIRE(harness.provider->list_labelled(ListScope::containers).ok());
+
+        REQUIRE(harness.engine->requests.size() == 2);
+        CHECK(harness.engine->requests[0].target == "/_ping");
+        CHECK(harness.engine->requests[1].target.starts_with("/v1.41/containers/json?"));
+    }
+
+    TEST_CASE("negotiation uses an older supported version") {
+        Harness harness;
+        harness.engine->api_version = "1.40";
+        harness.engine->script("GET /containers/json", reply(200, "[]"));
+
+        REQUIRE(harness.provider->list_labelled(ListScope::containers).ok());
+
+        REQUIRE(harness.engine->requests.size() == 2);
+        CHECK(harness.engine->requests[1].target.starts_with("/v1.40/containers/json?"));
+    }
+
+    TEST_CASE("negotiation pings only once") {
+        Harness harness;
+        harness.engine->script("GET /containers/json", reply(200, "[]"));
+        harness.engine->script("GET /containers/json", reply(200, "[]"));
+
+        REQUIRE(harness.provider->list_labelled(ListScope::containers).ok());
+        REQUIRE(harness.provider->list_labelled(ListScope::containers).ok());
+
+        CHECK(harness.engine->routes() == std::vector<std::string>{"GET /_ping",
+                                                                   "GET /containers/json",
+                                                                   "GET /containers/json"});
+    }
+
+    TEST_CASE("ping failure names endpoint and fix") {
+        Harness harness;
+        harness.engine->script("GET /_ping",
+                               transport_failure("cannot reach unix:///fake.sock: No such file or "
+                                                 "directory (Couldn't connect to server)"));
+
+        const auto first = harness.provider->list_labelled(ListScope::containers);
+        harness.engine->script("GET /containers/json", reply(200, "[]"));
+        const auto second = harness.provider->list_labelled(ListScope::containers);
+
+        REQUIRE_FALSE(first.ok());
+        CHECK(first.error().code == ExitCode::provider);
+        CHECK(
+            first.error().message ==
+            "cannot reach the Docker engine at unix:///fake.sock: No such file or directory "
+            "(Couldn't connect to server); start dockerd (for example `systemctl start docker`) or "
+            "set DOCKER_HOST");
+        CHECK(second.ok());
+    }
+
+    TEST_CASE("negotiation rejects a server without Api-Version") {
+        Harness harness;
+        harness.engine->script("GET /_ping", reply(200, "OK"));
+
+        const auto listed = harness.provider->list_labelled(ListScope::containers);
+
+        REQUIRE_FALSE(listed.ok());
+        CHECK(contains(listed.error().message, "sent no Api-Version header"));
+    }
+
+    TEST_CASE("image reference splitting") {
+        struct Case {
+            std::string reference;
+            std::string repository;
+            std::string tag;
+        };
+        const std::vector<Case> cases = {
+            {"postgres:16", "postgres", "16"},
+            {"busybox", "busybox", "latest"},
+            {"library/busybox:1.36", "library/busybox", "1.36"},
+            {"reg.local:5000/a/b:1", "reg.local:5000/a/b", "1"},
+            {"reg.local:5000/a/b", "reg.local:5000/a/b", "latest"},
+            {"x@sha256:abc123", "x", "sha256:abc123"},
+            {"reg.local:5000/x:1@sha256:abc123", "reg.local:5000/x", "sha256:abc123"},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.reference);
+            const ImageReference split = split_image_reference(item.reference);
+            CHECK(split.repository == item.repository);
+            CHECK(split.tag == item.tag);
+        }
+    }
+
+    TEST_CASE("create pulls a missing image") {
+        Harness harness;
+        SandboxPlan plan = make_plan();
+        plan.spec.image = "reg.local:5000/a/b:1";
+        harness.engine->script("GET /images/reg.local%3A5000%2Fa%2Fb%3A1/json",
+                               reply(404, R"({"message":"No such image"})"));
+        harness.engine->script("POST /images/create",
+                               reply(200, "{\"status\":\"Pulling from a/b\",\"id\":\"1\"}\r\n"
+                                          "{\"status\":\"Status: Downloaded newer image\"}\r\n"));
+        script_create(*harness.engine);
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE(result.ok());
+        const HttpRequest* pull = harness.engine->find("POST /images/create");
+        REQUIRE(pull != nullptr);
+        CHECK(pull->target == "/v1.41/images/create?fromImage=reg.local%3A5000%2Fa%2Fb&tag=1");
+        CHECK(pull->timeout.count() == 0);
+        CHECK(harness.progress_messages ==
+              std::vector<std::string>{"pulling image reg.local:5000/a/b:1", "1: Pulling from a/b",
+                                       "Status: Downloaded newer image"});
+    }
+
+    TEST_CASE("pull stream split across chunks") {
+        Harness harness;
+        harness.engine->script("GET /images/busybox%3A1.36/json", reply(404, "{}"));
+        harness.engine->script("POST /images/create",
+                               streamed_reply({"{\"status\":\"Downloa",
+                                               "ding\",\"progress\":\"[==>  ]\",\"id\":\"ab\"}\n{",
+                                               "\"status\":\"Pull complete\",\"id\":\"ab\"}",
+                                               "\n{\"status\":\"Done\"}"}));
+        script_create(*harness.engine);
+        ResourceSet created;
+
+        const auto result = harness.provider->create(make_plan(), created, harness.progress);
+
+        REQUIRE(result.ok());
+        CHECK(harness.progress_messages == std::vector<std::string>{"pulling image busybox:1.36",
+                                                                    "ab: Downloading [==>  ]",
+                                                                    "ab: Pull complete", "Done"});
+    }
+
+    TEST_CASE("pull error inside a 200 response fails") {
+        Harness harness;
+        harness.engine->script("GET /images/busybox%3A1.36/json", reply(404, "{}"));
+        harness.engine->script(
+            "POST /images/create",
+            reply(200, "{\"status\":\"Pulling from library/busybox\"}\r\n"
+                       "{\"errorDetail\":{\"message\":\"manifest for busybox:1.36 not found\"},"
+                       "\"error\":\"manifest for busybox:1.36 not found\"}\r\n"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(make_plan(), created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::provider);
+        CHECK(result.error().message == "pulling image busybox:1.36 failed: manifest for "
+                                        "busybox:1.36 not found; check the name "
+                                        "and that the registry is reachable");
+        CHECK(created.items.empty());
+        CHECK(harness.engine->find("POST /networks/create") == nullptr);
+    }
+
+    TEST_CASE("pull with an error status fails") {
+        Harness harness;
+        harness.engine->script("GET /images/busybox%3A1.36/json", reply(404, "{}"));
+        harness.engine->script(
+            "POST /images/create",
+            reply(404,
+                  "{\"message\":\"pull access denied for busybox, repository does not exist\"}\n"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(make_plan(), created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().message ==
+              "pulling image busybox:1.36 failed (HTTP 404: pull access denied for busybox, "
+              "repository "
+              "does not exist); check the name and that the registry is reachable");
+        CHECK(created.items.empty());
+    }
+
+    TEST_CASE("create request body") {
+        Harness harness;
+        script_create(*harness.engine);
+        ResourceSet created;
+        const SandboxPlan plan = make_plan();
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        const HttpRequest* request = harness.engine->find("POST /containers/create");
+        REQUIRE(request != nullptr);
+        CHECK(request->target == "/v1.41/containers/create?name=jitbox-db-01234567");
+        CHECK(request->timeout == std::chrono::seconds(60));
+        const Json body = Json::parse(request->body);
+        CHECK(body["Image"] == "busybox:1.36");
+        CHECK(body["Cmd"] == Json::array({"sleep", "300"}));
+        CHECK(body["Env"] == Json::array({"A=1", "POSTGRES_PASSWORD=x"}));
+        CHECK(body["WorkingDir"] == "/work");
+        CHECK(body["User"] == "1000:1000");
+        CHECK(body["Labels"]["io.jitbox.sandbox"] == plan.id);
+        CHECK(body["Labels"]["team"] == "db");
+        CHECK(body["ExposedPorts"].contains("5432/tcp"));
+        const Json& host = body["HostConfig"];
+        CHECK(host["CapDrop"] == Json::array({"ALL"}));
+        CHECK(host["CapAdd"] == Json::array({"NET_BIND_SERVICE"}));
+        CHECK(host["SecurityOpt"] == Json::array({"no-new-privileges"}));
+        CHECK(host["PidsLimit"] == 256);
+        CHECK(host["Memory"] == 512LL * 1024 * 1024);
+        CHECK(host["MemorySwap"] == 512LL * 1024 * 1024);
+        CHECK(host["NanoCpus"] == 1500000000LL);
+        CHECK(host["ReadonlyRootfs"] == true);
+        CHECK(host["NetworkMode"] == "jitbox-db-01234567");
+        CHECK(host["Init"] == false);
+        CHECK(host["RestartPolicy"]["Name"] == "no");
+        CHECK(host["PortBindings"]["5432/tcp"] ==
+              Json::parse(R"([{"HostIp":"127.0.0.1","HostPort":""}])"));
+        REQUIRE(host["Mounts"].size() == 1);
+        CHECK(host["Mounts"][0]["Type"] == "bind");
+        CHECK(host["Mounts"][0]["Source"] == std::filesystem::temp_directory_path().string());
+        CHECK(host["Mounts"][0]["Target"] == "/data");
+        CHECK(host["Mounts"][0]["ReadOnly"] == true);
+    }
+
+    TEST_CASE("create network request") {
+        Harness harness;
+        script_create(*harness.engine);
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(make_plan(), created, harness.progress).ok());
+
+        const HttpRequest* request = harness.engine->find("POST /networks/create");
+        REQUIRE(request != nullptr);
+        const Json body = Json::parse(request->body);
+        CHECK(body["Name"] == "jitbox-db-01234567");
+        CHECK(body["Driver"] == "bridge");
+        CHECK(body["CheckDuplicate"] == true);
+        CHECK(body["Labels"]["io.jitbox.owner"] == "alice");
+    }
+
+    TEST_CASE("create records resources and ports") {
+        Harness harness;
+        script_create(*harness.engine);
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(make_plan(), created, harness.progress).ok());
+
+        REQUIRE(created.items.size() == 2);
+        CHECK(created.items[0].kind == "network");
+        CHECK(created.items[0].id == "n1");
+        CHECK(created.items[1].kind == "container");
+        CHECK(created.items[1].id == "c1");
+        CHECK(created.items[1].name == "jitbox-db-01234567");
+        REQUIRE(created.ports.size() == 1);
+        CHECK(created.ports[0].container_port == "5432/tcp");
+        CHECK(created.ports[0].host_ip == "127.0.0.1");
+        CHECK(created.ports[0].host_port == 49153);
+        CHECK(harness.engine->routes() ==
+              std::vector<std::string>{"GET /_ping", "GET /images/busybox%3A1.36/json",
+                                       "POST /networks/create", "POST /containers/create",
+                                       "POST /containers/c1/start", "GET /containers/c1/json"});
+    }
+
+    TEST_CASE("create network modes none and bridge") {
+        Harness harness;
+        SandboxPlan plan = make_plan();
+        std::string expected_mode;
+        SUBCASE("none") {
+            plan.spec.network = NetworkMode::none;
+            plan.spec.ports.clear();
+            expected_mode = "none";
+        }
+        SUBCASE("bridge") {
+            plan.spec.network = NetworkMode::bridge;
+            expected_mode = "bridge";
+        }
+        script_create(*harness.engine);
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(harness.engine->find("POST /networks/create") == nullptr);
+        const HttpRequest* request = harness.engine->find("POST /containers/create");
+        REQUIRE(request != nullptr);
+        CHECK(Json::parse(request->body)["HostConfig"]["NetworkMode"] == expected_mode);
+        REQUIRE(created.items.size() == 1);
+        CHECK(created.items[0].kind == "container");
+    }
+
+    TEST_CASE("create failure records existing resources") {
+        Harness harness;
+        FakeEngine& engine = *harness.engine;
+        engine.script("GET /images/busybox%3A1.36/json", reply(200, "{}"));
+        std::vector<std::string> expected_kinds;
+        std::string expected_text;
+        SUBCASE("network conflict") {
+            engine.script(
+                "POST /networks/create",
+                reply(409, R"({"message":"network with name jitbox-db-01234567 already exists"})"));
+            expected_text =
+                "creating network jitbox-db-01234567 failed (HTTP 409: network with name "
+                "jitbox-db-01234567 already exists); remove the old network with "
+                "`docker network rm jitbox-db-01234567`";
+        }
+        SUBCASE("container name conflict") {
+            engine.script("POST /networks/create", reply(201, R"({"Id":"n1"})"));
+            engine.script(
+                "POST /containers/create",
+                reply(409, R"({"message":"Conflict. The container name is already in use"})"));
+            expected_kinds = {"network"};
+            expected_text = "creating container jitbox-db-01234567 failed (HTTP 409: Conflict. The "
+                            "container name is already in use); remove the old container with "
+                            "`docker rm -f jitbox-db-01234567`";
+        }
+        SUBCASE("start fails") {
+            engine.script("POST /networks/create", reply(201, R"({"Id":"n1"})"));
+            engine.script("POST /containers/create", reply(201, R"({"Id":"c1"})"));
+            engine.script("POST /containers/c1/start",
+                          reply(500, "{\"message\":\"port is already allocated\"}\n"));
+            expected_kinds = {"network", "container"};
+            expected_text =
+                "starting container jitbox-db-01234567 failed (HTTP 500: port is already "
+                "allocated); fix the cause the engine names, such as a port already in "
+                "use, or check the engine's log, for example with `journalctl -u docker`";
+        }
+        SUBCASE("container request times out") {
+            engine.script("POST /networks/create", reply(201, R"({"Id":"n1"})"));
+            engine.script("POST /containers/create",
+                          transport_failure("cannot reach unix:///fake.sock: "
+                                            "Operation timed out"));
+            expected_kinds = {"network", "container"};
+            expected_text = "creating container jitbox-db-01234567 failed: cannot reach "
+                            "unix:///fake.sock: Operation timed out; check that dockerd is running "
+                            "and responsive";
+        }
+        ResourceSet created;
+
+        const auto result = harness.provider->create(make_plan(), created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::provider);
+        CHECK(result.error().message == expected_text);
+        std::vector<std::string> kinds;
+        for (const Resource& item : created.items) {
+            kinds.push_back(item.kind);
+        }
+        CHECK(kinds == expected_kinds);
+    }
+
+    TEST_CASE("create rejects missing mount source") {
+        Harness harness;
+        SandboxPlan plan = make_plan();
+        plan.spec.mounts = {Mount{"/nonexistent/jitbox-test-source", "/data", false}};
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::usage);
+        CHECK(contains(result.error().message, "/nonexistent/jitbox-test-source does not exist"));
+        CHECK(harness.engine->requests.empty());
+    }
+
+    TEST_CASE("create rejects ports without a network") {
+        Harness harness;
+        SandboxPlan plan = make_plan();
+        plan.spec.network = NetworkMode::none;
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::usage);
+        CHECK(harness.engine->requests.empty());
+    }
+
+    TEST_CASE("destroy accepts gone and in-progress") {
+        Harness harness;
+        harness.engine->script(
+            "DELETE /containers/c1",
+            reply(409, R"({"message":"removal of container c1 is already in progress"})"));
+        harness.engine->script("DELETE /networks/n1",
+                               reply(404, R"({"message":"no such network"})"));
+        ResourceSet resources;
+        resources.items = {{"network", "n1", "jitbox-db-01234567"},
+                           {"container", "c1", "jitbox-db-01234567"}};
+
+        const auto result = harness.provider->destroy(resources, std::nullopt);
+
+        CHECK(result.ok());
+        CHECK(harness.engine->routes() == std::vector<std::string>{"GET /_ping",
+                                                                   "DELETE /containers/c1",
+                                                                   "DELETE /networks/n1"});
+        CHECK(harness.engine->requests[1].target == "/v1.41/containers/c1?force=true&v=true");
+    }
+
+    TEST_CASE("destroy treats a missing container as removed") {
+        Harness harness;
+        harness.engine->script("DELETE /containers/c1",
+                               reply(404, R"({"message":"No such container"})"));
+        ResourceSet resources;
+        resources.items = {{"container", "c1", "jitbox-db-01234567"}};
+
+        CHECK(harness.provider->destroy(resources, std::nullopt).ok());
+    }
+
+    TEST_CASE("destroy stops before removing") {
+        Harness harness;
+        harness.engine->script("POST /containers/c1/stop", reply(304));
+        harness.engine->script("DELETE /containers/c1", reply(204));
+        ResourceSet resources;
+        resources.items = {{"container", "c1", "jitbox-db-01234567"}};
+
+        REQUIRE(harness.provider->destroy(resources, Seconds(10)).ok());
+
+        REQUIRE(harness.engine->requests.size() == 3);
+        CHECK(harness.engine->requests[1].target == "/v1.41/containers/c1/stop?t=10");
+        CHECK(harness.engine->requests[1].timeout == std::chrono::seconds(40));
+        CHECK(harness.engine->requests[2].method == "DELETE");
+    }
+
+    TEST_CASE("destroy joins failures on one line") {
+        Harness harness;
+        harness.engine->script("DELETE /containers/c1",
+                               reply(500, "{\"message\":\"driver failed\\nremoving root\"}"));
+        harness.engine->script("DELETE /networks/n1", reply(403, R"({"message":"not allowed"})"));
+        ResourceSet resources;
+        resources.items = {{"network", "n1", "net-a"}, {"container", "c1", "box-a"}};
+
+        const auto result = harness.provider->destroy(resources, std::nullopt);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::provider);
+        CHECK(result.error().message ==
+              "could not remove container box-a (HTTP 500: driver failed removing root), network "
+              "net-a (HTTP 403: not allowed); run the command again or remove them with "
+              "`docker rm -f box-a` and `docker network rm net-a`");
+    }
+
+    TEST_CASE("destroy rejects an unsafe id") {
+        Harness harness;
+        harness.engine->script("DELETE /containers/c2", reply(204));
+        ResourceSet resources;
+        resources.items = {{"container", "c2", "b"}, {"container", "../images/x", "a"}};
+
+        const auto result = harness.provider->destroy(resources, std::nullopt);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(contains(result.error().message, "\"../images/x\" is not a Docker id or name"));
+        CHECK(harness.engine->routes() ==
+              std::vector<std::string>{"GET /_ping", "DELETE /containers/c2"});
+    }
+
+    TEST_CASE("list_labelled maps containers and networks") {
+        Harness harness;
+        harness.engine->script("GET /containers/json", reply(200, R"([{
+        "Id": "c1", "Names": ["/jitbox-db-01234567"], "State": "running",
+        "Labels": {"io.jitbox.sandbox": "0123456789abcdef", "io.jitbox.name": "db"}
+    }])"));
+        harness.engine->script("GET /networks", reply(200, R"([{
+        "Id": "n1", "Name": "jitbox-db-01234567",
+        "Labels": {"io.jitbox.sandbox": "0123456789abcdef"}
+    }])"));
+
+        const auto listed = harness.provider->list_labelled(ListScope::all);
+
+        REQUIRE(listed.ok());
+        REQUIRE(listed->size() == 2);
+        const LabelledResource& container = (*listed)[0];
+        CHECK(container.resource.kind == "container");
+        CHECK(container.resource.id == "c1");
+        CHECK(container.resource.name == "jitbox-db-01234567");
+        CHECK(container.state == "running");
+        CHECK(container.labels.at("io.jitbox.name") == "db");
+        const LabelledResource& network = (*listed)[1];
+        CHECK(network.resource.kind == "network");
+        CHECK(network.resource.name == "jitbox-db-01234567");
+        CHECK(network.labels.at("io.jitbox.sandbox") == "0123456789abcdef");
+        const std::string filters = "filters=%7B%22label%22%3A%5B%22io.jitbox.sandbox%22%5D%7D";
+        CHECK(harness.engine->requests[1].target == "/v1.41/containers/json?all=1&" + filters);
+        CHECK(harness.engine->requests[2].target == "/v1.41/networks?" + filters);
+    }
+
+    TEST_CASE("list_labelled containers only") {
+        Harness harness;
+        harness.engine->script("GET /containers/json", reply(200, "[]"));
+
+        const auto listed = harness.provider->list_labelled(ListScope::containers);
+
+        REQUIRE(listed.ok());
+        CHECK(listed->empty());
+        CHECK(harness.engine->find("GET /networks") == nullptr);
+    }
+
+    TEST_CASE("list_labelled reports an error status") {
+        Harness harness;
+        harness.engine->script("GET /containers/json", reply(500, R"({"message":"boom"})"));
+
+        const auto listed = harness.provider->list_labelled(ListScope::containers);
+
+        REQUIRE_FALSE(listed.ok());
+        CHECK(listed.error().message ==
+              "listing jitbox containers failed (HTTP 500: boom); check the "
+              "engine's log, for example with `journalctl -u docker`");
+    }
+
+    TEST_CASE("docker_endpoint parses DOCKER_HOST") {
+        struct Case {
+            std::map<std::string, std::string> env;
+            std::string unix_socket;
+            std::string base_url;
+        };
+        const std::vector<Case> cases = {
+            {{}, "/var/run/docker.sock", "http://localhost"},
+            {{{"DOCKER_HOST", ""}}, "/var/run/docker.sock", "http://localhost"},
+            {{{"DOCKER_HOST", "unix:///run/user/1000/docker.sock"}},
+             "/run/user/1000/docker.sock",
+             "http://localhost"},
+            {{{"DOCKER_HOST", "tcp://10.0.0.5:2375"}}, "", "http://10.0.0.5:2375"},
+            {{{"DOCKER_HOST", "tcp://engine.local"}}, "", "http://engine.local:2375"},
+            {{{"DOCKER_HOST", "tcp://[::1]:2375/"}}, "", "http://[::1]:2375"},
+            {{{"DOCKER_HOST", "tcp://engine:2376"}, {"DOCKER_TLS_VERIFY", "0"}},
+             "",
+             "http://engine:2376"},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.base_url);
+            const auto endpoint = docker_endpoint(env_of(item.env));
+            REQUIRE(endpoint.ok());
+            CHECK(endpoint->unix_socket == item.unix_socket);
+            CHECK(endpoint->base_url == item.base_url);
+            CHECK(endpoint->ca_file.empty());
+        }
+    }
+
+    TEST_CASE("docker_endpoint rejects unsupported values") {
+        struct Case {
+            std::string host;
+            std::string expected_part;
+        };
+        const std::vector<Case> cases = {
+            {"ssh://me@engine", "uses ssh://, which jitbox does not support"},
+            {"npipe:////./pipe/docker_engine", "uses npipe://, which jitbox does not support"},
+            {"/var/run/docker.sock", "does not start with a scheme"},
+            {"unix://relative.sock", "the socket path must be absolute"},
+            {"tcp://", "the host is missing"},
+            {"tcp://engine:99999", "the port must be a number from 1 to 65535"},
+            {"tcp://engine:abc", "the port must be a number from 1 to 65535"},
+            {"tcp://user@engine:2375", "only a host and a port may follow tcp://"},
+            {"tcp://engine:2375/path", "only a host and a port may follow tcp://"},
+            {"tcp://::1:2375", "an IPv6 address needs brackets"},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.host);
+            const auto endpoint = docker_endpoint(env_of({{"DOCKER_HOST", item.host}}));
+            REQUIRE_FALSE(endpoint.ok());
+            CHECK(endpoint.error().code == ExitCode::usage);
+            CHECK(contains(endpoint.error().message, "DOCKER_HOST \"" + item.host + "\""));
+            CHECK(contains(endpoint.error().message, item.expected_part));
+        }
+    }
+
+    TEST_CASE("docker_endpoint TLS files") {
+        TempDir certs;
+        const std::string folder = certs.path().string();
+
+        SUBCASE("all files present") {
+            certs.touch("ca.pem");
+            certs.touch("cert.pem");
+            certs.touch("key.pem");
+
+            const auto endpoint = docker_endpoint(env_of({{"DOCKER_HOST", "tcp://engine:2376"},
+                                                          {"DOCKER_TLS_VERIFY", "1"},
+                                                          {"DOCKER_CERT_PATH", folder}}));
+
+            REQUIRE(endpoint.ok());
+            CHECK(endpoint->base_url == "https://engine:2376");
+            CHECK(endpoint->ca_file == folder + "/ca.pem");
+            CHECK(endpoint->cert_file == folder + "/cert.pem");
+            CHECK(endpoint->key_file == folder + "/key.pem");
+            CHECK(endpoint->verify_peer);
+        }
+        SUBCASE("default folder under HOME and default port") {
+            std::filesystem::create_directories(certs.path() / ".docker");
+            for (const char* file : {"ca.pem", "cert.pem", "key.pem"}) {
+                std::ofstream(certs.path() / ".docker" / file) << "pem\n";
+            }
+
+            const auto endpoint = docker_endpoint(env_of(
+                {{"DOCKER_HOST", "tcp://engine"}, {"DOCKER_TLS_VERIFY", "1"}, {"HOME", folder}}));
+
+            REQUIRE(endpoint.ok());
+            CHECK(endpoint->base_url == "https://engine:2376");
+            CHECK(endpoint->ca_file == folder + "/.docker/ca.pem");
+        }
+        SUBCASE("missing files are named") {
+            certs.touch("ca.pem");
+
+            const auto endpoint = docker_endpoint(env_of({{"DOCKER_HOST", "tcp://engine:2376"},
+                                                          {"DOCKER_TLS_VERIFY", "1"},
+                                                          {"DOCKER_CERT_PATH", folder}}));
+
+            REQUIRE_FALSE(endpoint.ok());
+            CHECK(endpoint.error().code == ExitCode::usage);
+            CHECK(contains(endpoint.error().message,
+                           folder + "/cert.pem, " + folder + "/key.pem are missing"));
+            CHECK_FALSE(contains(endpoint.error().message, folder + "/ca.pem"));
+        }
+    }
+
+    TEST_CASE("url_encode keeps unreserved characters only") {
+        CHECK(url_encode("AZaz09-._~") == "AZaz09-._~");
+        CHECK(url_encode("a b/c:d") == "a%20b%2Fc%3Ad");
+        CHECK(url_encode("{\"\xC3\xA9\"}") == "%7B%22%C3%A9%22%7D");
+    }
+
+    TEST_CASE("describe names the endpoint") {
+        HttpEndpoint socket;
+        socket.unix_socket = "/var/run/docker.sock";
+        socket.base_url = "http://localhost";
+        HttpEndpoint tcp;
+        tcp.base_url = "https://engine:2376";
+
+        CHECK(socket.describe() == "unix:///var/run/docker.sock");
+        CHECK(tcp.describe() == "https://engine:2376");
+    }
+
+} // TEST_SUITE

@@ -1,0 +1,189 @@
+#include "jitbox/state/store.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace jitbox;
+
+namespace {
+
+// A fresh folder per test, removed by the destructor.
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string pattern = (fs::temp_directory_path() / "jitbox-test-XXXXXX").string();
+        path = ::mkdtemp(pattern.data());
+    }
+    ~TempDir() { fs::remove_all(path); }
+};
+
+SandboxRecord sample_record(const std::string& name) {
+    SandboxRecord record;
+    record.name = name;
+    record.id = "0123456789abcdef";
+    record.template_name = "db";
+    record.provider = "docker";
+    record.state = SandboxState::running;
+    record.owner = "alice";
+    record.created_at = TimePoint(Seconds(1'800'000'000));
+    record.expires_at = record.created_at + Seconds(1800);
+    record.max_expires_at = record.created_at + Seconds(4 * 3600);
+    record.stop_timeout = Seconds(0);
+    record.endpoint = "unix:///var/run/docker.sock";
+    record.child_pid = 4242;
+    record.child_start_time = 987654321ULL;
+    record.resources.items = {{"network", "n1", "jitbox-db-01234567"},
+                              {"container", "c1", "jitbox-db-01234567"}};
+    record.resources.ports = {{"5432/tcp", "127.0.0.1", 49153}};
+    return record;
+}
+
+mode_t mode_of(const fs::path& path) {
+    struct stat info {};
+    REQUIRE(::stat(path.c_str(), &info) == 0);
+    return info.st_mode & 07777;
+}
+
+} // namespace
+
+TEST_SUITE("state") {
+    TEST_CASE("sandbox names follow the documented pattern") {
+        for (const char* good : {"a", "db", "db-1", "0abc", "status", "x-y-z"}) {
+            CHECK_MESSAGE(is_valid_sandbox_name(good), good);
+        }
+        for (const char* bad : {"", "-db", "Db", "db_1", "db.1", "db/1", "../x", "a b"}) {
+            CHECK_MESSAGE(!is_valid_sandbox_name(bad), bad);
+        }
+        CHECK(is_valid_sandbox_name(std::string(63, 'a')));
+        CHECK(!is_valid_sandbox_name(std::string(64, 'a')));
+    }
+
+    TEST_CASE("a record survives the round trip through JSON") {
+        SandboxRecord record = sample_record("db-1");
+        auto parsed = record_from_json(record_to_json(record));
+        REQUIRE(parsed.ok());
+        CHECK(parsed->name == "db-1");
+        CHECK(parsed->expires_at == record.expires_at);
+        CHECK(parsed->max_expires_at == record.max_expires_at);
+        CHECK(parsed->child_pid == 4242);
+        CHECK(parsed->child_start_time == 987654321ULL);
+        CHECK(parsed->stop_timeout == Seconds(0));
+        REQUIRE(parsed->resources.items.size() == 2);
+        CHECK(parsed->resources.items[1].kind == "container");
+        CHECK(parsed->resources.ports.at(0).host_port == 49153);
+    }
+
+    TEST_CASE("a damaged record is reported, not taken as empty") {
+        CHECK(!record_from_json("{").ok());
+        CHECK(!record_from_json(R"({"name": "x"})").ok());
+    }
+
+    TEST_CASE("the store creates private folders and files") {
+        TempDir temp;
+        auto store = StateStore::open(temp.path / "state" / "jitbox");
+        REQUIRE(store.ok());
+        CHECK(mode_of(store->dir()) == 0700);
+        REQUIRE(store->insert(sample_record("db-1")).ok());
+        CHECK(mode_of(store->dir() / "sandboxes" / "db-1.json") == 0600);
+    }
+
+    TEST_CASE("insert refuses a name in use and update replaces") {
+        TempDir temp;
+        auto store = StateStore::open(temp.path);
+        REQUIRE(store.ok());
+        REQUIRE(store->insert(sample_record("db-1")).ok());
+        auto again = store->insert(sample_record("db-1"));
+        REQUIRE(!again.ok());
+        CHECK(again.error().code == ExitCode::name_in_use);
+
+        SandboxRecord changed = sample_record("db-1");
+        changed.expires_at += Seconds(600);
+        REQUIRE(store->update(changed).ok());
+        auto found = store->find("db-1");
+        REQUIRE(found.ok());
+        REQUIRE(found->has_value());
+        CHECK((**found).expires_at == changed.expires_at);
+    }
+
+    TEST_CASE("list is sorted and remove forgets") {
+        TempDir temp;
+        auto store = StateStore::open(temp.path);
+        REQUIRE(store.ok());
+        for (const char* name : {"zeta", "alpha", "mid"}) {
+            REQUIRE(store->insert(sample_record(name)).ok());
+        }
+        auto listed = store->list();
+        REQUIRE(listed.ok());
+        REQUIRE(listed->size() == 3);
+        CHECK(listed->front().name == "alpha");
+        CHECK(listed->back().name == "zeta");
+
+        REQUIRE(store->remove("mid").ok());
+        REQUIRE(store->remove("mid").ok()); // removing twice is fine
+        auto found = store->find("mid");
+        REQUIRE(found.ok());
+        CHECK(!found->has_value());
+    }
+
+    TEST_CASE("find never reads outside the store for an invalid name") {
+        TempDir temp;
+        auto store = StateStore::open(temp.path);
+        REQUIRE(store.ok());
+        auto found = store->find("../../etc/passwd");
+        REQUIRE(found.ok());
+        CHECK(!found->has_value());
+    }
+
+    TEST_CASE("parallel writers never lose a record") {
+        TempDir temp;
+        auto store = StateStore::open(temp.path);
+        REQUIRE(store.ok());
+        constexpr int k_writers = 8;
+        constexpr int k_records_each = 25;
+        std::vector<pid_t> children;
+        for (int writer = 0; writer < k_writers; ++writer) {
+            pid_t pid = ::fork();
+            REQUIRE(pid >= 0);
+            if (pid == 0) {
+                for (int i = 0; i < k_records_each; ++i) {
+                    std::string name = "w" + std::to_string(writer) + "-" + std::to_string(i);
+                    auto lock = store->lock_sandbox("shared");
+                    bool ok = lock.ok() && store->insert(sample_record(name)).ok() &&
+                              store->update(sample_record(name)).ok();
+                    if (!ok) {
+                        ::_exit(1);
+                    }
+                }
+                ::_exit(0);
+            }
+            children.push_back(pid);
+        }
+        for (pid_t pid : children) {
+            int status = 0;
+            ::waitpid(pid, &status, 0);
+            CHECK(WIFEXITED(status));
+            CHECK(WEXITSTATUS(status) == 0);
+        }
+        auto listed = store->list();
+        REQUIRE(listed.ok());
+        CHECK(listed->size() == k_writers * k_records_each);
+    }
+
+    TEST_CASE("try_lock_sandbox reports a lock held elsewhere") {
+        TempDir temp;
+        auto store = StateStore::open(temp.path);
+        REQUIRE(store.ok());
+        auto held = store->lock_sandbox("db");
+        REQUIRE(held.ok());
+        // flock locks belong to the open file description, so a second open conflicts even in
+        // the same process.
+        auto second = store->try_lock_sandbox("db");
+        REQUIRE(second.ok());
+        CHECK(!second->has_value());
+    }
+}

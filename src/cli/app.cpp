@@ -2,6 +2,8 @@
 
 #include "commands.hpp"
 
+#include "jitbox/util/log.hpp"
+
 #include <filesystem>
 #include <unistd.h>
 
@@ -38,6 +40,8 @@ const Config& Context::config() {
         request.env_path = env_path("JITBOX_CONFIG");
         request.working_dir = std::filesystem::current_path();
         m_config = value_or_throw(load_config(request));
+        log_debug(1, "configuration: {}", m_config->path.empty() ? "built-in default"
+                                                                  : m_config->path.string());
     }
     return *m_config;
 }
@@ -45,6 +49,7 @@ const Config& Context::config() {
 const StateStore& Context::store() {
     if (!m_store) {
         m_store = value_or_throw(StateStore::open(value_or_throw(default_state_dir())));
+        log_debug(1, "state folder: {}", m_store->dir().string());
     }
     return *m_store;
 }
@@ -71,9 +76,36 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
                    "in this folder or above, else the built-in default)")
         ->type_name("FILE");
     app.add_flag("--json", options.json, "Print data as JSON");
-    app.add_flag("-v,--verbose", options.verbosity, "Explain each step on stderr");
+    // A function flag, because option callbacks run before the subcommand's and the log level
+    // must be set by then.
+    app.add_flag_function(
+        "-v,--verbose",
+        [&options](std::int64_t count) {
+            options.verbosity = static_cast<int>(count);
+            set_log_verbosity(options.verbosity);
+        },
+        "Explain each step on stderr; -vv adds every API request");
     app.add_flag("-q,--quiet", options.quiet,
                  "No notices on stderr; `status` prints names only");
+}
+
+// CLI11 reports an unknown subcommand as a missing one; name the word the user typed instead.
+std::string describe_parse_error(CLI::App& app, const CLI::ParseError& error) {
+    std::vector<std::string> commands;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App* candidate) {
+             return !candidate->get_group().empty(); // hidden ones have an empty group
+         })) {
+        commands.push_back(sub->get_name());
+    }
+    auto extras = app.remaining();
+    if (app.get_subcommands().empty() && !extras.empty() && extras.front().rfind('-', 0) != 0) {
+        std::string suggestion = closest_name(extras.front(), commands);
+        return fmt::format("unknown command \"{}\"{}; see `jitbox --help` for the list",
+                           extras.front(),
+                           suggestion.empty() ? "" : fmt::format(" (did you mean \"{}\"?)",
+                                                                 suggestion));
+    }
+    return fmt::format("{}; see `jitbox --help`", error.what());
 }
 
 } // namespace jitbox::cli
@@ -107,7 +139,7 @@ int run_cli(int argc, char** argv) {
     } catch (const CLI::CallForVersion& version) {
         return app.exit(version);
     } catch (const CLI::ParseError& error) {
-        fmt::print(stderr, "jitbox: error: {}; see `jitbox --help`\n", error.what());
+        fmt::print(stderr, "jitbox: error: {}\n", cli::describe_parse_error(app, error));
         return static_cast<int>(ExitCode::usage);
     } catch (const Error& error) {
         fmt::print(stderr, "jitbox: error: {}\n", error.what());

@@ -68,6 +68,9 @@ void register_extend(CLI::App& app, Context& context);
 void register_templates(CLI::App& app, Context& context);
 void register_reap(CLI::App& app, Context& context);
 
+/// One line for a command-line error, naming an unknown subcommand and its likely intent.
+std::string describe_parse_error(CLI::App& app, const CLI::ParseError& error);
+
 /// Adds the shared flags to `app`; subcommands see them through fallthrough.
 void add_global_options(CLI::App& app, GlobalOptions& options);
 

@@ -1,4 +1,5 @@
 #include "jitbox/net/http.hpp"
+#include "jitbox/util/log.hpp"
 
 #include <curl/curl.h>
 #include <exception>
@@ -311,8 +312,12 @@ Result<HttpResponse> CurlClient::send(const HttpRequest& request) {
     char error_text[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_text);
 
+    const auto started = std::chrono::steady_clock::now();
     const CURLcode code = curl_easy_perform(handle);
     curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &transfer.response.status);
+    log_debug(2, "{} {} -> {} in {} ms", request.method, request.target, transfer.response.status,
+              std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started).count());
     const std::string transport_error =
         code == CURLE_OK ? std::string() : describe_transport_error(code, error_text);
     curl_easy_reset(handle); // drops pointers to error_text, headers and request.body

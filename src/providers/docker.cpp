@@ -43,6 +43,9 @@ ImageReference split_image_reference(std::string_view reference) {
 namespace {
 
 constexpr auto k_request_timeout = std::chrono::seconds(60);
+// A healthy engine answers a ping in milliseconds; a socket that accepts and stays silent
+// should fail the command quickly rather than after the general request limit.
+constexpr auto k_ping_timeout = std::chrono::seconds(10);
 // Time the engine may take after the stop grace period to kill the container and reply.
 constexpr auto k_stop_reply_margin = std::chrono::seconds(30);
 constexpr std::size_t k_short_id_length = 8;
@@ -526,7 +529,9 @@ Result<void> DockerProvider::negotiate() {
         return {};
     }
 
-    const Result<HttpResponse> response = m_client->send(make_request("GET", "/_ping"));
+    HttpRequest ping = make_request("GET", "/_ping");
+    ping.timeout = k_ping_timeout;
+    const Result<HttpResponse> response = m_client->send(ping);
     if (!response) {
         return ping_failure(response.error());
     }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what jitbox needs, builds it (scripts/setup.sh), starts one sandbox from the embedded
+# default template and shows `jitbox status`. Run it as root: sudo bash scripts/quickstart.sh
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bash "$root/scripts/setup.sh"
+jitbox=$root/build/jitbox
+
+# The embedded default applies only where no jitbox.toml is found, so `up` runs in an empty
+# temp dir with JITBOX_CONFIG unset.
+workdir=$(mktemp -d)
+trap 'cd / && rmdir "$workdir"' EXIT
+cd "$workdir"
+unset JITBOX_CONFIG
+
+name=$("$jitbox" up)
+echo "quickstart: started sandbox $name, which removes itself when its ttl runs out (EXPIRES IN)"
+"$jitbox" status
+echo "quickstart: to remove it now, run: $jitbox down $name"

@@ -22,18 +22,24 @@ int run_reap(const ReapOptions& options) {
     Lifecycle lifecycle({no_templates, store, audit, providers, clock, children,
                          value_or_throw(current_identity()), [](std::string_view) {}});
 
+    // The last record read, so a report written after the record is gone still names the
+    // sandbox's id and template.
+    SandboxRecord last_seen;
+    last_seen.name = options.name;
     ReaperHooks hooks;
     hooks.read_deadline = [&]() -> std::optional<TimePoint> {
         auto found = store.find(options.name);
         if (!found || !found->has_value()) {
             return std::nullopt;
         }
-        return (**found).expires_at;
+        last_seen = **found;
+        return last_seen.expires_at;
     };
     hooks.expire = [&] { return lifecycle.expire(options.name); };
     hooks.report = [&](const std::string& message) {
         (void)audit.append({clock.now(), value_or_throw(current_identity()).user, "expire",
-                            options.name, "", "", "delayed", message});
+                            options.name, last_seen.id, last_seen.template_name, "delayed",
+                            message});
     };
     return run_reaper(store, options.name, options.ready_fd, hooks);
 }

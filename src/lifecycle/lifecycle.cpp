@@ -174,21 +174,28 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
         }
     }
     if (!created) {
-        // Undo in reverse: the child (if it started), the resources, then the record, so a
-        // failed `up` leaves nothing behind.
-        m_services.children.stop(record);
-        if (auto destroyed = (*provider)->destroy(record.resources, Seconds(0)); !destroyed) {
-            fmt::print(stderr, "jitbox: warning: cleaning up after the failed start: {}\n",
-                       destroyed.error().message);
-            audit("up", record, &created.error());
-            return created.error();
-        }
-        (void)m_services.store.remove(record.name);
-        audit("up", record, &created.error());
+        rollback(std::move(record), created.error());
         return created.error();
     }
     audit("up", record, nullptr);
     return record;
+}
+
+// Undoes a failed `up` in reverse order: the child (if it started), the resources, then the
+// record. A rollback that cannot reach the provider leaves the record marked `removing`, so
+// the next jitbox command retries it instead of forgetting a live container.
+void Lifecycle::rollback(SandboxRecord record, const Failure& failure) {
+    m_services.children.stop(record);
+    audit("up", record, &failure);
+    if (record.resources.items.empty()) {
+        (void)m_services.store.remove(record.name);
+        return;
+    }
+    record.stop_timeout = Seconds(0); // nothing in a sandbox that never started needs a grace
+    if (auto removed = teardown(std::move(record), "rollback"); !removed) {
+        fmt::print(stderr, "jitbox: warning: the next jitbox command will retry removing what "
+                   "was created: {}\n", removed.error().message);
+    }
 }
 
 Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by) {

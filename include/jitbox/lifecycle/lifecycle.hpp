@@ -76,6 +76,7 @@ public:
 private:
     Result<void> teardown(SandboxRecord record, const std::string& action);
     Result<void> restart_child(const std::string& name);
+    void rollback(SandboxRecord record, const Failure& failure);
     void audit(const std::string& action, const SandboxRecord& record, const Failure* failure);
 
     LifecycleServices m_services;

@@ -30,6 +30,9 @@ std::string audit_event_to_json(const AuditEvent& event) {
         {"result", event.result},
         {"error", event.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(event.error)},
     };
+    if (!event.detail.empty()) {
+        object["detail"] = event.detail;
+    }
     // Replacement of invalid UTF-8 keeps one bad byte in a message from losing the record.
     return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }

@@ -19,6 +19,7 @@ constexpr const char* k_exit_codes_help = R"(Exit codes:
   4  sandbox not found
   5  name already in use
   6  denied by policy, such as a ttl above the template's max_ttl
+  130  interrupted (SIGINT, SIGTERM or SIGHUP) during up; what was created is removed
 )";
 
 std::optional<std::filesystem::path> env_path(const char* name) {
@@ -54,7 +55,7 @@ const StateStore& Context::store() {
     return *m_store;
 }
 
-Lifecycle& Context::lifecycle() {
+Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
     if (!m_lifecycle) {
         const Config& loaded = config();
         const StateStore& opened = store();
@@ -64,7 +65,8 @@ Lifecycle& Context::lifecycle() {
         m_children = std::make_unique<ProcessSupervisor>(opened);
         LifecycleServices services{loaded,   opened,      *m_audit,
                                    *m_providers, *m_clock, *m_children,
-                                   value_or_throw(current_identity()), make_progress(m_options)};
+                                   value_or_throw(current_identity()), make_progress(m_options),
+                                   std::move(interrupted)};
         m_lifecycle = std::make_unique<Lifecycle>(std::move(services));
     }
     return *m_lifecycle;

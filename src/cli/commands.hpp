@@ -38,7 +38,8 @@ public:
     const GlobalOptions& options() const { return m_options; }
     const Config& config();
     const StateStore& store();
-    Lifecycle& lifecycle();
+    /// The lifecycle; `interrupted` tells `up` that the user asked it to stop.
+    Lifecycle& lifecycle(std::function<bool()> interrupted = [] { return false; });
 
     ProgressFn progress() const { return make_progress(m_options); }
 

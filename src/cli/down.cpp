@@ -23,9 +23,9 @@ void run_down(Context& context, const DownOptions& options) {
             names.push_back(record.name);
         }
     }
-    // Remove every sandbox asked for, then report the first failure: one missing name must
-    // not keep the others alive.
-    std::optional<Failure> first_failure;
+    // Remove every sandbox asked for, then fail with the first failure's code: one missing
+    // name must not keep the others alive.
+    std::vector<Failure> failures;
     for (const auto& name : names) {
         auto removed = lifecycle.down(name);
         if (removed) {
@@ -35,13 +35,17 @@ void run_down(Context& context, const DownOptions& options) {
         if (removed.error().code == ExitCode::not_found && options.ignore_missing) {
             continue;
         }
-        if (first_failure) {
-            fmt::print(stderr, "jitbox: error: {}\n", first_failure->message);
-        }
-        first_failure = removed.error();
+        failures.push_back(removed.error());
     }
-    if (first_failure) {
-        throw Error(*first_failure);
+    if (failures.size() == 1) {
+        throw Error(failures.front());
+    }
+    if (!failures.empty()) {
+        for (const auto& failure : failures) {
+            fmt::print(stderr, "jitbox: error: {}\n", failure.message);
+        }
+        throw Error(failures.front().code, fmt::format("{} of {} sandboxes were not removed",
+                                                       failures.size(), names.size()));
     }
 }
 

@@ -35,11 +35,20 @@ int run_reap(const ReapOptions& options) {
         last_seen = **found;
         return last_seen.expires_at;
     };
-    hooks.expire = [&] { return lifecycle.expire(options.name); };
-    hooks.report = [&](const std::string& message) {
-        (void)audit.append({clock.now(), value_or_throw(current_identity()).user, "expire",
-                            options.name, last_seen.id, last_seen.template_name, "delayed",
-                            message});
+    // Only the first failed attempt of a run of retries is audited; the outcome is reported
+    // once through `report`, so an engine that is down for hours adds two records, not hundreds.
+    bool failing = false;
+    hooks.expire = [&] {
+        auto expired = lifecycle.expire(options.name, failing ? FailureAudit::skip
+                                                              : FailureAudit::record);
+        failing = !expired.ok();
+        return expired;
+    };
+    hooks.report = [&](const std::string& message, bool gave_up) {
+        AuditEvent event{clock.now(), value_or_throw(current_identity()).user, "expire",
+                         options.name, last_seen.id, last_seen.template_name,
+                         gave_up ? "error" : "ok", gave_up ? message : "", message};
+        (void)audit.append(event);
     };
     return run_reaper(store, options.name, options.ready_fd, hooks);
 }

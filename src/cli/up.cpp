@@ -1,8 +1,41 @@
 #include "commands.hpp"
 
+#include <array>
+#include <csignal>
+
 namespace jitbox::cli {
 
 namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+void record_interrupt(int) { g_interrupted = 1; }
+
+// Defers SIGINT, SIGTERM and SIGHUP while `up` creates resources, so an interrupted `up`
+// removes what it made instead of dying between two API calls.
+class InterruptGuard {
+public:
+    InterruptGuard() {
+        struct sigaction action {};
+        action.sa_handler = &record_interrupt;
+        action.sa_flags = SA_RESTART; // let a request in flight finish, then roll back
+        sigemptyset(&action.sa_mask);
+        for (std::size_t i = 0; i < k_signals.size(); ++i) {
+            ::sigaction(k_signals[i], &action, &m_previous[i]);
+        }
+    }
+    ~InterruptGuard() {
+        for (std::size_t i = 0; i < k_signals.size(); ++i) {
+            ::sigaction(k_signals[i], &m_previous[i], nullptr);
+        }
+    }
+    InterruptGuard(const InterruptGuard&) = delete;
+    InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+private:
+    static constexpr std::array<int, 3> k_signals = {SIGINT, SIGTERM, SIGHUP};
+    std::array<struct sigaction, 3> m_previous{};
+};
 
 struct UpOptions {
     std::string template_name;
@@ -19,8 +52,9 @@ void run_up(Context& context, const UpOptions& options) {
     if (!options.name.empty()) {
         request.name = options.name;
     }
-    Lifecycle& lifecycle = context.lifecycle();
+    Lifecycle& lifecycle = context.lifecycle([] { return g_interrupted != 0; });
     lifecycle.reconcile();
+    InterruptGuard guard;
     SandboxRecord record = value_or_throw(lifecycle.up(request));
     context.progress()("");
 

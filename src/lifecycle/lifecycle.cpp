@@ -91,7 +91,7 @@ void Lifecycle::audit(const std::string& action, const SandboxRecord& record,
                       const Failure* failure) {
     AuditEvent event{m_services.clock.now(), m_services.identity.user, action, record.name,
                      record.id, record.template_name, failure ? "error" : "ok",
-                     failure ? failure->message : ""};
+                     failure ? failure->message : "", ""};
     if (failure && failure->code == ExitCode::denied) {
         event.result = "denied";
     }
@@ -159,6 +159,9 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     SandboxPlan plan{record.id, record.name, record.owner, chosen, record.expires_at, {}};
     plan.labels = sandbox_labels(plan);
     auto created = (*provider)->create(plan, record.resources, m_services.progress);
+    if (created && m_services.interrupted()) {
+        created = make_failure(ExitCode::interrupted, "interrupted; removed what was created");
+    }
     if (created) {
         record.state = SandboxState::running;
         created = m_services.store.update(record);
@@ -264,7 +267,7 @@ Result<void> Lifecycle::down(const std::string& name) {
     return teardown(std::move(**found), "down");
 }
 
-Result<void> Lifecycle::expire(const std::string& name) {
+Result<void> Lifecycle::expire(const std::string& name, FailureAudit audit_failure) {
     auto lock = m_services.store.lock_sandbox(name);
     if (!lock) {
         return lock.error();
@@ -281,26 +284,67 @@ Result<void> Lifecycle::expire(const std::string& name) {
     if (!is_expired(record, m_services.clock.now()) && record.state != SandboxState::removing) {
         return {};
     }
-    return teardown(std::move(**found), "expire");
+    return teardown(std::move(**found), "expire", audit_failure);
 }
+
+namespace {
+
+// Adds every resource on the provider that carries this sandbox's id label but is missing from
+// the record: an `up` interrupted between a create call and its record update leaves such
+// resources, and labels are the truth about what exists.
+Result<void> add_labelled_resources(Provider& provider, SandboxRecord& record) {
+    auto listed = provider.list_labelled(ListScope::all);
+    if (!listed) {
+        return listed.error();
+    }
+    for (const auto& found : *listed) {
+        auto label = found.labels.find(k_label_sandbox);
+        if (label == found.labels.end() || label->second != record.id) {
+            continue;
+        }
+        auto& items = record.resources.items;
+        bool known = std::any_of(items.begin(), items.end(), [&](const Resource& item) {
+            return item.id == found.resource.id;
+        });
+        if (!known) {
+            // Networks go first in creation order, so destroy, which works backwards, removes
+            // the container before its network.
+            auto position = found.resource.kind == "network" ? items.begin() : items.end();
+            items.insert(position, found.resource);
+        }
+    }
+    return {};
+}
+
+} // namespace
 
 // Removes the provider's resources, then the record. The caller holds the sandbox lock. On
 // failure the record stays, marked `removing`, so a later command or the child retries.
-Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action) {
+Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action,
+                                 FailureAudit audit_failure) {
     record.state = SandboxState::removing;
     if (auto updated = m_services.store.update(record); !updated) {
         return updated.error();
     }
+    auto fail = [&](const Failure& failure) -> Result<void> {
+        if (audit_failure == FailureAudit::record) {
+            audit(action, record, &failure);
+        }
+        return failure;
+    };
     auto provider = m_services.providers.make(record.provider, record.endpoint);
-    Result<void> destroyed = provider ? (*provider)->destroy(record.resources, record.stop_timeout)
-                                      : Result<void>(provider.error());
-    if (!destroyed) {
-        audit(action, record, &destroyed.error());
-        return destroyed;
+    if (!provider) {
+        return fail(provider.error());
+    }
+    if (auto found = add_labelled_resources(**provider, record); !found) {
+        return fail(found.error());
+    }
+    if (auto destroyed = (*provider)->destroy(record.resources, record.stop_timeout);
+        !destroyed) {
+        return fail(destroyed.error());
     }
     if (auto removed = m_services.store.remove(record.name); !removed) {
-        audit(action, record, &removed.error());
-        return removed;
+        return fail(removed.error());
     }
     audit(action, record, nullptr);
     return {};
@@ -323,10 +367,13 @@ Result<std::vector<SandboxStatus>> Lifecycle::status() {
             auto listed = provider ? (*provider)->list_labelled(ListScope::containers)
                                    : Result<std::vector<LabelledResource>>(provider.error());
             if (!listed) {
-                return listed.error();
-            }
-            for (const auto& resource : *listed) {
-                states[resource.labels.at(k_label_sandbox)] = resource.state;
+                // One unreachable engine must not hide the sandboxes on the others.
+                fmt::print(stderr, "jitbox: warning: {}\n", listed.error().message);
+                states[""] = "unknown"; // the empty id marks an engine that did not answer
+            } else {
+                for (const auto& resource : *listed) {
+                    states[resource.labels.at(k_label_sandbox)] = resource.state;
+                }
             }
         }
         const auto& states = states_by_endpoint[key];
@@ -337,6 +384,8 @@ Result<std::vector<SandboxStatus>> Lifecycle::status() {
             status.state = std::string(to_string(status.record.state));
         } else if (is_expired(status.record, now)) {
             status.state = "expired";
+        } else if (states.count("") > 0) {
+            status.state = "unknown";
         } else if (engine_state == states.end()) {
             status.state = "missing";
         } else {
@@ -354,7 +403,14 @@ void Lifecycle::reconcile() {
     }
     TimePoint now = m_services.clock.now();
     for (const auto& record : *records) {
-        if (record.state == SandboxState::creating || m_services.children.is_alive(record.name)) {
+        if (record.state == SandboxState::creating) {
+            if (auto rolled_back = roll_back_abandoned(record.name); !rolled_back) {
+                fmt::print(stderr, "jitbox: warning: removing the half-made sandbox \"{}\": {}\n",
+                           record.name, rolled_back.error().message);
+            }
+            continue;
+        }
+        if (m_services.children.is_alive(record.name)) {
             continue;
         }
         if (is_expired(record, now) || record.state == SandboxState::removing) {
@@ -370,6 +426,29 @@ void Lifecycle::reconcile() {
                        record.name, restarted.error().message);
         }
     }
+}
+
+// Rolls back a sandbox left `creating` by an `up` that died. A live `up` holds the sandbox
+// lock from before the record exists until the sandbox runs, so a free lock means its creator
+// is gone.
+Result<void> Lifecycle::roll_back_abandoned(const std::string& name) {
+    auto lock = m_services.store.try_lock_sandbox(name);
+    if (!lock) {
+        return lock.error();
+    }
+    if (!lock->has_value()) {
+        return {};
+    }
+    auto found = m_services.store.find(name);
+    if (!found) {
+        return found.error();
+    }
+    if (!found->has_value() || (**found).state != SandboxState::creating) {
+        return {};
+    }
+    SandboxRecord record = std::move(**found);
+    record.stop_timeout = Seconds(0);
+    return teardown(std::move(record), "rollback");
 }
 
 // Starts a child for a live sandbox that has none. Skips the sandbox when another command

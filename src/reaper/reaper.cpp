@@ -11,6 +11,7 @@
 #include <fstream>
 #include <poll.h>
 #include <sstream>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -287,6 +288,9 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
         return 1;
     }
     report_ready(fmt::format("ready {}\n", ::getpid()));
+    // The kernel names a process after the file it ran, /proc/self/exe here; `pgrep jitbox`
+    // and `ps` should find the child under the tool's own name.
+    ::prctl(PR_SET_NAME, "jitbox");
     (void)!::chdir("/"); // so the child keeps no mount point busy
 
     auto backoff = std::chrono::duration_cast<std::chrono::milliseconds>(k_retry_first);
@@ -308,7 +312,7 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
             if (waiting) {
                 hooks.report(fmt::format("removed after waiting {} for the engine",
                     format_duration(std::chrono::duration_cast<Seconds>(
-                        std::chrono::steady_clock::now() - first_failure))));
+                        std::chrono::steady_clock::now() - first_failure))), false);
                 waiting = false;
             }
             // Back to the top: the record is gone (exit), or an extension moved the deadline.
@@ -320,7 +324,8 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
             first_failure = now;
         } else if (now - first_failure > k_retry_bound) {
             hooks.report(fmt::format("gave up after {}: {}", format_duration(
-                std::chrono::duration_cast<Seconds>(k_retry_bound)), expired.error().message));
+                std::chrono::duration_cast<Seconds>(k_retry_bound)), expired.error().message),
+                         true);
             return 1;
         }
         if (sleep_until(timer_fd, signal_fd, std::nullopt, backoff) == WakeReason::stop) {

@@ -23,7 +23,7 @@ std::vector<std::string> read_lines(const fs::path& path) {
 
 AuditEvent sample_event(const std::string& sandbox) {
     return {TimePoint(Seconds(1'800'000'000)), "alice", "up", sandbox, "0123456789abcdef", "db",
-            "ok", ""};
+            "ok", "", ""};
 }
 
 } // namespace

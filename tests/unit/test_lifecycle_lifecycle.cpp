@@ -119,6 +119,13 @@ Config test_config() {
     return config;
 }
 
+Identity test_identity() {
+    Identity identity;
+    identity.uid = 1000;
+    identity.user = "alice";
+    return identity;
+}
+
 // Everything a Lifecycle needs, wired to fakes over a temporary state folder.
 struct Fixture {
     TempDir temp;
@@ -129,7 +136,7 @@ struct Fixture {
     FakeFactory providers{provider_log};
     FixedClock clock;
     FakeSupervisor children;
-    Lifecycle lifecycle{{config, store, audit, providers, clock, children, {1000, "alice"},
+    Lifecycle lifecycle{{config, store, audit, providers, clock, children, test_identity(),
                          [](std::string_view) {}}};
 
     std::size_t record_count() { return store.list().value().size(); }

@@ -12,12 +12,13 @@ namespace jitbox {
 struct AuditEvent {
     TimePoint time;
     std::string user;
-    std::string action;   // "up", "extend", "down", "expire", "gc"
+    std::string action;   // "up", "extend", "down", "expire", "rollback"
     std::string sandbox;  // name
     std::string sandbox_id;
     std::string template_name;
     std::string result;   // "ok", "error", "denied"
     std::string error;    // the failure's message, empty on success
+    std::string detail;   // extra context, such as how long teardown waited for the engine
 };
 
 /// Append-only JSON-lines audit log. Each record is written with a single write(2) to a file

@@ -33,10 +33,15 @@ struct UpRequest {
     std::optional<std::string> name;
 };
 
+/// Whether a failed teardown writes an audit record; the background child skips the records
+/// of repeated retries.
+enum class FailureAudit { record, skip };
+
 /// A sandbox as `status` shows it: the record plus what the provider says now.
 struct SandboxStatus {
     SandboxRecord record;
-    std::string state; // "running", "exited", "missing", "expired", "creating", "removing"
+    std::string state; // "running", "exited", "missing", "expired", "creating", "removing",
+                       // or "unknown" when the engine could not be asked
     bool child_alive = false;
 };
 
@@ -50,6 +55,9 @@ struct LifecycleServices {
     ChildSupervisor& children;
     Identity identity;
     ProgressFn progress;
+    /// True once the user asked to stop (Ctrl-C, SIGTERM, a closed terminal); `up` then rolls
+    /// back instead of arming the sandbox.
+    std::function<bool()> interrupted = [] { return false; };
 };
 
 /// The one path through which sandboxes are created, extended and torn down, so state, provider
@@ -63,7 +71,7 @@ public:
     /// Tears a sandbox down now. ExitCode::not_found when there is no record.
     Result<void> down(const std::string& name);
     /// Tears a sandbox down if its deadline has passed; called by its background child.
-    Result<void> expire(const std::string& name);
+    Result<void> expire(const std::string& name, FailureAudit audit_failure = FailureAudit::record);
     /// Every record with the provider's view of it, from one list request per engine.
     Result<std::vector<SandboxStatus>> status();
     /// Tears down expired sandboxes whose child is gone and restarts the child of a live
@@ -74,9 +82,11 @@ public:
     Result<const Template*> resolve_template(const std::string& name) const;
 
 private:
-    Result<void> teardown(SandboxRecord record, const std::string& action);
+    Result<void> teardown(SandboxRecord record, const std::string& action,
+                          FailureAudit audit_failure = FailureAudit::record);
     Result<void> restart_child(const std::string& name);
     void rollback(SandboxRecord record, const Failure& failure);
+    Result<void> roll_back_abandoned(const std::string& name);
     void audit(const std::string& action, const SandboxRecord& record, const Failure* failure);
 
     LifecycleServices m_services;

@@ -19,6 +19,7 @@ enum class ExitCode : int {
     not_found = 4,   // no sandbox of that name in this user's state
     name_in_use = 5, // a sandbox of that name already exists
     denied = 6,      // refused by policy, including a ttl above the template's max_ttl
+    interrupted = 130, // stopped by SIGINT, SIGTERM or SIGHUP; what was created is removed
 };
 
 /// A failure as the user sees it: one line of text and the exit code it ends the process with.

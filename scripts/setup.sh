@@ -15,6 +15,8 @@ setup_packages=(
     cmake pkg-config g++ make
     libcli11-dev libtomlplusplus-dev doctest-dev nlohmann-json3-dev libfmt-dev
     libsecret-1-dev libcurl4-openssl-dev libssl-dev
+    # Time zones of policy windows: the date library and the tz database it reads
+    libhowardhinnant-date-dev tzdata
     # Docker engine, and cgroupfs-mount for machines whose init system mounts no cgroups
     docker.io cgroupfs-mount
     # Content of the locally built busybox:1.36 image

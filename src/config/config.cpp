@@ -1,7 +1,11 @@
 // Finding, reading and validating jitbox.toml. Each level of the file (top level, template,
 // mount) has one table of known keys, so a new key is one line in that table plus its reader.
+// The policy keys are read in policy_keys.cpp.
 
 #include "jitbox/config/config.hpp"
+
+#include "policy_keys.hpp"
+#include "toml_reader.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -21,6 +25,7 @@
 namespace jitbox {
 namespace {
 
+using namespace config_detail;
 namespace fs = std::filesystem;
 
 constexpr std::string_view k_default_source_name = "<default>";
@@ -56,259 +61,6 @@ constexpr std::array<std::string_view, 1> k_providers{"docker"};
 constexpr std::array<NetworkMode, 3> k_network_modes{NetworkMode::none, NetworkMode::isolated,
                                                      NetworkMode::bridge};
 
-// Thrown by the readers below and caught in parse_config, so the first problem found ends
-// parsing with one message. It never leaves this file.
-struct InvalidConfig {
-    std::string message;
-};
-
-struct SourceInfo {
-    std::string name;  // FILE in messages: the path as given, or "<default>"
-    fs::path base_dir; // relative mount sources are resolved against this folder
-};
-
-// A value in the file with its dotted key path, such as `templates.db.ttl`.
-struct Field {
-    const toml::node& node;
-    std::string key_path;
-    const SourceInfo& source;
-};
-
-// ---- positions, key paths and messages ----
-
-std::string format_position(const SourceInfo& source, const toml::source_region& region) {
-    if (region.begin.line == 0) {
-        return source.name;
-    }
-    return fmt::format("{}:{}:{}", source.name, region.begin.line, region.begin.column);
-}
-
-[[noreturn]] void fail_at(const SourceInfo& source, const toml::source_region& region,
-                          std::string_view key_path, std::string_view message) {
-    throw InvalidConfig{
-        fmt::format("{}: {}: {}", format_position(source, region), key_path, message)};
-}
-
-[[noreturn]] void fail(const Field& field, std::string_view message) {
-    fail_at(field.source, field.node.source(), field.key_path, message);
-}
-
-bool is_bare_key(std::string_view key) {
-    return !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-';
-    });
-}
-
-// Appends `key` to a dotted key path, quoting it as TOML does when it is not a bare key.
-std::string append_key(std::string_view path, std::string_view key) {
-    const std::string written = is_bare_key(key) ? std::string(key) : fmt::format("\"{}\"", key);
-    return path.empty() ? written : fmt::format("{}.{}", path, written);
-}
-
-std::string_view type_name(toml::node_type type) {
-    switch (type) {
-    case toml::node_type::table:
-        return "table";
-    case toml::node_type::array:
-        return "array";
-    case toml::node_type::string:
-        return "string";
-    case toml::node_type::integer:
-        return "integer";
-    case toml::node_type::floating_point:
-        return "float";
-    case toml::node_type::boolean:
-        return "boolean";
-    case toml::node_type::date:
-        return "date";
-    case toml::node_type::time:
-        return "time";
-    case toml::node_type::date_time:
-        return "date-time";
-    case toml::node_type::none:
-        break;
-    }
-    return "nothing";
-}
-
-[[noreturn]] void fail_type(const Field& field, std::string_view expected) {
-    fail(field, fmt::format("expected {}, found {}", expected, type_name(field.node.type())));
-}
-
-template <typename Names>
-std::string join_names(const Names& names) {
-    std::string joined;
-    for (const auto& name : names) {
-        joined += joined.empty() ? "" : ", ";
-        joined += name;
-    }
-    return joined;
-}
-
-// Returns `did you mean "x"?` for a likely typo of one of `known`, else `known: a, b`.
-std::string suggest_name(std::string_view name, const std::vector<std::string>& known) {
-    const std::string closest = closest_name(name, known);
-    if (!closest.empty()) {
-        return fmt::format("did you mean \"{}\"?", closest);
-    }
-    return fmt::format("known: {}", known.empty() ? "none" : join_names(known));
-}
-
-// ---- typed readers ----
-
-const toml::table& read_table(const Field& field) {
-    const auto* table = field.node.as_table();
-    if (table == nullptr) {
-        fail_type(field, "a table");
-    }
-    return *table;
-}
-
-const toml::array& read_array(const Field& field, std::string_view expected) {
-    const auto* array = field.node.as_array();
-    if (array == nullptr) {
-        fail_type(field, expected);
-    }
-    return *array;
-}
-
-const std::string& read_string(const Field& field, std::string_view expected = "a string") {
-    const auto* value = field.node.as_string();
-    if (value == nullptr) {
-        fail_type(field, expected);
-    }
-    return value->get();
-}
-
-std::string read_non_empty_string(const Field& field, std::string_view example) {
-    const std::string& value = read_string(field);
-    if (value.empty()) {
-        fail(field, fmt::format("must not be empty, use a value such as {}", example));
-    }
-    return value;
-}
-
-bool read_bool(const Field& field) {
-    const auto* value = field.node.as_boolean();
-    if (value == nullptr) {
-        fail_type(field, "a boolean (true or false)");
-    }
-    return value->get();
-}
-
-std::int64_t read_integer(const Field& field) {
-    const auto* value = field.node.as_integer();
-    if (value == nullptr) {
-        fail_type(field, "an integer");
-    }
-    return value->get();
-}
-
-double read_number(const Field& field) {
-    if (const auto* integer = field.node.as_integer()) {
-        return static_cast<double>(integer->get());
-    }
-    if (const auto* floating = field.node.as_floating_point()) {
-        return floating->get();
-    }
-    fail_type(field, "a number");
-}
-
-enum class ZeroDuration { allowed, rejected };
-
-Seconds read_duration(const Field& field, ZeroDuration zero) {
-    const std::string& text = read_string(field, "a duration string such as \"30m\"");
-    const auto duration = parse_duration(text);
-    if (!duration) {
-        fail(field, duration.error().message);
-    }
-    if (zero == ZeroDuration::rejected && *duration == Seconds::zero()) {
-        fail(field, fmt::format("invalid duration \"{}\": use a duration greater than zero, "
-                                "such as 30m",
-                                text));
-    }
-    return *duration;
-}
-
-// Reads each element of an array with `read_element`, which gets the element's own key path.
-template <typename Reader>
-auto read_each(const Field& field, std::string_view expected, Reader read_element) {
-    std::vector<decltype(read_element(field))> values;
-    const toml::array& array = read_array(field, expected);
-    for (std::size_t i = 0; i < array.size(); ++i) {
-        const Field element{array[i], fmt::format("{}[{}]", field.key_path, i), field.source};
-        values.push_back(read_element(element));
-    }
-    return values;
-}
-
-std::vector<std::string> read_strings(const Field& field) {
-    return read_each(field, "an array of strings",
-                     [](const Field& element) { return read_string(element); });
-}
-
-using Entry = std::pair<const toml::key*, const toml::node*>;
-
-// toml::table orders keys by name. Reading them in file order makes the first error reported
-// the first one in the file.
-std::vector<Entry> entries_in_file_order(const toml::table& table) {
-    std::vector<Entry> entries;
-    for (const auto& [key, node] : table) {
-        entries.emplace_back(&key, &node);
-    }
-    std::stable_sort(entries.begin(), entries.end(), [](const Entry& left, const Entry& right) {
-        return left.first->source().begin < right.first->source().begin;
-    });
-    return entries;
-}
-
-using KeyCheck = std::string (*)(std::string_view key); // returns the problem, or empty
-
-// Reads a table whose values are all strings, checking each key with `check_key`.
-std::map<std::string, std::string> read_string_table(const Field& field, KeyCheck check_key) {
-    std::map<std::string, std::string> values;
-    for (const auto& [key, node] : entries_in_file_order(read_table(field))) {
-        const Field value{*node, append_key(field.key_path, key->str()), field.source};
-        const std::string problem = check_key(key->str());
-        if (!problem.empty()) {
-            fail_at(field.source, key->source(), value.key_path, problem);
-        }
-        values.emplace(key->str(), read_string(value));
-    }
-    return values;
-}
-
-// ---- key tables ----
-
-template <typename Target>
-struct KeyRule {
-    std::string_view key;
-    void (*read)(const Field& field, Target& target);
-};
-
-// Reads every key of the table in `field` with the rule of the same name. A key without a rule
-// is an error that suggests the closest known key.
-template <typename Target, std::size_t N>
-void read_keys(const Field& field, const std::array<KeyRule<Target>, N>& rules, Target& target) {
-    for (const auto& [key, node] : entries_in_file_order(read_table(field))) {
-        const Field value{*node, append_key(field.key_path, key->str()), field.source};
-        const auto rule = std::find_if(rules.begin(), rules.end(), [&](const auto& candidate) {
-            return candidate.key == key->str();
-        });
-        if (rule == rules.end()) {
-            std::vector<std::string> known;
-            for (const auto& candidate : rules) {
-                known.emplace_back(candidate.key);
-            }
-            const std::string suggestion = suggest_name(key->str(), known);
-            fail_at(field.source, key->source(), value.key_path,
-                    fmt::format("unknown key \"{}\" ({})", key->str(), suggestion));
-        }
-        rule->read(value, target);
-    }
-}
-
 // ---- template values ----
 
 std::string read_provider(const Field& field) {
@@ -340,15 +92,6 @@ std::string read_workdir(const Field& field) {
                                 path));
     }
     return path;
-}
-
-std::string env_key_problem(std::string_view key) {
-    if (key.empty() || key.find('=') != std::string_view::npos) {
-        return fmt::format("invalid environment variable name \"{}\": use a non-empty name "
-                           "without '='",
-                           key);
-    }
-    return {};
 }
 
 std::string label_key_problem(std::string_view key) {
@@ -602,9 +345,12 @@ void read_default_template(const Field& field, Config& config) {
     config.default_template = read_non_empty_string(field, "\"scratch\"");
 }
 
-constexpr std::array<KeyRule<Config>, 2> k_top_level_keys{{
+constexpr std::array<KeyRule<Config>, 5> k_top_level_keys{{
     {"default_template", read_default_template},
     {"templates", read_templates},
+    {"policy", read_policy_settings},
+    {"roles", read_roles},
+    {"deny", read_denies},
 }};
 
 void check_default_template(const Field& root, const Config& config) {
@@ -625,6 +371,7 @@ Config read_config(const toml::table& root, const SourceInfo& source) {
     const Field field{root, "", source};
     read_keys(field, k_top_level_keys, config);
     check_default_template(field, config);
+    check_policy_templates(field, config);
     return config;
 }
 

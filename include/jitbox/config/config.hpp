@@ -1,5 +1,6 @@
 #pragma once
 
+#include "jitbox/policy/rules.hpp"
 #include "jitbox/util/result.hpp"
 #include "jitbox/util/time.hpp"
 
@@ -63,6 +64,7 @@ struct Config {
     std::filesystem::path path;
     std::string default_template; // used by `jitbox up` without a name; empty when unset
     std::map<std::string, Template> templates;
+    Policy policy; // `[policy]`, `[[roles]]` and `[[deny]]`
 };
 
 /// The sources of the configuration, in order of precedence.

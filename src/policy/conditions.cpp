@@ -1,0 +1,194 @@
+// Matching a rule against a request: members, templates, actions and the conditions of
+// `when`, `template_labels`, `max_requested_ttl` and `attributes`.
+
+#include "evaluation.hpp"
+
+#include "jitbox/policy/glob.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace jitbox::policy_detail {
+namespace {
+
+std::string spoofable_attribute(std::string_view name, std::string_view value) {
+    return fmt::format("attribute {}={} (from the environment, spoofable)", name, value);
+}
+
+bool member_matches(const Member& member, const Evaluation& eval) {
+    switch (member.kind) {
+    case Member::Kind::user:
+        return member.value == eval.requester.user;
+    case Member::Kind::uid:
+        return member.value == eval.uid_text;
+    case Member::Kind::group:
+        return std::find(eval.requester.groups.begin(), eval.requester.groups.end(),
+                         member.value) != eval.requester.groups.end();
+    }
+    return false;
+}
+
+WindowCheck make_window_check(const TimeWindow& window, TimePoint now) {
+    const auto status = window_status(window, now);
+    const std::string name = to_string(window);
+    WindowCheck check;
+    if (!status) {
+        check.note = fmt::format("window {} cannot be evaluated: {}", name, status.error().message);
+        return check;
+    }
+    check.status = *status;
+    check.open = status->open;
+    if (status->open) {
+        check.note = status->end ? fmt::format("window {} is open until {}", name, status->end_text)
+                                 : fmt::format("window {} is always open", name);
+    } else if (status->next_start) {
+        check.note =
+            fmt::format("window {} is closed and opens next {}", name, status->next_start_text);
+    } else {
+        check.note = fmt::format("window {} is closed", name);
+    }
+    return check;
+}
+
+void check_window(const TimeWindow& window, Evaluation& eval, OnWindowError on_error,
+                  ConditionCheck& check) {
+    WindowKey key{window.timezone, 0, window.start_minute.value_or(-1),
+                  window.end_minute.value_or(-1)};
+    for (const int day : window.days) {
+        key.days |= 1U << day;
+    }
+    auto found = eval.windows.find(key);
+    if (found == eval.windows.end()) {
+        found =
+            eval.windows.emplace(std::move(key), make_window_check(window, eval.request.now)).first;
+    }
+
+    const WindowCheck& window_check = found->second;
+    if (!window_check.status) {
+        (on_error == OnWindowError::match ? check.matched : check.missed)
+            .push_back(window_check.note);
+        return;
+    }
+    check.window = &*window_check.status;
+    (window_check.open ? check.matched : check.missed).push_back(window_check.note);
+}
+
+void check_labels(const Conditions& conditions, const Template& spec, ConditionCheck& check) {
+    for (const auto& [key, value] : conditions.template_labels) {
+        const auto label = spec.labels.find(key);
+        if (label == spec.labels.end()) {
+            check.missed.push_back(
+                fmt::format("template {} has no label {}={}", spec.name, key, value));
+        } else if (label->second != value) {
+            check.missed.push_back(fmt::format("template {} has label {}={}, not {}={}", spec.name,
+                                               key, label->second, key, value));
+        } else {
+            check.matched.push_back(fmt::format("template label {}={}", key, value));
+        }
+    }
+}
+
+bool is_read_from_env(const std::string& name, const Evaluation& eval) {
+    return std::any_of(eval.layers.begin(), eval.layers.end(), [&](const PolicyLayer& layer) {
+        const auto& names = layer.policy.attribute_env;
+        return std::find(names.begin(), names.end(), name) != names.end();
+    });
+}
+
+void check_attributes(const Conditions& conditions, const Evaluation& eval, ConditionCheck& check) {
+    for (const auto& [name, value] : conditions.attributes) {
+        const auto attribute = eval.requester.attributes.find(name);
+        if (attribute == eval.requester.attributes.end()) {
+            check.missed.push_back(
+                is_read_from_env(name, eval)
+                    ? fmt::format("attribute {} is not set, {}={} is expected", name, name, value)
+                    : fmt::format("attribute {} is not set because no [policy] "
+                                  "attributes_from_env lists it, {}={} is expected",
+                                  name, name, value));
+        } else if (attribute->second != value) {
+            check.missed.push_back(fmt::format("{}, {}={} is expected",
+                                               spoofable_attribute(name, attribute->second), name,
+                                               value));
+        } else {
+            check.matched.push_back(spoofable_attribute(name, value));
+        }
+    }
+}
+
+} // namespace
+
+std::string describe(const Role& role) {
+    return fmt::format("role {} ({})", role.name, role.origin);
+}
+
+std::string describe(const DenyRule& rule) {
+    return fmt::format("deny rule {} ({})", rule.name, rule.origin);
+}
+
+std::string join_members(const std::vector<Member>& members, std::string_view separator) {
+    return join(members, separator, [](const Member& member) { return to_string(member); });
+}
+
+std::string join_lines(const std::vector<std::string>& lines, std::string_view separator) {
+    return join(lines, separator, [](const std::string& line) { return line; });
+}
+
+bool has_ttl(Action action) {
+    return action == Action::up || action == Action::extend;
+}
+
+const Member* find_member(const std::vector<Member>& members, const Evaluation& eval) {
+    const auto found = std::find_if(members.begin(), members.end(), [&](const Member& member) {
+        return member_matches(member, eval);
+    });
+    return found == members.end() ? nullptr : &*found;
+}
+
+const std::string* find_glob(const std::vector<std::string>& globs, std::string_view name) {
+    const auto found = std::find_if(globs.begin(), globs.end(), [&](const std::string& glob) {
+        return glob_matches(glob, name);
+    });
+    return found == globs.end() ? nullptr : &*found;
+}
+
+bool allows_action(const std::set<Action>& actions, Action action) {
+    return actions.empty() || actions.count(action) != 0;
+}
+
+ConditionCheck check_conditions(const Conditions& conditions, Evaluation& eval,
+                                std::optional<Seconds> requested_ttl, OnWindowError on_error) {
+    ConditionCheck check;
+    if (conditions.when) {
+        check_window(*conditions.when, eval, on_error, check);
+    }
+    check_labels(conditions, eval.spec, check);
+    if (conditions.max_requested_ttl && requested_ttl) {
+        const std::string limit = format_duration(*conditions.max_requested_ttl);
+        if (*requested_ttl > *conditions.max_requested_ttl) {
+            check.missed.push_back(fmt::format("ttl {} is above its max_requested_ttl {}",
+                                               format_duration(*requested_ttl), limit));
+        } else {
+            check.matched.push_back(fmt::format("ttl {} is within its max_requested_ttl {}",
+                                                format_duration(*requested_ttl), limit));
+        }
+    }
+    check_attributes(conditions, eval, check);
+    return check;
+}
+
+std::optional<Seconds> ttl_under(const Role* role, const Evaluation& eval) {
+    if (!has_ttl(eval.request.action)) {
+        return std::nullopt;
+    }
+    if (eval.request.ttl) {
+        return eval.request.ttl;
+    }
+    if (role != nullptr && role->ttl) {
+        return role->ttl;
+    }
+    return eval.spec.ttl;
+}
+
+} // namespace jitbox::policy_detail

@@ -1,0 +1,737 @@
+// Loading the system and project configuration files as layers: the system file's safety
+// checks, the project file's signature, the rule that project templates only narrow system
+// templates, and the digest of what was loaded.
+
+#include "jitbox/policy/layers.hpp"
+
+#include "jitbox/policy/signing.hpp"
+#include "jitbox/util/log.hpp"
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <toml++/toml.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+namespace jitbox {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view k_default_source = "<default>";
+
+// ---- reading files ----
+
+// The exact bytes of one configuration file and the identity of the file they came from.
+struct SourceFile {
+    fs::path path;
+    std::string text;
+    dev_t device = 0;
+    ino_t inode = 0;
+};
+
+// Closes a file descriptor when it goes out of scope.
+class FileDescriptor {
+public:
+    explicit FileDescriptor(int fd) : m_fd(fd) {}
+    ~FileDescriptor() {
+        if (m_fd >= 0) {
+            ::close(m_fd);
+        }
+    }
+    FileDescriptor(const FileDescriptor&) = delete;
+    FileDescriptor& operator=(const FileDescriptor&) = delete;
+
+    int get() const { return m_fd; }
+    bool valid() const { return m_fd >= 0; }
+
+private:
+    int m_fd;
+};
+
+// O_NONBLOCK keeps open() from waiting for a writer when the path is a FIFO. The fstat that
+// follows rejects anything but a regular file, where the flag changes nothing.
+int open_for_reading(const fs::path& path) {
+    return ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+}
+
+Result<std::string> read_all(int fd, const fs::path& path) {
+    std::string text;
+    std::array<char, 64 * 1024> buffer{};
+    while (true) {
+        const ssize_t count = ::read(fd, buffer.data(), buffer.size());
+        if (count < 0 && errno == EINTR) {
+            continue;
+        }
+        if (count < 0) {
+            return make_failure(ExitCode::usage, "failed to read config file \"{}\": {}",
+                                path.string(), std::strerror(errno));
+        }
+        if (count == 0) {
+            return text;
+        }
+        text.append(buffer.data(), static_cast<std::size_t>(count));
+    }
+}
+
+std::string_view file_type_name(mode_t mode) {
+    if (S_ISDIR(mode)) {
+        return "a folder";
+    }
+    if (S_ISFIFO(mode)) {
+        return "a FIFO";
+    }
+    if (S_ISSOCK(mode)) {
+        return "a socket";
+    }
+    if (S_ISCHR(mode) || S_ISBLK(mode)) {
+        return "a device";
+    }
+    return "not a regular file";
+}
+
+Result<SourceFile> read_open_file(const FileDescriptor& fd, const struct stat& info,
+                                  const fs::path& path) {
+    auto text = read_all(fd.get(), path);
+    if (!text) {
+        return text.error();
+    }
+    return SourceFile{path, std::move(text).value(), info.st_dev, info.st_ino};
+}
+
+// The argument to chown that gives a file to `uid`.
+std::string owner_spec(uid_t uid) {
+    return uid == 0 ? "root:root" : std::to_string(uid);
+}
+
+// Reads the system file, or returns nullopt when it does not exist. The owner and mode are
+// checked on the open descriptor, so the file checked is the file read.
+Result<std::optional<SourceFile>> read_system_file(const fs::path& path, uid_t required_owner) {
+    const FileDescriptor fd(open_for_reading(path));
+    if (!fd.valid() && (errno == ENOENT || errno == ENOTDIR)) {
+        return std::optional<SourceFile>();
+    }
+    struct stat info {};
+    if (!fd.valid() || ::fstat(fd.get(), &info) != 0) {
+        return make_failure(ExitCode::usage, "failed to open the system policy {}: {}",
+                            path.string(), std::strerror(errno));
+    }
+    if (!S_ISREG(info.st_mode)) {
+        return make_failure(ExitCode::usage,
+                            "the system policy {} is {}, replace it with a regular file or "
+                            "remove it",
+                            path.string(), file_type_name(info.st_mode));
+    }
+    if (info.st_uid != required_owner || (info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        // Anyone who can write the system file can widen every template and role, so it is
+        // rejected rather than read with a warning.
+        return make_failure(ExitCode::usage,
+                            "the system policy {} is owned by uid {} with mode {:04o}, but it "
+                            "must be owned by uid {} and not writable by group or others (run "
+                            "`chown {} {} && chmod go-w {}`)",
+                            path.string(), info.st_uid, info.st_mode & 07777, required_owner,
+                            owner_spec(required_owner), path.string(), path.string());
+    }
+    auto file = read_open_file(fd, info, path);
+    if (!file) {
+        return file.error();
+    }
+    return std::optional<SourceFile>(std::move(file).value());
+}
+
+Result<SourceFile> read_project_file(const fs::path& path) {
+    const FileDescriptor fd(open_for_reading(path));
+    struct stat info {};
+    if (!fd.valid() || ::fstat(fd.get(), &info) != 0) {
+        return make_failure(ExitCode::usage, "failed to open config file \"{}\": {}",
+                            path.string(), std::strerror(errno));
+    }
+    if (!S_ISREG(info.st_mode)) {
+        return make_failure(ExitCode::usage, "config file \"{}\" is {}, name a regular file",
+                            path.string(), file_type_name(info.st_mode));
+    }
+    return read_open_file(fd, info, path);
+}
+
+// ---- parsed layers ----
+
+// One configuration file, parsed twice: into a Config, and into a TOML tree for the positions
+// of keys in messages.
+struct ParsedFile {
+    SourceFile source;
+    Config config;
+    toml::table root;
+};
+
+std::string_view without_byte_order_mark(std::string_view text) {
+    constexpr std::string_view k_utf8_bom = "\xEF\xBB\xBF";
+    if (text.substr(0, k_utf8_bom.size()) == k_utf8_bom) {
+        text.remove_prefix(k_utf8_bom.size());
+    }
+    return text;
+}
+
+Result<ParsedFile> parse_file(SourceFile source) {
+    auto config = parse_config(source.text, source.path);
+    if (!config) {
+        return config.error();
+    }
+    ParsedFile parsed{std::move(source), std::move(config).value(), {}};
+    try {
+        parsed.root = toml::parse(without_byte_order_mark(parsed.source.text),
+                                  parsed.source.path.string());
+    } catch (const toml::parse_error&) {
+        // parse_config accepted the same text, so this does not happen. Without the tree,
+        // messages fall back to each template's own position.
+        parsed.root = toml::table();
+    }
+    return parsed;
+}
+
+const Policy& policy_of(const Config& config) {
+    return config.policy;
+}
+
+// ---- positions and key paths ----
+
+// A template and the TOML table it was read from.
+struct TemplateSite {
+    const Template& spec;
+    const toml::table* table; // null when the tree has no such table
+};
+
+TemplateSite site_of(const ParsedFile& file, const Template& spec) {
+    const toml::node_view node = file.root["templates"][spec.name];
+    return TemplateSite{spec, node.as_table()};
+}
+
+const toml::node* find_node(const TemplateSite& site, std::string_view key,
+                            std::optional<std::size_t> index = std::nullopt) {
+    const toml::node* node = site.table == nullptr ? nullptr : site.table->get(key);
+    if (node != nullptr && index) {
+        const toml::array* array = node->as_array();
+        node = array == nullptr ? nullptr : array->get(*index);
+    }
+    return node;
+}
+
+// Where a key's value begins, or the template's table when the key is not set.
+toml::source_position begin_of(const TemplateSite& site, std::string_view key,
+                               std::optional<std::size_t> index = std::nullopt) {
+    const toml::node* node = find_node(site, key, index);
+    if (node != nullptr) {
+        return node->source().begin;
+    }
+    return site.table == nullptr ? toml::source_position{} : site.table->source().begin;
+}
+
+bool sets(const TemplateSite& site, std::string_view key) {
+    return find_node(site, key) != nullptr;
+}
+
+// "FILE:LINE:COLUMN" of a key's value, or of the template's table when the key is not set.
+std::string position_of(const TemplateSite& site, std::string_view key,
+                        std::optional<std::size_t> index = std::nullopt) {
+    const toml::node* node = find_node(site, key, index);
+    if (node == nullptr || node->source().begin.line == 0 || node->source().path == nullptr) {
+        return site.spec.origin;
+    }
+    const toml::source_position begin = node->source().begin;
+    return fmt::format("{}:{}:{}", *node->source().path, begin.line, begin.column);
+}
+
+std::string template_key_path(const std::string& name, std::string_view key) {
+    // Template names may contain '.', which TOML quotes in a dotted key.
+    const std::string written =
+        name.find('.') == std::string::npos ? name : fmt::format("\"{}\"", name);
+    return key.empty() ? fmt::format("templates.{}", written)
+                       : fmt::format("templates.{}.{}", written, key);
+}
+
+// ---- value spellings for messages ----
+
+std::string format_size(std::int64_t bytes) {
+    constexpr std::array<std::pair<std::int64_t, std::string_view>, 3> k_units{{
+        {std::int64_t{1} << 30, "GiB"},
+        {std::int64_t{1} << 20, "MiB"},
+        {std::int64_t{1} << 10, "KiB"},
+    }};
+    for (const auto& [size, symbol] : k_units) {
+        if (bytes % size == 0) {
+            return fmt::format("{}{}", bytes / size, symbol);
+        }
+    }
+    return fmt::format("{} bytes", bytes);
+}
+
+std::string format_port(const PortSpec& port) {
+    return fmt::format("{}:{}:{}/{}", port.host_ip, port.host_port, port.container_port,
+                       port.protocol);
+}
+
+std::string join(const std::vector<std::string>& names) {
+    std::string joined;
+    for (const std::string& name : names) {
+        joined += joined.empty() ? "" : ", ";
+        joined += name;
+    }
+    return joined.empty() ? "none" : joined;
+}
+
+// Network modes from the most to the least isolated.
+int isolation_rank(NetworkMode mode) {
+    switch (mode) {
+    case NetworkMode::none:
+        return 0;
+    case NetworkMode::isolated:
+        return 1;
+    case NetworkMode::bridge:
+        return 2;
+    }
+    return 2;
+}
+
+// ---- narrowing ----
+
+// One way a project template widens a system template, with where it is in the project file.
+struct Problem {
+    toml::source_position at;
+    std::string message;
+};
+
+// Collects every way a project template widens its system template, one message each.
+class NarrowingCheck {
+public:
+    NarrowingCheck(TemplateSite project, TemplateSite system, std::vector<Problem>& problems)
+        : m_project(project), m_system(system), m_problems(problems) {}
+
+    void run() {
+        check_fixed_values();
+        check_durations();
+        check_network();
+        check_read_only();
+        check_limits();
+        check_capabilities();
+        check_mounts();
+        check_ports();
+    }
+
+private:
+    // Adds "PROJECT_POSITION: KEY: TEXT (SYSTEM_POSITION)".
+    void report(std::string_view key, std::optional<std::size_t> index, const std::string& text) {
+        const std::string key_text = index ? fmt::format("{}[{}]", key, *index) : std::string(key);
+        m_problems.push_back(
+            Problem{begin_of(m_project, key, index),
+                    fmt::format("{}: {}: {} ({})", position_of(m_project, key, index),
+                                template_key_path(m_project.spec.name, key_text), text,
+                                position_of(m_system, key))});
+    }
+
+    // " (the default)" when the project template leaves `key` unset.
+    std::string default_note(std::string_view key) const {
+        return sets(m_project, key) ? "" : " (the default)";
+    }
+
+    void check_same(std::string_view key, const std::string& project, const std::string& system,
+                    std::string_view noun) {
+        if (project != system) {
+            report(key, std::nullopt,
+                   fmt::format("\"{}\" is not the {} \"{}\" that the system policy requires",
+                               project, noun, system));
+        }
+    }
+
+    void check_fixed_values() {
+        check_same("image", m_project.spec.image, m_system.spec.image, "image");
+        check_same("provider", m_project.spec.provider, m_system.spec.provider, "provider");
+        const std::string& user = m_project.spec.user;
+        if (!m_system.spec.user.empty() && user != m_system.spec.user) {
+            const std::string written = user.empty() ? "the image's default user"
+                                                     : fmt::format("\"{}\"", user);
+            report("user", std::nullopt,
+                   fmt::format("{} is not the user \"{}\" that the system policy requires",
+                               written, m_system.spec.user));
+        }
+    }
+
+    void check_duration(std::string_view key, Seconds project, Seconds system) {
+        if (project > system) {
+            report(key, std::nullopt,
+                   fmt::format("{}{} is longer than the {} the system policy allows",
+                               format_duration(project), default_note(key),
+                               format_duration(system)));
+        }
+    }
+
+    void check_durations() {
+        check_duration("ttl", m_project.spec.ttl, m_system.spec.ttl);
+        check_duration("max_ttl", m_project.spec.max_ttl, m_system.spec.max_ttl);
+    }
+
+    void check_network() {
+        const NetworkMode project = m_project.spec.network;
+        const NetworkMode system = m_system.spec.network;
+        if (isolation_rank(project) > isolation_rank(system)) {
+            report("network", std::nullopt,
+                   fmt::format("\"{}\"{} is less isolated than the \"{}\" the system policy "
+                               "allows (none < isolated < bridge)",
+                               network_mode_name(project), default_note("network"),
+                               network_mode_name(system)));
+        }
+    }
+
+    void check_read_only() {
+        if (m_system.spec.read_only && !m_project.spec.read_only) {
+            report("read_only", std::nullopt,
+                   fmt::format("false{} turns off the read-only root filesystem that the system "
+                               "policy requires",
+                               default_note("read_only")));
+        }
+    }
+
+    template <typename T, typename Format>
+    void check_limit(std::string_view key, const std::optional<T>& project,
+                     const std::optional<T>& system, Format format) {
+        if (!system) {
+            return;
+        }
+        if (!project) {
+            report(key, std::nullopt,
+                   fmt::format("no limit is set, but the system policy sets {} to {}, set it to "
+                               "that or less",
+                               key, format(*system)));
+        } else if (*project > *system) {
+            report(key, std::nullopt,
+                   fmt::format("{} is more than the {} the system policy allows",
+                               format(*project), format(*system)));
+        }
+    }
+
+    void check_limits() {
+        const auto as_number = [](auto value) { return fmt::format("{}", value); };
+        check_limit("memory", m_project.spec.memory_bytes, m_system.spec.memory_bytes, format_size);
+        check_limit("cpus", m_project.spec.cpus, m_system.spec.cpus, as_number);
+        check_limit("pids_limit", m_project.spec.pids_limit, m_system.spec.pids_limit, as_number);
+    }
+
+    void check_capabilities() {
+        const std::vector<std::string>& allowed = m_system.spec.cap_add;
+        for (std::size_t i = 0; i < m_project.spec.cap_add.size(); ++i) {
+            const std::string& capability = m_project.spec.cap_add[i];
+            if (std::find(allowed.begin(), allowed.end(), capability) == allowed.end()) {
+                report("cap_add", i,
+                       fmt::format("{} is not among the capabilities the system policy adds "
+                                   "({})",
+                                   capability, join(allowed)));
+            }
+        }
+    }
+
+    void check_mounts() {
+        const std::vector<Mount>& allowed = m_system.spec.mounts;
+        for (std::size_t i = 0; i < m_project.spec.mounts.size(); ++i) {
+            const Mount& mount = m_project.spec.mounts[i];
+            const auto match = std::find_if(allowed.begin(), allowed.end(), [&](const Mount& m) {
+                return m.source == mount.source && m.target == mount.target;
+            });
+            if (match == allowed.end()) {
+                report("mounts", i,
+                       fmt::format("the mount of {} at {} is not among the system policy's "
+                                   "mounts",
+                                   mount.source.string(), mount.target));
+            } else if (mount.writable && !match->writable) {
+                report("mounts", i,
+                       fmt::format("the mount at {} is writable, but the system policy mounts "
+                                   "it read-only",
+                                   mount.target));
+            }
+        }
+    }
+
+    void check_ports() {
+        const std::vector<PortSpec>& allowed = m_system.spec.ports;
+        for (std::size_t i = 0; i < m_project.spec.ports.size(); ++i) {
+            const PortSpec& port = m_project.spec.ports[i];
+            const auto match = std::find_if(allowed.begin(), allowed.end(), [&](const PortSpec& p) {
+                return p.host_ip == port.host_ip && p.container_port == port.container_port &&
+                       p.protocol == port.protocol &&
+                       (p.host_port.empty() || p.host_port == port.host_port);
+            });
+            if (match == allowed.end()) {
+                report("ports", i,
+                       fmt::format("port {} is not among the ports the system policy publishes",
+                                   format_port(port)));
+            }
+        }
+    }
+
+    TemplateSite m_project;
+    TemplateSite m_system;
+    std::vector<Problem>& m_problems;
+};
+
+std::vector<std::string> template_names(const Config& config) {
+    std::vector<std::string> names;
+    for (const auto& [name, unused] : config.templates) {
+        names.push_back(name);
+    }
+    return names;
+}
+
+// Checks every project template against the system template of the same name. Returns the
+// merged templates, or one failure listing every problem.
+Result<std::map<std::string, Template>> narrow_templates(const ParsedFile& system,
+                                                         const ParsedFile& project) {
+    std::vector<Problem> problems;
+    for (const auto& [name, spec] : project.config.templates) {
+        const TemplateSite project_site = site_of(project, spec);
+        const auto bound = system.config.templates.find(name);
+        if (bound == system.config.templates.end()) {
+            problems.push_back(Problem{
+                begin_of(project_site, ""),
+                fmt::format("{}: {}: template \"{}\" is not defined by the system policy {} "
+                            "(defined there: {}), use one of those names or ask an "
+                            "administrator to add it",
+                            spec.origin, template_key_path(name, ""), name,
+                            system.source.path.string(), join(template_names(system.config)))});
+            continue;
+        }
+        NarrowingCheck(project_site, site_of(system, bound->second), problems).run();
+    }
+    if (!problems.empty()) {
+        // In file order, as a reader fixes them.
+        std::stable_sort(problems.begin(), problems.end(),
+                         [](const Problem& left, const Problem& right) {
+                             return left.at < right.at;
+                         });
+        std::string message;
+        for (const Problem& problem : problems) {
+            message += message.empty() ? "" : "; ";
+            message += problem.message;
+        }
+        return Failure{ExitCode::usage, message};
+    }
+
+    std::map<std::string, Template> merged = system.config.templates;
+    for (const auto& [name, spec] : project.config.templates) {
+        merged[name] = spec;
+    }
+    return merged;
+}
+
+// ---- digest ----
+
+struct DigestSource {
+    std::string_view role; // "system", "project" or "default"
+    std::string_view bytes;
+};
+
+struct MdCtxFree {
+    void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
+};
+
+std::string policy_digest(const std::vector<DigestSource>& sources) {
+    const std::unique_ptr<EVP_MD_CTX, MdCtxFree> context(EVP_MD_CTX_new());
+    bool ok = context && EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) == 1;
+    for (const DigestSource& source : sources) {
+        // The length prefix keeps the boundary between two files part of what is hashed.
+        const std::string header = fmt::format("{} {}\n", source.role, source.bytes.size());
+        ok = ok && EVP_DigestUpdate(context.get(), header.data(), header.size()) == 1 &&
+             EVP_DigestUpdate(context.get(), source.bytes.data(), source.bytes.size()) == 1;
+    }
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int size = 0;
+    if (!ok || EVP_DigestFinal_ex(context.get(), digest.data(), &size) != 1) {
+        throw Error(ExitCode::internal, "computing the SHA-256 policy digest failed");
+    }
+    std::string hex;
+    for (unsigned int i = 0; i < size; ++i) {
+        hex += fmt::format("{:02x}", digest[i]);
+    }
+    return hex;
+}
+
+// ---- steps of load_layered_config ----
+
+// Reads the project file, or returns nullopt when there is none or it is the system file
+// itself (such as `--config /etc/jitbox/jitbox.toml`).
+Result<std::optional<SourceFile>> find_project_file(const ConfigRequest& request,
+                                                    const std::optional<ParsedFile>& system) {
+    const auto path = find_config(request);
+    if (!path) {
+        return path.error();
+    }
+    if (path->empty()) {
+        return std::optional<SourceFile>();
+    }
+    auto file = read_project_file(*path);
+    if (!file) {
+        return file.error();
+    }
+    if (system && system->source.device == file->device && system->source.inode == file->inode) {
+        log_debug(1, "project file {} is the system policy, loading it once", path->string());
+        return std::optional<SourceFile>();
+    }
+    return std::optional<SourceFile>(std::move(file).value());
+}
+
+// Checks the project file's signature when a trusted key exists or the system file sets
+// require_signed.
+Result<void> check_signature(const SourceFile& project, const std::optional<ParsedFile>& system,
+                             const TrustedKeySet& trusted) {
+    const bool required = system && policy_of(system->config).require_signed;
+    if (trusted.keys.empty() && !required) {
+        log_debug(1, "no trusted keys in {}, the project file need not be signed",
+                  trusted.dir.string());
+        return {};
+    }
+    const auto verified = verify_content(project.text, project.path, trusted);
+    if (!verified) {
+        return verified.error();
+    }
+    log_debug(1, "{} is signed by trusted key {} ({})", project.path.string(),
+              verified->key.fingerprint, verified->key.path.string());
+    return {};
+}
+
+// Fills the templates and default_template of `loaded.merged` from the layers. Returns false
+// when neither file defines templates, so the embedded default's apply.
+Result<bool> merge_templates(const std::optional<ParsedFile>& system,
+                             const std::optional<ParsedFile>& project, LoadedConfig& loaded) {
+    const bool system_bounds = system && !system->config.templates.empty();
+    Config& merged = loaded.merged;
+    if (system_bounds && project) {
+        auto templates = narrow_templates(*system, *project);
+        if (!templates) {
+            return templates.error();
+        }
+        merged.templates = std::move(templates).value();
+    } else if (system_bounds) {
+        merged.templates = system->config.templates;
+    } else if (project && !project->config.templates.empty()) {
+        merged.templates = project->config.templates;
+    } else {
+        const Config fallback = default_config();
+        merged.templates = fallback.templates;
+        merged.default_template = fallback.default_template;
+    }
+
+    if (project && !project->config.default_template.empty()) {
+        merged.default_template = project->config.default_template;
+    } else if (system && !system->config.default_template.empty()) {
+        merged.default_template = system->config.default_template;
+    }
+    return system_bounds || (project && !project->config.templates.empty());
+}
+
+Result<std::optional<ParsedFile>> load_system_file(const LayeredConfigRequest& request) {
+    auto file = read_system_file(request.system_path, request.required_owner);
+    if (!file) {
+        return file.error();
+    }
+    log_debug(1, "system policy: {}", *file ? request.system_path.string() : "none");
+    if (!*file) {
+        return std::optional<ParsedFile>();
+    }
+    auto parsed = parse_file(std::move(**file));
+    if (!parsed) {
+        return parsed.error();
+    }
+    return std::optional<ParsedFile>(std::move(parsed).value());
+}
+
+// Finds, verifies and parses the project file. Its signature is checked before parsing, so an
+// unsigned file is never interpreted.
+Result<std::optional<ParsedFile>> load_project_file(const LayeredConfigRequest& request,
+                                                    const std::optional<ParsedFile>& system,
+                                                    const TrustedKeySet& trusted,
+                                                    std::vector<std::string>& warnings) {
+    const auto file = find_project_file(request.project, system);
+    if (!file) {
+        return file.error();
+    }
+    if (!*file) {
+        return std::optional<ParsedFile>();
+    }
+    if (const auto signature = check_signature(**file, system, trusted); !signature) {
+        return signature.error();
+    }
+    auto parsed = parse_file(**file);
+    if (!parsed) {
+        return parsed.error();
+    }
+    if (parsed->config.policy.require_signed) {
+        warnings.push_back(fmt::format(
+            "{}: require_signed has no effect in a project file, because only the system "
+            "policy ({}) can require signed project files",
+            parsed->source.path.string(), request.system_path.string()));
+    }
+    return std::optional<ParsedFile>(std::move(parsed).value());
+}
+
+// Fills the policy layers and the digest, both in the order system, then project.
+void add_layers(const std::optional<ParsedFile>& system, const std::optional<ParsedFile>& project,
+                bool default_templates, LoadedConfig& loaded) {
+    std::vector<DigestSource> sources;
+    if (system) {
+        loaded.layers.push_back(
+            PolicyLayer{system->source.path.string(), policy_of(system->config)});
+        sources.push_back(DigestSource{"system", system->source.text});
+    }
+    if (project) {
+        loaded.layers.push_back(
+            PolicyLayer{project->source.path.string(), policy_of(project->config)});
+        sources.push_back(DigestSource{"project", project->source.text});
+    }
+    if (default_templates) {
+        sources.push_back(DigestSource{"default", default_config_text()});
+    }
+    if (loaded.layers.empty()) {
+        loaded.layers.push_back(
+            PolicyLayer{std::string(k_default_source), policy_of(default_config())});
+    }
+    loaded.digest = policy_digest(sources);
+    log_debug(1, "effective policy digest: {}", loaded.digest);
+}
+
+} // namespace
+
+Result<LoadedConfig> load_layered_config(const LayeredConfigRequest& request) {
+    const auto system = load_system_file(request);
+    if (!system) {
+        return system.error();
+    }
+    const auto trusted = load_trusted_keys(request.trusted_keys_dir, request.required_owner);
+    if (!trusted) {
+        return trusted.error();
+    }
+    LoadedConfig loaded;
+    loaded.warnings = trusted->warnings;
+
+    const auto project = load_project_file(request, *system, *trusted, loaded.warnings);
+    if (!project) {
+        return project.error();
+    }
+    const auto own_templates = merge_templates(*system, *project, loaded);
+    if (!own_templates) {
+        return own_templates.error();
+    }
+
+    add_layers(*system, *project, !*own_templates, loaded);
+    if (*project) {
+        loaded.merged.path = (*project)->source.path;
+    } else if (*system) {
+        loaded.merged.path = (*system)->source.path;
+    }
+    return loaded;
+}
+
+} // namespace jitbox

@@ -15,7 +15,7 @@ constexpr const char* k_exit_codes_help = R"(Exit codes:
   0  success
   1  internal error
   2  usage or configuration error
-  3  provider failure: the engine or cloud API failed or could not be reached
+  3  provider failure: the Docker engine failed or could not be reached
   4  sandbox not found
   5  name already in use
   6  denied by policy, such as a ttl above the template's max_ttl
@@ -76,7 +76,13 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
     app.add_option("--config", options.config_path,
                    "Configuration file (default: $JITBOX_CONFIG, else the nearest jitbox.toml "
                    "in this folder or above, else the built-in default)")
-        ->type_name("FILE");
+        ->type_name("FILE")
+        ->check(CLI::Validator(
+            [](std::string& value) {
+                return value.empty() ? std::string("needs a file name, such as ./jitbox.toml")
+                                     : std::string();
+            },
+            ""));
     app.add_flag("--json", options.json, "Print data as JSON");
     // A function flag, because option callbacks run before the subcommand's and the log level
     // must be set by then.

@@ -22,8 +22,8 @@ int run_reap(const ReapOptions& options) {
     Lifecycle lifecycle({no_templates, store, audit, providers, clock, children,
                          value_or_throw(current_identity()), [](std::string_view) {}});
 
-    // The last record read, so a report written after the record is gone still names the
-    // sandbox's id and template.
+    // The last record read, so a record written after the sandbox is gone still names its id
+    // and template.
     SandboxRecord last_seen;
     last_seen.name = options.name;
     ReaperHooks hooks;
@@ -33,21 +33,35 @@ int run_reap(const ReapOptions& options) {
             return std::nullopt;
         }
         last_seen = **found;
+        // A removal that failed is due again at once, whatever the deadline says.
+        if (last_seen.state == SandboxState::removing) {
+            return TimePoint{};
+        }
         return last_seen.expires_at;
     };
-    // Only the first failed attempt of a run of retries is audited; the outcome is reported
-    // once through `report`, so an engine that is down for hours adds two records, not hundreds.
-    bool failing = false;
+    // Only the first failed attempt of a run of retries is audited, and the success that ends
+    // the run says how long it waited, so an engine that is down for hours adds two records.
+    std::optional<TimePoint> failing_since;
     hooks.expire = [&] {
-        auto expired = lifecycle.expire(options.name, failing ? FailureAudit::skip
-                                                              : FailureAudit::record);
-        failing = !expired.ok();
+        std::string detail;
+        if (failing_since) {
+            detail = fmt::format("removed after waiting {} for the engine",
+                                 format_duration(clock.now() - *failing_since));
+        }
+        auto expired = lifecycle.expire(
+            options.name, failing_since ? FailureAudit::skip : FailureAudit::record, detail);
+        if (!expired && !failing_since) {
+            failing_since = clock.now();
+        } else if (expired) {
+            failing_since.reset();
+        }
         return expired;
     };
-    hooks.report = [&](const std::string& message, bool gave_up) {
-        AuditEvent event{clock.now(), value_or_throw(current_identity()).user, "expire",
-                         options.name, last_seen.id, last_seen.template_name,
-                         gave_up ? "error" : "ok", gave_up ? message : "", message};
+    hooks.give_up = [&](const std::string& message) {
+        AuditEvent event{clock.now(), value_or_throw(current_identity()).user,
+                         last_seen.removal_action.empty() ? "expire" : last_seen.removal_action,
+                         options.name, last_seen.id, last_seen.template_name, "error", message,
+                         "the background child stopped retrying"};
         (void)audit.append(event);
     };
     return run_reaper(store, options.name, options.ready_fd, hooks);

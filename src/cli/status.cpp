@@ -8,6 +8,17 @@ struct StatusOptions {
     std::string name;
 };
 
+// Everything known is printed first; then an engine that did not answer makes the command
+// fail, so a script can tell "no sandboxes" from "could not ask".
+void fail_on_unknown(const std::vector<SandboxStatus>& statuses) {
+    for (const auto& status : statuses) {
+        if (status.state == "unknown") {
+            std::fflush(stdout);
+            throw Error(ExitCode::provider, status.problem);
+        }
+    }
+}
+
 void run_status(Context& context, const StatusOptions& options) {
     Lifecycle& lifecycle = context.lifecycle();
     lifecycle.reconcile();
@@ -28,12 +39,14 @@ void run_status(Context& context, const StatusOptions& options) {
             array.push_back(status_to_json(status));
         }
         fmt::print("{}\n", array.dump(2));
+        fail_on_unknown(statuses);
         return;
     }
     if (context.options().quiet) {
         for (const auto& status : statuses) {
             fmt::print("{}\n", status.record.name);
         }
+        fail_on_unknown(statuses);
         return;
     }
     TimePoint now = SystemClock().now();
@@ -45,6 +58,7 @@ void run_status(Context& context, const StatusOptions& options) {
                         format_time_left(record.expires_at, now), record.owner});
     }
     print_table(rows);
+    fail_on_unknown(statuses);
 }
 
 } // namespace

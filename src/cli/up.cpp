@@ -37,29 +37,28 @@ private:
     std::array<struct sigaction, 3> m_previous{};
 };
 
+// Ignores SIGPIPE while it lives, so a failed write of the name is an error jitbox can handle
+// instead of a silent death that leaves a sandbox nobody knows the name of.
+class BrokenPipeGuard {
+public:
+    BrokenPipeGuard() { m_previous = std::signal(SIGPIPE, SIG_IGN); }
+    ~BrokenPipeGuard() { std::signal(SIGPIPE, m_previous); }
+    BrokenPipeGuard(const BrokenPipeGuard&) = delete;
+    BrokenPipeGuard& operator=(const BrokenPipeGuard&) = delete;
+
+private:
+    void (*m_previous)(int) = SIG_DFL;
+};
+
 struct UpOptions {
     std::string template_name;
     std::string ttl;
-    std::string name;
+    std::optional<std::string> name;
 };
 
-void run_up(Context& context, const UpOptions& options) {
-    UpRequest request;
-    request.template_name = options.template_name;
-    if (!options.ttl.empty()) {
-        request.ttl = parse_duration_or_throw(options.ttl, "--ttl");
-    }
-    if (!options.name.empty()) {
-        request.name = options.name;
-    }
-    Lifecycle& lifecycle = context.lifecycle([] { return g_interrupted != 0; });
-    lifecycle.reconcile();
-    InterruptGuard guard;
-    SandboxRecord record = value_or_throw(lifecycle.up(request));
-    context.progress()("");
-
+void print_result(Context& context, const SandboxRecord& record) {
     if (context.options().json) {
-        fmt::print("{}\n", status_to_json({record, "running", true}).dump(2));
+        fmt::print("{}\n", status_to_json({record, "running", true, ""}).dump(2));
         return;
     }
     fmt::print("{}\n", record.name);
@@ -72,6 +71,37 @@ void run_up(Context& context, const UpOptions& options) {
                    format_duration(std::chrono::duration_cast<Seconds>(record.expires_at -
                                                                        record.created_at)),
                    ports);
+}
+
+void run_up(Context& context, const UpOptions& options) {
+    InterruptGuard interrupts; // first, so even an early Ctrl-C ends with the documented 130
+    UpRequest request;
+    request.template_name = options.template_name;
+    if (!options.ttl.empty()) {
+        request.ttl = parse_duration_or_throw(options.ttl, "--ttl");
+    }
+    if (options.name) {
+        request.name = *options.name;
+    }
+    Lifecycle& lifecycle = context.lifecycle([] { return g_interrupted != 0; });
+    lifecycle.reconcile();
+    SandboxRecord record = value_or_throw(lifecycle.up(request));
+    context.progress()("");
+
+    BrokenPipeGuard pipe_guard;
+    bool written = true;
+    try {
+        print_result(context, record);
+        written = std::fflush(stdout) == 0 && std::ferror(stdout) == 0;
+    } catch (const std::system_error&) {
+        written = false;
+    }
+    if (!written) {
+        (void)lifecycle.down(record.name);
+        throw Error(ExitCode::internal, fmt::format("cannot write the name of sandbox \"{}\" to "
+                                                    "standard output, so it was removed again",
+                                                    record.name));
+    }
 }
 
 } // namespace

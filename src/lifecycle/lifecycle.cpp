@@ -88,10 +88,10 @@ Result<const Template*> Lifecycle::resolve_template(const std::string& name) con
 }
 
 void Lifecycle::audit(const std::string& action, const SandboxRecord& record,
-                      const Failure* failure) {
+                      const Failure* failure, const std::string& detail) {
     AuditEvent event{m_services.clock.now(), m_services.identity.user, action, record.name,
                      record.id, record.template_name, failure ? "error" : "ok",
-                     failure ? failure->message : "", ""};
+                     failure ? failure->message : "", detail};
     if (failure && failure->code == ExitCode::denied) {
         event.result = "denied";
     }
@@ -162,13 +162,12 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     if (created && m_services.interrupted()) {
         created = make_failure(ExitCode::interrupted, "interrupted; removed what was created");
     }
-    if (created) {
-        record.state = SandboxState::running;
-        created = m_services.store.update(record);
-    }
+    // The record says `running` only once the child is armed and recorded, in one write, so
+    // an `up` killed before then leaves a `creating` record that the next command rolls back.
     if (created) {
         auto child = m_services.children.start(record.name);
         if (child) {
+            record.state = SandboxState::running;
             record.child_pid = child->pid;
             record.child_start_time = child->start_time;
             created = m_services.store.update(record);
@@ -195,9 +194,11 @@ void Lifecycle::rollback(SandboxRecord record, const Failure& failure) {
         return;
     }
     record.stop_timeout = Seconds(0); // nothing in a sandbox that never started needs a grace
+    std::string name = record.name;
     if (auto removed = teardown(std::move(record), "rollback"); !removed) {
-        fmt::print(stderr, "jitbox: warning: the next jitbox command will retry removing what "
-                   "was created: {}\n", removed.error().message);
+        fmt::print(stderr, "jitbox: warning: a background child will retry removing what was "
+                   "created: {}\n", removed.error().message);
+        start_retrying_child(name);
     }
 }
 
@@ -264,10 +265,35 @@ Result<void> Lifecycle::down(const std::string& name) {
                             "yours", name);
     }
     m_services.children.stop(**found);
-    return teardown(std::move(**found), "down");
+    auto removed = teardown(std::move(**found), "down");
+    if (!removed) {
+        start_retrying_child(name);
+    }
+    return removed;
 }
 
-Result<void> Lifecycle::expire(const std::string& name, FailureAudit audit_failure) {
+// Starts a background child for a sandbox whose removal failed, so the removal is retried
+// even if no other jitbox command runs. The caller holds the sandbox lock; the child finds the
+// record `removing` and retries at once with backoff.
+void Lifecycle::start_retrying_child(const std::string& name) {
+    auto found = m_services.store.find(name);
+    if (!found || !found->has_value() || m_services.children.is_alive(name)) {
+        return;
+    }
+    auto child = m_services.children.start(name);
+    if (!child) {
+        fmt::print(stderr, "jitbox: warning: the next jitbox command will retry removing \"{}\": "
+                   "{}\n", name, child.error().message);
+        return;
+    }
+    SandboxRecord record = std::move(**found);
+    record.child_pid = child->pid;
+    record.child_start_time = child->start_time;
+    (void)m_services.store.update(record);
+}
+
+Result<void> Lifecycle::expire(const std::string& name, FailureAudit audit_failure,
+                               const std::string& detail) {
     auto lock = m_services.store.lock_sandbox(name);
     if (!lock) {
         return lock.error();
@@ -279,12 +305,15 @@ Result<void> Lifecycle::expire(const std::string& name, FailureAudit audit_failu
     if (!found->has_value()) {
         return {};
     }
-    // A record left `removing` by a failed teardown is retried whatever its deadline.
+    // A record left `removing` by a failed teardown is retried whatever its deadline, and
+    // audited under the action that started the removal.
     const SandboxRecord& record = **found;
-    if (!is_expired(record, m_services.clock.now()) && record.state != SandboxState::removing) {
+    bool retry = record.state == SandboxState::removing && !record.removal_action.empty();
+    if (!is_expired(record, m_services.clock.now()) && !retry) {
         return {};
     }
-    return teardown(std::move(**found), "expire", audit_failure);
+    std::string action = retry ? record.removal_action : "expire";
+    return teardown(std::move(**found), action, audit_failure, detail);
 }
 
 namespace {
@@ -321,8 +350,9 @@ Result<void> add_labelled_resources(Provider& provider, SandboxRecord& record) {
 // Removes the provider's resources, then the record. The caller holds the sandbox lock. On
 // failure the record stays, marked `removing`, so a later command or the child retries.
 Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action,
-                                 FailureAudit audit_failure) {
+                                 FailureAudit audit_failure, const std::string& detail) {
     record.state = SandboxState::removing;
+    record.removal_action = action;
     if (auto updated = m_services.store.update(record); !updated) {
         return updated.error();
     }
@@ -346,7 +376,7 @@ Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action
     if (auto removed = m_services.store.remove(record.name); !removed) {
         return fail(removed.error());
     }
-    audit(action, record, nullptr);
+    audit(action, record, nullptr, detail);
     return {};
 }
 
@@ -368,8 +398,7 @@ Result<std::vector<SandboxStatus>> Lifecycle::status() {
                                    : Result<std::vector<LabelledResource>>(provider.error());
             if (!listed) {
                 // One unreachable engine must not hide the sandboxes on the others.
-                fmt::print(stderr, "jitbox: warning: {}\n", listed.error().message);
-                states[""] = "unknown"; // the empty id marks an engine that did not answer
+                states[""] = listed.error().message; // the empty id marks an engine failure
             } else {
                 for (const auto& resource : *listed) {
                     states[resource.labels.at(k_label_sandbox)] = resource.state;
@@ -377,7 +406,7 @@ Result<std::vector<SandboxStatus>> Lifecycle::status() {
             }
         }
         const auto& states = states_by_endpoint[key];
-        SandboxStatus status{std::move(record), "", false};
+        SandboxStatus status{std::move(record), "", false, ""};
         status.child_alive = m_services.children.is_alive(status.record.name);
         auto engine_state = states.find(status.record.id);
         if (status.record.state != SandboxState::running) {
@@ -386,6 +415,7 @@ Result<std::vector<SandboxStatus>> Lifecycle::status() {
             status.state = "expired";
         } else if (states.count("") > 0) {
             status.state = "unknown";
+            status.problem = states.at("");
         } else if (engine_state == states.end()) {
             status.state = "missing";
         } else {
@@ -447,6 +477,7 @@ Result<void> Lifecycle::roll_back_abandoned(const std::string& name) {
         return {};
     }
     SandboxRecord record = std::move(**found);
+    m_services.children.stop(record); // the dead `up` may have started one already
     record.stop_timeout = Seconds(0);
     return teardown(std::move(record), "rollback");
 }

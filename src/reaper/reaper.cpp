@@ -34,11 +34,28 @@ constexpr auto k_retry_max = 60s;
 // How long the child keeps retrying teardown while the engine is unreachable.
 constexpr auto k_retry_bound = std::chrono::hours(24);
 
-bool same_process(const SandboxRecord& record) {
-    if (!record.child_pid || !record.child_start_time || *record.child_pid <= 1) {
-        return false;
+// The child that holds the sandbox's child lock, as it wrote itself into the lock file. The
+// lock file is the source rather than the record, because a child started by an `up` that died
+// before recording it must still be found and stopped.
+std::optional<ChildProcess> lock_holder(const std::filesystem::path& lock_path) {
+    std::ifstream file(lock_path);
+    ChildProcess child;
+    if (!(file >> child.pid >> child.start_time) || child.pid <= 1) {
+        return std::nullopt;
     }
-    return process_start_time(*record.child_pid) == record.child_start_time;
+    if (process_start_time(child.pid) != child.start_time) {
+        return std::nullopt; // that child has exited and its pid may belong to another process
+    }
+    return child;
+}
+
+// Writes "PID START_TIME" into the lock file that this process holds.
+void write_lock_holder(int lock_fd) {
+    auto start_time = process_start_time(::getpid());
+    std::string text = fmt::format("{} {}\n", ::getpid(), start_time.value_or(0));
+    if (::ftruncate(lock_fd, 0) == 0) {
+        (void)!::pwrite(lock_fd, text.data(), text.size(), 0);
+    }
 }
 
 void close_inherited_fds() {
@@ -200,16 +217,18 @@ bool ProcessSupervisor::is_alive(const std::string& name) {
 }
 
 void ProcessSupervisor::stop(const SandboxRecord& record) {
-    if (!same_process(record)) {
+    auto lock_path = m_store.child_lock_path(record.name);
+    auto child = lock_holder(lock_path);
+    if (!child) {
         return;
     }
-    ::kill(*record.child_pid, SIGTERM);
-    (void)wait_for_lock(m_store.child_lock_path(record.name), 3s);
+    ::kill(child->pid, SIGTERM);
+    (void)wait_for_lock(lock_path, 3s);
 }
 
 void ProcessSupervisor::notify(const SandboxRecord& record) {
-    if (same_process(record)) {
-        ::kill(*record.child_pid, SIGUSR1);
+    if (auto child = lock_holder(m_store.child_lock_path(record.name))) {
+        ::kill(child->pid, SIGUSR1);
     }
 }
 
@@ -287,6 +306,7 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
                           : lock.error().message + "\n");
         return 1;
     }
+    write_lock_holder((**lock).fd());
     report_ready(fmt::format("ready {}\n", ::getpid()));
     // The kernel names a process after the file it ran, /proc/self/exe here; `pgrep jitbox`
     // and `ps` should find the child under the tool's own name.
@@ -299,9 +319,10 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
     while (true) {
         auto deadline = hooks.read_deadline();
         if (!deadline) {
-            return 0; // the sandbox was removed by someone else
+            return 0; // the sandbox was removed, by this child or by someone else
         }
         if (*deadline > std::chrono::time_point_cast<Seconds>(std::chrono::system_clock::now())) {
+            waiting = false;
             if (sleep_until(timer_fd, signal_fd, deadline, {}) == WakeReason::stop) {
                 return 0;
             }
@@ -309,13 +330,9 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
         }
         auto expired = hooks.expire();
         if (expired) {
-            if (waiting) {
-                hooks.report(fmt::format("removed after waiting {} for the engine",
-                    format_duration(std::chrono::duration_cast<Seconds>(
-                        std::chrono::steady_clock::now() - first_failure))), false);
-                waiting = false;
-            }
             // Back to the top: the record is gone (exit), or an extension moved the deadline.
+            waiting = false;
+            backoff = std::chrono::duration_cast<std::chrono::milliseconds>(k_retry_first);
             continue;
         }
         auto now = std::chrono::steady_clock::now();
@@ -323,9 +340,8 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
             waiting = true;
             first_failure = now;
         } else if (now - first_failure > k_retry_bound) {
-            hooks.report(fmt::format("gave up after {}: {}", format_duration(
-                std::chrono::duration_cast<Seconds>(k_retry_bound)), expired.error().message),
-                         true);
+            hooks.give_up(fmt::format("gave up after {}: {}", format_duration(
+                std::chrono::duration_cast<Seconds>(k_retry_bound)), expired.error().message));
             return 1;
         }
         if (sleep_until(timer_fd, signal_fd, std::nullopt, backoff) == WakeReason::stop) {

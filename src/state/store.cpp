@@ -347,6 +347,7 @@ std::string record_to_json(const SandboxRecord& record) {
         {"expires_at", format_rfc3339(record.expires_at)},
         {"max_expires_at", format_rfc3339(record.max_expires_at)},
         {"endpoint", record.endpoint},
+        {"removal_action", record.removal_action},
         {"stop_timeout", nullptr},
         {"child_pid", nullptr},
         {"child_start_time", nullptr},
@@ -374,6 +375,7 @@ Result<SandboxRecord> record_from_json(std::string_view text) {
         record.provider = object.at("provider").get<std::string>();
         record.owner = object.value("owner", std::string());
         record.endpoint = object.value("endpoint", std::string());
+        record.removal_action = object.value("removal_action", std::string());
         auto state = parse_state(object.at("state").get<std::string>());
         if (!state) {
             return state.error();

@@ -291,10 +291,14 @@ TEST_SUITE("lifecycle") {
         auto kept = f.store.find("db-1").value();
         REQUIRE(kept.has_value());
         CHECK(kept->state == SandboxState::removing);
+        CHECK(kept->removal_action == "down");
+        CHECK(f.children.alive.count("db-1") == 1); // a child to retry the removal
 
         f.provider_log.fail_destroy = false;
-        f.lifecycle.reconcile(); // no child, state removing: retried
+        f.children.alive.clear(); // that child died too
+        f.lifecycle.reconcile();  // no child, state removing: retried
         CHECK(f.record_count() == 0);
+        CHECK(f.audit_lines().back().find("\"action\":\"down\"") != std::string::npos);
     }
 
     TEST_CASE("expire acts only once the deadline has passed") {

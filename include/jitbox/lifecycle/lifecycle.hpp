@@ -43,6 +43,7 @@ struct SandboxStatus {
     std::string state; // "running", "exited", "missing", "expired", "creating", "removing",
                        // or "unknown" when the engine could not be asked
     bool child_alive = false;
+    std::string problem; // why the state is "unknown": the engine's failure message
 };
 
 /// Everything the lifecycle talks to; owned by the caller.
@@ -71,7 +72,9 @@ public:
     /// Tears a sandbox down now. ExitCode::not_found when there is no record.
     Result<void> down(const std::string& name);
     /// Tears a sandbox down if its deadline has passed; called by its background child.
-    Result<void> expire(const std::string& name, FailureAudit audit_failure = FailureAudit::record);
+    /// `detail` goes into the audit record of a successful removal.
+    Result<void> expire(const std::string& name, FailureAudit audit_failure = FailureAudit::record,
+                        const std::string& detail = "");
     /// Every record with the provider's view of it, from one list request per engine.
     Result<std::vector<SandboxStatus>> status();
     /// Tears down expired sandboxes whose child is gone and restarts the child of a live
@@ -83,11 +86,14 @@ public:
 
 private:
     Result<void> teardown(SandboxRecord record, const std::string& action,
-                          FailureAudit audit_failure = FailureAudit::record);
+                          FailureAudit audit_failure = FailureAudit::record,
+                          const std::string& detail = "");
+    void start_retrying_child(const std::string& name);
     Result<void> restart_child(const std::string& name);
     void rollback(SandboxRecord record, const Failure& failure);
     Result<void> roll_back_abandoned(const std::string& name);
-    void audit(const std::string& action, const SandboxRecord& record, const Failure* failure);
+    void audit(const std::string& action, const SandboxRecord& record, const Failure* failure,
+               const std::string& detail = "");
 
     LifecycleServices m_services;
 };

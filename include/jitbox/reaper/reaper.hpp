@@ -54,8 +54,8 @@ struct ReaperHooks {
     std::function<std::optional<TimePoint>()> read_deadline;
     /// Tears the sandbox down if its deadline has passed.
     std::function<Result<void>()> expire;
-    /// Records that teardown succeeded after waiting for the engine, or gave up.
-    std::function<void(const std::string& message, bool gave_up)> report;
+    /// Records that the child stops retrying a teardown that keeps failing.
+    std::function<void(const std::string& message)> give_up;
 };
 
 /// The body of `jitbox __reap`: takes the child lock, reports readiness on `ready_fd`, sleeps

@@ -31,6 +31,7 @@ struct SandboxRecord {
     TimePoint max_expires_at; // created_at + the template's max_ttl: extend stops here
     std::optional<Seconds> stop_timeout;
     std::string endpoint; // the engine it was created on, such as "unix:///var/run/docker.sock"
+    std::string removal_action; // while `removing`: the action that started it, for the audit
     std::optional<int> child_pid;
     std::optional<unsigned long long> child_start_time; // /proc/PID/stat field 22, in ticks
     ResourceSet resources;

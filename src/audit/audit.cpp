@@ -30,8 +30,18 @@ std::string audit_event_to_json(const AuditEvent& event) {
         {"result", event.result},
         {"error", event.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(event.error)},
     };
-    if (!event.detail.empty()) {
-        object["detail"] = event.detail;
+    // Optional fields appear only when set, so the common line stays short.
+    for (auto [key, value] : {std::pair{"detail", &event.detail}, std::pair{"rule", &event.rule},
+                              std::pair{"reason", &event.reason}}) {
+        if (!value->empty()) {
+            object[key] = *value;
+        }
+    }
+    if (event.break_glass) {
+        object["break_glass"] = true;
+    }
+    if (!event.policy_digest.empty()) {
+        object["policy_digest"] = event.policy_digest;
     }
     // Replacement of invalid UTF-8 keeps one bad byte in a message from losing the record.
     return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

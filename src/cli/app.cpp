@@ -32,20 +32,33 @@ std::optional<std::filesystem::path> env_path(const char* name) {
 
 } // namespace
 
-const Config& Context::config() {
-    if (!m_config) {
-        ConfigRequest request;
-        if (!m_options.config_path.empty()) {
-            request.explicit_path = m_options.config_path;
-        }
-        request.env_path = env_path("JITBOX_CONFIG");
-        request.working_dir = std::filesystem::current_path();
-        m_config = value_or_throw(load_config(request));
-        log_debug(1, "configuration: {}", m_config->path.empty() ? "built-in default"
-                                                                  : m_config->path.string());
+ConfigRequest Context::project_request() const {
+    ConfigRequest request;
+    if (!m_options.config_path.empty()) {
+        request.explicit_path = m_options.config_path;
     }
-    return *m_config;
+    request.env_path = env_path("JITBOX_CONFIG");
+    request.working_dir = std::filesystem::current_path();
+    return request;
 }
+
+const LoadedConfig& Context::loaded() {
+    if (!m_loaded) {
+        LayeredConfigRequest request;
+        request.project = project_request();
+        m_loaded = value_or_throw(load_layered_config(request));
+        for (const auto& warning : m_loaded->warnings) {
+            fmt::print(stderr, "jitbox: warning: {}\n", warning);
+        }
+        for (const auto& layer : m_loaded->layers) {
+            log_debug(1, "policy layer: {}", layer.source);
+        }
+        log_debug(1, "policy digest: {}", m_loaded->digest);
+    }
+    return *m_loaded;
+}
+
+const Config& Context::config() { return loaded().merged; }
 
 const StateStore& Context::store() {
     if (!m_store) {
@@ -63,13 +76,27 @@ Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
         m_providers = std::make_unique<EnvironmentProviderFactory>();
         m_clock = std::make_unique<SystemClock>();
         m_children = std::make_unique<ProcessSupervisor>(opened);
+        PolicyInputs policy{this->loaded().layers, this->loaded().digest,
+                            policy_attributes(this->loaded().layers)};
         LifecycleServices services{loaded,   opened,      *m_audit,
                                    *m_providers, *m_clock, *m_children,
                                    value_or_throw(current_identity()), make_progress(m_options),
-                                   std::move(interrupted)};
+                                   std::move(policy), std::move(interrupted)};
         m_lifecycle = std::make_unique<Lifecycle>(std::move(services));
     }
     return *m_lifecycle;
+}
+
+std::map<std::string, std::string> policy_attributes(const std::vector<PolicyLayer>& layers) {
+    std::map<std::string, std::string> attributes;
+    for (const auto& layer : layers) {
+        for (const auto& name : layer.policy.attribute_env) {
+            if (const char* value = std::getenv(name.c_str()); value != nullptr) {
+                attributes[name] = value;
+            }
+        }
+    }
+    return attributes;
 }
 
 void add_global_options(CLI::App& app, GlobalOptions& options) {
@@ -136,6 +163,7 @@ int run_cli(int argc, char** argv) {
     cli::register_status(app, context);
     cli::register_extend(app, context);
     cli::register_templates(app, context);
+    cli::register_policy(app, context);
     cli::register_reap(app, context);
 
     try {

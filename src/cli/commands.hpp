@@ -5,6 +5,7 @@
 
 #include "jitbox/config/config.hpp"
 #include "jitbox/lifecycle/lifecycle.hpp"
+#include "jitbox/policy/layers.hpp"
 #include "jitbox/providers/factory.hpp"
 
 #include <CLI/CLI.hpp>
@@ -36,7 +37,12 @@ public:
     explicit Context(const GlobalOptions& options) : m_options(options) {}
 
     const GlobalOptions& options() const { return m_options; }
+    /// The effective configuration: the system file and the project file, layered.
+    const LoadedConfig& loaded();
+    /// The merged templates of loaded().
     const Config& config();
+    /// Where the project file is looked for, from --config, JITBOX_CONFIG and the folder.
+    ConfigRequest project_request() const;
     const StateStore& store();
     /// The lifecycle; `interrupted` tells `up` that the user asked it to stop.
     Lifecycle& lifecycle(std::function<bool()> interrupted = [] { return false; });
@@ -53,7 +59,7 @@ public:
 
 private:
     const GlobalOptions& m_options;
-    std::optional<Config> m_config;
+    std::optional<LoadedConfig> m_loaded;
     std::optional<StateStore> m_store;
     std::optional<AuditLog> m_audit;
     std::unique_ptr<EnvironmentProviderFactory> m_providers;
@@ -68,6 +74,11 @@ void register_status(CLI::App& app, Context& context);
 void register_extend(CLI::App& app, Context& context);
 void register_templates(CLI::App& app, Context& context);
 void register_reap(CLI::App& app, Context& context);
+void register_policy(CLI::App& app, Context& context);
+
+/// The request attributes that the layers' `attributes_from_env` name, read from the
+/// environment; policy explanations mark them as spoofable.
+std::map<std::string, std::string> policy_attributes(const std::vector<PolicyLayer>& layers);
 
 /// One line for a command-line error, naming an unknown subcommand and its likely intent.
 std::string describe_parse_error(CLI::App& app, const CLI::ParseError& error);

@@ -7,13 +7,14 @@ namespace {
 struct ExtendOptions {
     std::string name;
     std::string by;
+    std::string reason;
 };
 
 void run_extend(Context& context, const ExtendOptions& options) {
     Seconds by = parse_duration_or_throw(options.by, "--by");
     Lifecycle& lifecycle = context.lifecycle();
     lifecycle.reconcile();
-    SandboxRecord record = value_or_throw(lifecycle.extend(options.name, by));
+    SandboxRecord record = value_or_throw(lifecycle.extend(options.name, by, options.reason));
     if (context.options().json) {
         fmt::print("{}\n", status_to_json({record, "running", true, ""}).dump(2));
         return;
@@ -32,6 +33,8 @@ void register_extend(CLI::App& app, Context& context) {
     extend->add_option("--by", options->by, "Time to add, such as 30m")
         ->required()
         ->type_name("DURATION");
+    extend->add_option("--reason", options->reason, "Why; recorded in the audit log")
+        ->type_name("TEXT");
     extend->callback([&context, options] { run_extend(context, *options); });
 }
 

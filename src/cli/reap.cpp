@@ -20,7 +20,8 @@ int run_reap(const ReapOptions& options) {
     ProcessSupervisor children(store);
     Config no_templates;
     Lifecycle lifecycle({no_templates, store, audit, providers, clock, children,
-                         value_or_throw(current_identity()), [](std::string_view) {}});
+                         value_or_throw(current_identity()), [](std::string_view) {},
+                         PolicyInputs{}});
 
     // The last record read, so a record written after the sandbox is gone still names its id
     // and template.
@@ -58,10 +59,16 @@ int run_reap(const ReapOptions& options) {
         return expired;
     };
     hooks.give_up = [&](const std::string& message) {
-        AuditEvent event{clock.now(), value_or_throw(current_identity()).user,
-                         last_seen.removal_action.empty() ? "expire" : last_seen.removal_action,
-                         options.name, last_seen.id, last_seen.template_name, "error", message,
-                         "the background child stopped retrying"};
+        AuditEvent event;
+        event.time = clock.now();
+        event.user = value_or_throw(current_identity()).user;
+        event.action = last_seen.removal_action.empty() ? "expire" : last_seen.removal_action;
+        event.sandbox = options.name;
+        event.sandbox_id = last_seen.id;
+        event.template_name = last_seen.template_name;
+        event.result = "error";
+        event.error = message;
+        event.detail = "the background child stopped retrying";
         (void)audit.append(event);
     };
     return run_reaper(store, options.name, options.ready_fd, hooks);

@@ -54,6 +54,8 @@ struct UpOptions {
     std::string template_name;
     std::string ttl;
     std::optional<std::string> name;
+    std::string reason;
+    bool break_glass = false;
 };
 
 void print_result(Context& context, const SandboxRecord& record) {
@@ -83,10 +85,20 @@ void run_up(Context& context, const UpOptions& options) {
     if (options.name) {
         request.name = *options.name;
     }
+    request.reason = options.reason;
+    request.break_glass = options.break_glass;
     Lifecycle& lifecycle = context.lifecycle([] { return g_interrupted != 0; });
     lifecycle.reconcile();
     SandboxRecord record = value_or_throw(lifecycle.up(request));
     context.progress()("");
+    if (record.break_glass) {
+        // Loud on purpose, even with --quiet: an emergency grant must never pass unnoticed.
+        fmt::print(stderr, "jitbox: BREAK-GLASS grant of \"{}\" for {} (reason: {}); it is "
+                   "recorded in the audit log\n", record.name,
+                   format_duration(std::chrono::duration_cast<Seconds>(record.expires_at -
+                                                                       record.created_at)),
+                   record.reason);
+    }
 
     BrokenPipeGuard pipe_guard;
     bool written = true;
@@ -117,6 +129,12 @@ void register_up(CLI::App& app, Context& context) {
     up->add_option("--name", options->name,
                    "Sandbox name: lower-case letters, digits and hyphens (default: generated)")
         ->type_name("NAME");
+    up->add_option("--reason", options->reason,
+                   "Why you need the sandbox; recorded in the audit log, required by some roles")
+        ->type_name("TEXT");
+    up->add_flag("--break-glass", options->break_glass,
+                 "Emergency access through a role that allows it: needs --reason, shorter ttl, "
+                 "audited as break-glass");
     up->callback([&context, options] { run_up(context, *options); });
 }
 

@@ -88,16 +88,76 @@ Result<const Template*> Lifecycle::resolve_template(const std::string& name) con
 }
 
 void Lifecycle::audit(const std::string& action, const SandboxRecord& record,
-                      const Failure* failure, const std::string& detail) {
-    AuditEvent event{m_services.clock.now(), m_services.identity.user, action, record.name,
-                     record.id, record.template_name, failure ? "error" : "ok",
-                     failure ? failure->message : "", detail};
-    if (failure && failure->code == ExitCode::denied) {
-        event.result = "denied";
-    }
+                      const Failure* failure, const AuditExtras& extras) {
+    AuditEvent event;
+    event.time = m_services.clock.now();
+    event.user = m_services.identity.user;
+    event.action = action;
+    event.sandbox = record.name;
+    event.sandbox_id = record.id;
+    event.template_name = record.template_name;
+    event.result = !failure ? "ok" : failure->code == ExitCode::denied ? "denied" : "error";
+    event.error = failure ? failure->message : "";
+    event.detail = extras.detail;
+    event.rule = extras.rule;
+    event.reason = extras.reason;
+    event.break_glass = extras.break_glass;
+    event.policy_digest = m_services.policy.digest;
     if (auto appended = m_services.audit.append(event); !appended) {
         fmt::print(stderr, "jitbox: warning: {}\n", appended.error().message);
     }
+}
+
+Requester Lifecycle::requester() const {
+    Requester requester;
+    requester.uid = m_services.identity.uid;
+    requester.user = m_services.identity.user;
+    requester.groups = m_services.identity.groups;
+    requester.host = m_services.identity.host;
+    requester.attributes = m_services.policy.attributes;
+    return requester;
+}
+
+// The sandboxes that count against a role's max_active: live, not expired and not on their
+// way out.
+int Lifecycle::count_active_sandboxes() const {
+    auto records = m_services.store.list();
+    if (!records) {
+        return 0;
+    }
+    TimePoint now = m_services.clock.now();
+    return static_cast<int>(std::count_if(records->begin(), records->end(), [&](const auto& r) {
+        return r.state != SandboxState::removing && !is_expired(r, now);
+    }));
+}
+
+Decision Lifecycle::decide(Action action, const Template& spec, std::optional<Seconds> ttl,
+                           const std::string& reason, bool break_glass) const {
+    AccessRequest request;
+    request.action = action;
+    request.spec = &spec;
+    request.ttl = ttl;
+    request.reason = reason;
+    request.break_glass = break_glass;
+    request.active_sandboxes = action == Action::up ? count_active_sandboxes() : 0;
+    request.now = m_services.clock.now();
+    return evaluate(m_services.policy.layers, requester(), request);
+}
+
+// The template a live sandbox was made from, for decisions about it. When the configuration no
+// longer defines it, a stand-in with the record's own bounds keeps rules on its name working.
+Template Lifecycle::template_for(const SandboxRecord& record) const {
+    auto found = m_services.config.templates.find(record.template_name);
+    if (found != m_services.config.templates.end()) {
+        return found->second;
+    }
+    Template stand_in;
+    stand_in.name = record.template_name;
+    stand_in.provider = record.provider;
+    stand_in.max_ttl = std::chrono::duration_cast<Seconds>(record.max_expires_at -
+                                                           record.created_at);
+    stand_in.ttl = stand_in.max_ttl;
+    return stand_in;
 }
 
 Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
@@ -106,7 +166,6 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
         return spec.error();
     }
     const Template& chosen = **spec;
-    Seconds ttl = request.ttl.value_or(chosen.ttl);
     TimePoint now = m_services.clock.now();
 
     SandboxRecord record;
@@ -116,27 +175,30 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     record.provider = chosen.provider;
     record.owner = m_services.identity.user;
     record.created_at = now;
-    record.expires_at = now + ttl;
-    record.max_expires_at = now + chosen.max_ttl;
     record.stop_timeout = chosen.stop_timeout;
+    record.reason = request.reason;
 
     if (!is_valid_sandbox_name(record.name)) {
         return make_failure(ExitCode::usage, "invalid sandbox name \"{}\": use 1 to 63 lower-case "
                             "letters, digits and hyphens, starting with a letter or digit",
                             record.name);
     }
-    if (ttl <= Seconds(0)) {
+    if (request.ttl && *request.ttl <= Seconds(0)) {
         return make_failure(ExitCode::usage, "--ttl must be longer than 0s");
     }
-    if (ttl > chosen.max_ttl) {
-        Failure denied = make_failure(ExitCode::denied, "ttl {} for template \"{}\" is above its "
-                                      "max_ttl of {}; ask for at most {}",
-                                      format_duration(ttl), chosen.name,
-                                      format_duration(chosen.max_ttl),
-                                      format_duration(chosen.max_ttl));
-        audit("up", record, &denied);
+    Decision decision = decide(Action::up, chosen, request.ttl, request.reason,
+                               request.break_glass);
+    AuditExtras extras{"", decision.rule, request.reason, decision.break_glass};
+    if (!decision.allowed) {
+        Failure denied{ExitCode::denied, decision.message};
+        audit("up", record, &denied, extras);
         return denied;
     }
+    record.break_glass = decision.break_glass;
+    record.expires_at = now + decision.ttl;
+    // Extensions stop at the lowest bound policy allowed at creation: the template's max_ttl,
+    // the role's and the system's, or the end of the role's time window.
+    record.max_expires_at = now + std::max(decision.max_ttl, decision.ttl);
 
     auto endpoint = m_services.providers.default_endpoint(chosen.provider);
     if (!endpoint) {
@@ -179,7 +241,7 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
         rollback(std::move(record), created.error());
         return created.error();
     }
-    audit("up", record, nullptr);
+    audit("up", record, nullptr, extras);
     return record;
 }
 
@@ -202,7 +264,8 @@ void Lifecycle::rollback(SandboxRecord record, const Failure& failure) {
     }
 }
 
-Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by) {
+Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by,
+                                        const std::string& reason) {
     if (by <= Seconds(0)) {
         return make_failure(ExitCode::usage, "--by must be longer than 0s, such as 30m");
     }
@@ -226,6 +289,15 @@ Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by) {
                             format_rfc3339(record.expires_at));
     }
     TimePoint wanted = record.expires_at + by;
+    Decision decision = decide(Action::extend, template_for(record),
+                               std::chrono::duration_cast<Seconds>(wanted - now), reason, false);
+    AuditExtras extras{"", decision.rule, reason, false};
+    if (!decision.allowed) {
+        Failure denied = make_failure(ExitCode::denied, "extending \"{}\" by {}: {}", name,
+                                      format_duration(by), decision.message);
+        audit("extend", record, &denied, extras);
+        return denied;
+    }
     if (wanted > record.max_expires_at) {
         Seconds allowed = std::chrono::duration_cast<Seconds>(record.max_expires_at -
                                                               record.expires_at);
@@ -233,7 +305,7 @@ Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by) {
             ExitCode::denied, "extending \"{}\" by {} would pass its max_ttl (until {}); at most "
             "{} more is allowed", name, format_duration(by), format_rfc3339(record.max_expires_at),
             format_duration(allowed));
-        audit("extend", record, &denied);
+        audit("extend", record, &denied, extras);
         return denied;
     }
     record.expires_at = wanted;
@@ -247,7 +319,7 @@ Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by) {
         record.child_start_time = child->start_time;
         (void)m_services.store.update(record);
     }
-    audit("extend", record, nullptr);
+    audit("extend", record, nullptr, extras);
     return record;
 }
 
@@ -263,6 +335,12 @@ Result<void> Lifecycle::down(const std::string& name) {
     if (!found->has_value()) {
         return make_failure(ExitCode::not_found, "no sandbox named \"{}\"; `jitbox status` lists "
                             "yours", name);
+    }
+    Decision decision = decide(Action::down, template_for(**found), std::nullopt, "", false);
+    if (!decision.allowed) {
+        Failure denied{ExitCode::denied, decision.message};
+        audit("down", **found, &denied, AuditExtras{"", decision.rule, "", false});
+        return denied;
     }
     m_services.children.stop(**found);
     auto removed = teardown(std::move(**found), "down");
@@ -376,7 +454,7 @@ Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action
     if (auto removed = m_services.store.remove(record.name); !removed) {
         return fail(removed.error());
     }
-    audit(action, record, nullptr, detail);
+    audit(action, record, nullptr, AuditExtras{detail, "", "", false});
     return {};
 }
 

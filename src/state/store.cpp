@@ -348,6 +348,8 @@ std::string record_to_json(const SandboxRecord& record) {
         {"max_expires_at", format_rfc3339(record.max_expires_at)},
         {"endpoint", record.endpoint},
         {"removal_action", record.removal_action},
+        {"reason", record.reason},
+        {"break_glass", record.break_glass},
         {"stop_timeout", nullptr},
         {"child_pid", nullptr},
         {"child_start_time", nullptr},
@@ -376,6 +378,8 @@ Result<SandboxRecord> record_from_json(std::string_view text) {
         record.owner = object.value("owner", std::string());
         record.endpoint = object.value("endpoint", std::string());
         record.removal_action = object.value("removal_action", std::string());
+        record.reason = object.value("reason", std::string());
+        record.break_glass = object.value("break_glass", false);
         auto state = parse_state(object.at("state").get<std::string>());
         if (!state) {
             return state.error();

@@ -136,8 +136,11 @@ struct Fixture {
     FakeFactory providers{provider_log};
     FixedClock clock;
     FakeSupervisor children;
-    Lifecycle lifecycle{{config, store, audit, providers, clock, children, test_identity(),
-                         [](std::string_view) {}}};
+    Lifecycle lifecycle;
+
+    explicit Fixture(Identity identity = test_identity(), PolicyInputs policy = {})
+        : lifecycle({config, store, audit, providers, clock, children, std::move(identity),
+                     [](std::string_view) {}, std::move(policy)}) {}
 
     std::size_t record_count() { return store.list().value().size(); }
     std::vector<std::string> audit_lines() {
@@ -150,7 +153,58 @@ struct Fixture {
     }
 };
 
+// A policy where group dev may open db for up to 1 h, at most 2 at a time.
+PolicyInputs dev_policy() {
+    Role dev;
+    dev.name = "dev";
+    dev.members = {{Member::Kind::group, "dev"}};
+    dev.templates = {"db"};
+    dev.max_ttl = Seconds(3600);
+    dev.max_active = 2;
+    dev.origin = "jitbox.toml:1:1";
+    PolicyLayer layer{"jitbox.toml", {}};
+    layer.policy.roles = {dev};
+    return PolicyInputs{{layer}, std::string(64, 'a'), {}};
+}
+
 } // namespace
+
+TEST_SUITE("lifecycle policy") {
+    TEST_CASE("a denied up creates nothing and is audited with the rule") {
+        Fixture f(test_identity(), dev_policy());
+        auto denied = f.lifecycle.up({"db", Seconds(1800), std::string("db-1")});
+        REQUIRE(!denied.ok());
+        CHECK(denied.error().code == ExitCode::denied);
+        CHECK(f.provider_log.plans.empty());
+        CHECK(f.record_count() == 0);
+        auto line = f.audit_lines().back();
+        CHECK(line.find("\"result\":\"denied\"") != std::string::npos);
+        CHECK(line.find(std::string(64, 'a')) != std::string::npos);
+    }
+
+    TEST_CASE("a role bounds the ttl, extensions and the number of sandboxes") {
+        Identity member = test_identity();
+        member.groups = {"dev"};
+        Fixture f(member, dev_policy());
+        auto too_long = f.lifecycle.up({"db", Seconds(2 * 3600), std::string("db-1")});
+        REQUIRE(!too_long.ok());
+        CHECK(too_long.error().message.find("role dev") != std::string::npos);
+
+        auto granted = f.lifecycle.up({"db", std::nullopt, std::string("db-1")});
+        REQUIRE(granted.ok());
+        CHECK(granted->expires_at == f.clock.current + Seconds(1800));
+        CHECK(granted->max_expires_at == f.clock.current + Seconds(3600));
+        CHECK(f.audit_lines().back().find("\"rule\":\"role dev") != std::string::npos);
+
+        CHECK(f.lifecycle.extend("db-1", Seconds(1800)).ok());
+        CHECK(f.lifecycle.extend("db-1", Seconds(1)).error().code == ExitCode::denied);
+
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-2")}).ok());
+        auto third = f.lifecycle.up({"db", std::nullopt, std::string("db-3")});
+        REQUIRE(!third.ok());
+        CHECK(third.error().code == ExitCode::denied);
+    }
+}
 
 TEST_SUITE("lifecycle") {
     TEST_CASE("up records the sandbox, labels it and arms its child") {
@@ -261,7 +315,7 @@ TEST_SUITE("lifecycle") {
         auto beyond = f.lifecycle.extend("db-1", Seconds(1));
         REQUIRE(!beyond.ok());
         CHECK(beyond.error().code == ExitCode::denied);
-        CHECK(beyond.error().message.find("at most 0s more") != std::string::npos);
+        CHECK(beyond.error().message.find("2h") != std::string::npos);
         CHECK(f.store.find("db-1").value()->expires_at == f.clock.current + Seconds(2 * 3600));
     }
 

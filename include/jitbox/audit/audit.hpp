@@ -19,6 +19,10 @@ struct AuditEvent {
     std::string result;   // "ok", "error", "denied"
     std::string error;    // the failure's message, empty on success
     std::string detail;   // extra context, such as how long teardown waited for the engine
+    std::string rule;     // the policy rule that decided, such as "role dev (jitbox.toml:4:1)"
+    std::string reason;   // --reason
+    bool break_glass = false;
+    std::string policy_digest; // SHA-256 of the effective policy files
 };
 
 /// Append-only JSON-lines audit log. Each record is written with a single write(2) to a file

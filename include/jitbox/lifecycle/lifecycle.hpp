@@ -3,6 +3,7 @@
 #include "jitbox/audit/audit.hpp"
 #include "jitbox/config/config.hpp"
 #include "jitbox/lifecycle/identity.hpp"
+#include "jitbox/policy/policy.hpp"
 #include "jitbox/providers/provider.hpp"
 #include "jitbox/reaper/reaper.hpp"
 #include "jitbox/state/store.hpp"
@@ -31,6 +32,8 @@ struct UpRequest {
     std::string template_name; // empty: the configuration's default template
     std::optional<Seconds> ttl;
     std::optional<std::string> name;
+    std::string reason;       // --reason, recorded in the audit log
+    bool break_glass = false; // --break-glass
 };
 
 /// Whether a failed teardown writes an audit record; the background child skips the records
@@ -46,6 +49,13 @@ struct SandboxStatus {
     std::string problem; // why the state is "unknown": the engine's failure message
 };
 
+/// The policy that decides requests, as loaded for this process.
+struct PolicyInputs {
+    std::vector<PolicyLayer> layers;
+    std::string digest; // recorded in every audit record
+    std::map<std::string, std::string> attributes; // from the environment, spoofable
+};
+
 /// Everything the lifecycle talks to; owned by the caller.
 struct LifecycleServices {
     const Config& config;
@@ -56,9 +66,18 @@ struct LifecycleServices {
     ChildSupervisor& children;
     Identity identity;
     ProgressFn progress;
+    PolicyInputs policy;
     /// True once the user asked to stop (Ctrl-C, SIGTERM, a closed terminal); `up` then rolls
     /// back instead of arming the sandbox.
     std::function<bool()> interrupted = [] { return false; };
+};
+
+/// What an audit record carries beyond the action and its result.
+struct AuditExtras {
+    std::string detail;
+    std::string rule; // the policy rule that decided
+    std::string reason;
+    bool break_glass = false;
 };
 
 /// The one path through which sandboxes are created, extended and torn down, so state, provider
@@ -68,7 +87,8 @@ public:
     explicit Lifecycle(LifecycleServices services) : m_services(std::move(services)) {}
 
     Result<SandboxRecord> up(const UpRequest& request);
-    Result<SandboxRecord> extend(const std::string& name, Seconds by);
+    Result<SandboxRecord> extend(const std::string& name, Seconds by,
+                                 const std::string& reason = "");
     /// Tears a sandbox down now. ExitCode::not_found when there is no record.
     Result<void> down(const std::string& name);
     /// Tears a sandbox down if its deadline has passed; called by its background child.
@@ -93,7 +113,12 @@ private:
     void rollback(SandboxRecord record, const Failure& failure);
     Result<void> roll_back_abandoned(const std::string& name);
     void audit(const std::string& action, const SandboxRecord& record, const Failure* failure,
-               const std::string& detail = "");
+               const AuditExtras& extras = {});
+    Requester requester() const;
+    int count_active_sandboxes() const;
+    Decision decide(Action action, const Template& spec, std::optional<Seconds> ttl,
+                    const std::string& reason, bool break_glass) const;
+    Template template_for(const SandboxRecord& record) const;
 
     LifecycleServices m_services;
 };

@@ -32,6 +32,8 @@ struct SandboxRecord {
     std::optional<Seconds> stop_timeout;
     std::string endpoint; // the engine it was created on, such as "unix:///var/run/docker.sock"
     std::string removal_action; // while `removing`: the action that started it, for the audit
+    std::string reason;         // --reason given to `up`
+    bool break_glass = false;   // granted as a break-glass request
     std::optional<int> child_pid;
     std::optional<unsigned long long> child_start_time; // /proc/PID/stat field 22, in ticks
     ResourceSet resources;

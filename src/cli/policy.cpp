@@ -1,0 +1,7 @@
+#include "commands.hpp"
+
+namespace jitbox::cli {
+
+void register_policy(CLI::App&, Context&) {}
+
+} // namespace jitbox::cli

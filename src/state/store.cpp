@@ -285,16 +285,27 @@ Result<std::optional<SandboxRecord>> StateStore::find(std::string_view name) con
     if (!is_valid_sandbox_name(name)) {
         return std::optional<SandboxRecord>();
     }
-    std::ifstream file(record_path(name));
-    if (!file) {
+    int fd = ::open(record_path(name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
         if (errno == ENOENT) {
             return std::optional<SandboxRecord>();
         }
         return state_failure(record_path(name), "record", errno);
     }
-    std::stringstream text;
-    text << file.rdbuf();
-    auto record = record_from_json(text.str());
+    std::string text;
+    char buffer[4096];
+    ssize_t got = 0;
+    while ((got = ::read(fd, buffer, sizeof buffer)) > 0 || (got < 0 && errno == EINTR)) {
+        if (got > 0) {
+            text.append(buffer, static_cast<std::size_t>(got));
+        }
+    }
+    int read_error = got < 0 ? errno : 0;
+    ::close(fd);
+    if (read_error != 0) {
+        return state_failure(record_path(name), "record", read_error);
+    }
+    auto record = record_from_json(text);
     if (!record) {
         return make_failure(ExitCode::internal, "state record {} is damaged: {}; remove it after "
                             "checking `docker ps --filter label=io.jitbox.name={}`",

@@ -164,6 +164,7 @@ int run_cli(int argc, char** argv) {
     cli::register_extend(app, context);
     cli::register_templates(app, context);
     cli::register_policy(app, context);
+    cli::register_gc(app, context);
     cli::register_reap(app, context);
 
     try {

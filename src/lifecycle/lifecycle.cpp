@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <set>
 
 namespace jitbox {
 
@@ -502,6 +503,156 @@ Result<std::vector<SandboxStatus>> Lifecycle::status() {
         statuses.push_back(std::move(status));
     }
     return statuses;
+}
+
+Result<std::vector<std::string>> Lifecycle::reap_expired() {
+    auto records = m_services.store.list();
+    if (!records) {
+        return records.error();
+    }
+    std::vector<std::string> removed;
+    std::optional<Failure> first_failure;
+    TimePoint now = m_services.clock.now();
+    for (const auto& record : *records) {
+        if (!is_expired(record, now) && record.state != SandboxState::removing) {
+            continue;
+        }
+        if (auto expired = expire(record.name); !expired) {
+            first_failure = first_failure.value_or(expired.error());
+            continue;
+        }
+        removed.push_back(record.name);
+    }
+    if (first_failure) {
+        return *first_failure;
+    }
+    return removed;
+}
+
+namespace {
+
+// The labelled resources of one sandbox id, grouped, networks first so that destroy, which
+// works backwards, removes containers before their networks.
+struct LabelledSandbox {
+    std::map<std::string, std::string> labels;
+    ResourceSet resources;
+};
+
+std::map<std::string, LabelledSandbox> group_by_sandbox(
+    const std::vector<LabelledResource>& listed) {
+    std::map<std::string, LabelledSandbox> sandboxes;
+    for (const auto& found : listed) {
+        auto id = found.labels.find(k_label_sandbox);
+        if (id == found.labels.end() || id->second.empty()) {
+            continue;
+        }
+        auto& sandbox = sandboxes[id->second];
+        sandbox.labels = found.labels;
+        auto& items = sandbox.resources.items;
+        items.insert(found.resource.kind == "network" ? items.begin() : items.end(),
+                     found.resource);
+    }
+    return sandboxes;
+}
+
+std::string label_or(const std::map<std::string, std::string>& labels, const char* key,
+                     const std::string& fallback) {
+    auto found = labels.find(key);
+    return found == labels.end() ? fallback : found->second;
+}
+
+} // namespace
+
+Result<std::vector<GcAction>> Lifecycle::gc(GcScope scope, GcMode mode) {
+    auto records = m_services.store.list();
+    if (!records) {
+        return records.error();
+    }
+    std::map<std::string, const SandboxRecord*> known; // by sandbox id
+    std::set<std::pair<std::string, std::string>> engines;
+    for (const auto& record : *records) {
+        known[record.id] = &record;
+        engines.insert({record.provider, record.endpoint});
+    }
+    if (auto endpoint = m_services.providers.default_endpoint("docker")) {
+        engines.insert({"docker", *endpoint});
+    }
+
+    std::vector<GcAction> actions;
+    std::set<std::string> seen_ids;
+    TimePoint now = m_services.clock.now();
+    for (const auto& [provider_name, endpoint] : engines) {
+        auto provider = m_services.providers.make(provider_name, endpoint);
+        if (!provider) {
+            return provider.error();
+        }
+        auto listed = (*provider)->list_labelled(ListScope::all);
+        if (!listed) {
+            return listed.error();
+        }
+        for (auto& [id, sandbox] : group_by_sandbox(*listed)) {
+            seen_ids.insert(id);
+            GcAction action{id, label_or(sandbox.labels, k_label_name, ""),
+                            label_or(sandbox.labels, k_label_owner, ""), "", ""};
+            if (auto record = known.find(id); record != known.end()) {
+                const SandboxRecord& mine = *record->second;
+                bool due = is_expired(mine, now) || mine.state == SandboxState::removing;
+                if (!due || m_services.children.is_alive(mine.name)) {
+                    continue; // live, or its child is on it
+                }
+                action.what = "expired sandbox of this state";
+                action.result = mode == GcMode::dry_run ? "would remove" : "removed";
+                if (mode == GcMode::remove) {
+                    if (auto expired = expire(mine.name); !expired) {
+                        action.result = "failed: " + expired.error().message;
+                    }
+                }
+                actions.push_back(action);
+                continue;
+            }
+            // Not this state's: another state folder's or another user's. Only its own label
+            // says when it ends, and a deadline still ahead means someone else owns it.
+            if (scope == GcScope::own && action.owner != m_services.identity.user) {
+                continue;
+            }
+            auto expires = parse_rfc3339(label_or(sandbox.labels, k_label_expires_at, ""));
+            if (expires && *expires > now) {
+                continue;
+            }
+            action.what = expires ? "expired resources that no record here lists"
+                                  : "resources with no readable expiry label";
+            action.result = mode == GcMode::dry_run ? "would remove" : "removed";
+            if (mode == GcMode::remove) {
+                if (auto destroyed = (*provider)->destroy(sandbox.resources, Seconds(0));
+                    !destroyed) {
+                    action.result = "failed: " + destroyed.error().message;
+                }
+            }
+            actions.push_back(action);
+        }
+    }
+
+    // Records whose resources are all gone, and that no up is still creating, are forgotten.
+    for (const auto& record : *records) {
+        if (seen_ids.count(record.id) > 0 || record.state == SandboxState::creating) {
+            continue;
+        }
+        GcAction action{record.id, record.name, record.owner, "record whose resources are gone",
+                        mode == GcMode::dry_run ? "would forget" : "forgotten"};
+        if (mode == GcMode::remove) {
+            m_services.children.stop(record);
+            auto lock = m_services.store.lock_sandbox(record.name);
+            auto removed = lock ? m_services.store.remove(record.name) : Result<void>(lock.error());
+            if (!removed) {
+                action.result = "failed: " + removed.error().message;
+            } else {
+                audit("gc", record, nullptr, AuditExtras{"resources were already gone", "", "",
+                                                        false});
+            }
+        }
+        actions.push_back(action);
+    }
+    return actions;
 }
 
 void Lifecycle::reconcile() {

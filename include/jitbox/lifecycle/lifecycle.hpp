@@ -49,6 +49,19 @@ struct SandboxStatus {
     std::string problem; // why the state is "unknown": the engine's failure message
 };
 
+/// What `gc` may remove: only this user's labelled resources, or everyone's.
+enum class GcScope { own, all_users };
+enum class GcMode { remove, dry_run };
+
+/// One thing `gc` found and what it did about it.
+struct GcAction {
+    std::string sandbox_id;
+    std::string name;
+    std::string owner;
+    std::string what;   // "expired resources", "resources of a rolled-back sandbox", ...
+    std::string result; // "removed", "would remove", "failed: ..."
+};
+
 /// The policy that decides requests, as loaded for this process.
 struct PolicyInputs {
     std::vector<PolicyLayer> layers;
@@ -97,6 +110,13 @@ public:
                         const std::string& detail = "");
     /// Every record with the provider's view of it, from one list request per engine.
     Result<std::vector<SandboxStatus>> status();
+    /// Tears down every expired sandbox of this state now, child or not: `jitbox reap`.
+    /// Returns the names removed; the first failure, if any, after trying them all.
+    Result<std::vector<std::string>> reap_expired();
+    /// Reconciles the provider's labelled resources with this state: removes resources whose
+    /// sandbox is expired (by this state's record, or by the label when the state does not
+    /// know the sandbox) or was rolled back, and forgets records whose resources are gone.
+    Result<std::vector<GcAction>> gc(GcScope scope, GcMode mode);
     /// Tears down expired sandboxes whose child is gone and restarts the child of a live
     /// sandbox that lost it. Failures are printed as warnings, never fatal.
     void reconcile();

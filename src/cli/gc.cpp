@@ -1,0 +1,73 @@
+#include "commands.hpp"
+
+namespace jitbox::cli {
+
+namespace {
+
+struct GcOptions {
+    bool dry_run = false;
+    bool all_users = false;
+};
+
+void run_gc(Context& context, const GcOptions& options) {
+    auto actions = value_or_throw(context.lifecycle().gc(
+        options.all_users ? GcScope::all_users : GcScope::own,
+        options.dry_run ? GcMode::dry_run : GcMode::remove));
+
+    if (context.options().json) {
+        nlohmann::json array = nlohmann::json::array();
+        for (const auto& action : actions) {
+            array.push_back({{"sandbox_id", action.sandbox_id},
+                             {"name", action.name},
+                             {"owner", action.owner},
+                             {"what", action.what},
+                             {"result", action.result}});
+        }
+        fmt::print("{}\n", array.dump(2));
+    } else if (!actions.empty()) {
+        std::vector<std::vector<std::string>> rows = {{"SANDBOX", "NAME", "OWNER", "FOUND",
+                                                       "RESULT"}};
+        for (const auto& action : actions) {
+            rows.push_back({action.sandbox_id, action.name, action.owner, action.what,
+                            action.result});
+        }
+        print_table(rows);
+    } else {
+        context.notice("nothing to collect");
+    }
+
+    for (const auto& action : actions) {
+        if (action.result.rfind("failed", 0) == 0) {
+            throw Error(ExitCode::provider, fmt::format("gc could not remove everything: {} {}",
+                                                        action.sandbox_id, action.result));
+        }
+    }
+}
+
+void run_reap(Context& context) {
+    auto removed = value_or_throw(context.lifecycle().reap_expired());
+    for (const auto& name : removed) {
+        if (context.options().quiet) {
+            continue;
+        }
+        fmt::print("{}\n", name);
+    }
+}
+
+} // namespace
+
+void register_gc(CLI::App& app, Context& context) {
+    auto options = std::make_shared<GcOptions>();
+    CLI::App* gc = app.add_subcommand(
+        "gc", "Remove expired or orphaned jitbox resources from the engine, and stale records");
+    gc->add_flag("--dry-run", options->dry_run, "Show what would be removed, remove nothing");
+    gc->add_flag("--all-users", options->all_users,
+                 "Also remove other users' expired resources (their expiry label is past)");
+    gc->callback([&context, options] { run_gc(context, *options); });
+
+    CLI::App* reap = app.add_subcommand(
+        "reap", "Remove every expired sandbox now, for a timer or cron line; prints their names");
+    reap->callback([&context] { run_reap(context); });
+}
+
+} // namespace jitbox::cli

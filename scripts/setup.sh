@@ -15,6 +15,10 @@ setup_packages=(
     cmake pkg-config g++ make
     libcli11-dev libtomlplusplus-dev doctest-dev nlohmann-json3-dev libfmt-dev
     libsecret-1-dev libcurl4-openssl-dev libssl-dev
+    # The kernel keyring backend of the secret store
+    libkeyutils-dev
+    # XML responses of the AWS Query API (STS, EC2)
+    libpugixml-dev
     # Time zones of policy windows: the date library and the tz database it reads
     libhowardhinnant-date-dev tzdata
     # Docker engine, and cgroupfs-mount for machines whose init system mounts no cgroups
@@ -23,6 +27,9 @@ setup_packages=(
     busybox-static
     # Used by tests/integration: JSON queries, a test socket server, ps, script
     jq python3 procps bsdutils
+    # Used by the keyring test: a private session bus (dbus-run-session, dbus-send), the Secret
+    # Service of gnome-keyring, and keyctl
+    dbus-daemon dbus-bin gnome-keyring keyutils
 )
 
 # The image that the embedded default template names. It is built locally when the engine does

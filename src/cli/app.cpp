@@ -19,6 +19,8 @@ constexpr const char* k_exit_codes_help = R"(Exit codes:
   4  sandbox not found
   5  name already in use
   6  denied by policy, such as a ttl above the template's max_ttl
+  8  checks failed: policy check --strict found warnings, a policy test case did not match,
+     or audit verify found a broken hash chain
   130  interrupted (SIGINT, SIGTERM or SIGHUP) during up; what was created is removed
 )";
 
@@ -165,6 +167,7 @@ int run_cli(int argc, char** argv) {
     cli::register_templates(app, context);
     cli::register_policy(app, context);
     cli::register_gc(app, context);
+    cli::register_audit(app, context);
     cli::register_reap(app, context);
 
     try {

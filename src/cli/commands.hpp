@@ -76,6 +76,7 @@ void register_templates(CLI::App& app, Context& context);
 void register_reap(CLI::App& app, Context& context);
 void register_policy(CLI::App& app, Context& context);
 void register_gc(CLI::App& app, Context& context);
+void register_audit(CLI::App& app, Context& context);
 
 /// The request attributes that the layers' `attributes_from_env` name, read from the
 /// environment; policy explanations mark them as spoofable.

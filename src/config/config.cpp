@@ -4,6 +4,7 @@
 
 #include "jitbox/config/config.hpp"
 
+#include "config_tree.hpp"
 #include "policy_keys.hpp"
 #include "toml_reader.hpp"
 
@@ -498,12 +499,20 @@ Result<Config> load_config(const ConfigRequest& request) {
 }
 
 Result<Config> parse_config(std::string_view text, const fs::path& path) {
+    auto parsed = parse_config_tree(text, path);
+    if (!parsed) {
+        return parsed.error();
+    }
+    return std::move(parsed->config);
+}
+
+Result<ConfigTree> config_detail::parse_config_tree(std::string_view text, const fs::path& path) {
     const SourceInfo source = make_source_info(path);
     try {
-        const toml::table root = toml::parse(without_byte_order_mark(text), source.name);
-        Config config = read_config(root, source);
-        config.path = path;
-        return config;
+        ConfigTree parsed{{}, toml::parse(without_byte_order_mark(text), source.name)};
+        parsed.config = read_config(parsed.tree, source);
+        parsed.config.path = path;
+        return parsed;
     } catch (const toml::parse_error& error) {
         std::string description(error.description());
         std::replace(description.begin(), description.end(), '\n', ' ');

@@ -408,14 +408,27 @@ constexpr std::array<KeyRule<Policy>, 3> k_policy_keys{{
 
 // ---- templates named by rules ----
 
+// True when `glob` matches one of `sorted_names`. Only names that start with the glob's
+// literal prefix (the characters before its first '*', '?' or '[') can match, so the search
+// covers just that range of the sorted names. An exact name costs one binary search.
+bool matches_any_name(std::string_view glob, const std::vector<std::string>& sorted_names) {
+    const std::string_view prefix = glob.substr(0, glob.find_first_of("*?["));
+    auto name = std::lower_bound(
+        sorted_names.begin(), sorted_names.end(), prefix,
+        [](const std::string& left, std::string_view right) { return left < right; });
+    for (; name != sorted_names.end() && name->compare(0, prefix.size(), prefix) == 0; ++name) {
+        if (glob_matches(glob, *name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void check_template_globs(const Field& rule, const std::vector<std::string>& globs,
                           const std::vector<std::string>& template_names) {
     for (std::size_t i = 0; i < globs.size(); ++i) {
         const std::string& glob = globs[i];
-        const bool matched =
-            std::any_of(template_names.begin(), template_names.end(),
-                        [&](const std::string& name) { return glob_matches(glob, name); });
-        if (matched) {
+        if (matches_any_name(glob, template_names)) {
             continue;
         }
         const Field templates = field_of(rule, "templates");
@@ -431,6 +444,7 @@ void check_template_globs(const Field& rule, const std::vector<std::string>& glo
     }
 }
 
+// `template_names` must be sorted, as the keys of Config::templates are.
 template <typename Rule>
 void check_rule_templates(const Field& root, std::string_view key, const std::vector<Rule>& rules,
                           const std::vector<std::string>& template_names) {

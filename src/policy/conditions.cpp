@@ -30,6 +30,18 @@ bool member_matches(const Member& member, const Evaluation& eval) {
     return false;
 }
 
+// Counts the outcome of one condition and, with Notes::format, adds the note that `describe`
+// returns to the matched or missed ones.
+template <typename Describe>
+void record(ConditionCheck& check, Notes notes, bool matched, Describe describe) {
+    if (!matched) {
+        ++check.missed_count;
+    }
+    if (notes == Notes::format) {
+        (matched ? check.matched : check.missed).push_back(describe());
+    }
+}
+
 WindowCheck make_window_check(const TimeWindow& window, TimePoint now) {
     const auto status = window_status(window, now);
     const std::string name = to_string(window);
@@ -53,7 +65,7 @@ WindowCheck make_window_check(const TimeWindow& window, TimePoint now) {
 }
 
 void check_window(const TimeWindow& window, Evaluation& eval, OnWindowError on_error,
-                  ConditionCheck& check) {
+                  Notes notes, ConditionCheck& check) {
     WindowKey key{window.timezone, 0, window.start_minute.value_or(-1),
                   window.end_minute.value_or(-1)};
     for (const int day : window.days) {
@@ -66,27 +78,36 @@ void check_window(const TimeWindow& window, Evaluation& eval, OnWindowError on_e
     }
 
     const WindowCheck& window_check = found->second;
+    const auto note = [&window_check] { return window_check.note; };
     if (!window_check.status) {
-        (on_error == OnWindowError::match ? check.matched : check.missed)
-            .push_back(window_check.note);
+        record(check, notes, on_error == OnWindowError::match, note);
         return;
     }
     check.window = &*window_check.status;
-    (window_check.open ? check.matched : check.missed).push_back(window_check.note);
+    record(check, notes, window_check.open, note);
 }
 
-void check_labels(const Conditions& conditions, const Template& spec, ConditionCheck& check) {
-    for (const auto& [key, value] : conditions.template_labels) {
-        const auto label = spec.labels.find(key);
-        if (label == spec.labels.end()) {
-            check.missed.push_back(
-                fmt::format("template {} has no label {}={}", spec.name, key, value));
-        } else if (label->second != value) {
-            check.missed.push_back(fmt::format("template {} has label {}={}, not {}={}", spec.name,
-                                               key, label->second, key, value));
-        } else {
-            check.matched.push_back(fmt::format("template label {}={}", key, value));
-        }
+// The note for the label `key` that a rule expects to be `value` on `spec`.
+std::string describe_label(const Template& spec, const std::string& key,
+                           const std::string& value) {
+    const auto label = spec.labels.find(key);
+    if (label == spec.labels.end()) {
+        return fmt::format("template {} has no label {}={}", spec.name, key, value);
+    }
+    if (label->second != value) {
+        return fmt::format("template {} has label {}={}, not {}={}", spec.name, key,
+                           label->second, key, value);
+    }
+    return fmt::format("template label {}={}", key, value);
+}
+
+void check_labels(const Conditions& conditions, const Template& spec, Notes notes,
+                  ConditionCheck& check) {
+    for (const auto& expected : conditions.template_labels) {
+        const auto label = spec.labels.find(expected.first);
+        const bool matched = label != spec.labels.end() && label->second == expected.second;
+        record(check, notes, matched,
+               [&] { return describe_label(spec, expected.first, expected.second); });
     }
 }
 
@@ -97,23 +118,32 @@ bool is_read_from_env(const std::string& name, const Evaluation& eval) {
     });
 }
 
-void check_attributes(const Conditions& conditions, const Evaluation& eval, ConditionCheck& check) {
-    for (const auto& [name, value] : conditions.attributes) {
-        const auto attribute = eval.requester.attributes.find(name);
-        if (attribute == eval.requester.attributes.end()) {
-            check.missed.push_back(
-                is_read_from_env(name, eval)
-                    ? fmt::format("attribute {} is not set, {}={} is expected", name, name, value)
-                    : fmt::format("attribute {} is not set because no [policy] "
-                                  "attributes_from_env lists it, {}={} is expected",
-                                  name, name, value));
-        } else if (attribute->second != value) {
-            check.missed.push_back(fmt::format("{}, {}={} is expected",
-                                               spoofable_attribute(name, attribute->second), name,
-                                               value));
-        } else {
-            check.matched.push_back(spoofable_attribute(name, value));
-        }
+// The note for attribute `name` that the rule expects to be `value`. `actual` is the request's
+// value, or null when the request does not set it.
+std::string describe_attribute(const std::string& name, const std::string& value,
+                               const std::string* actual, const Evaluation& eval) {
+    if (actual == nullptr) {
+        return is_read_from_env(name, eval)
+                   ? fmt::format("attribute {} is not set, {}={} is expected", name, name, value)
+                   : fmt::format("attribute {} is not set because no [policy] "
+                                 "attributes_from_env lists it, {}={} is expected",
+                                 name, name, value);
+    }
+    if (*actual != value) {
+        return fmt::format("{}, {}={} is expected", spoofable_attribute(name, *actual), name,
+                           value);
+    }
+    return spoofable_attribute(name, value);
+}
+
+void check_attributes(const Conditions& conditions, const Evaluation& eval, Notes notes,
+                      ConditionCheck& check) {
+    for (const auto& expected : conditions.attributes) {
+        const auto attribute = eval.requester.attributes.find(expected.first);
+        const std::string* actual =
+            attribute == eval.requester.attributes.end() ? nullptr : &attribute->second;
+        record(check, notes, actual != nullptr && *actual == expected.second,
+               [&] { return describe_attribute(expected.first, expected.second, actual, eval); });
     }
 }
 
@@ -158,23 +188,22 @@ bool allows_action(const std::set<Action>& actions, Action action) {
 }
 
 ConditionCheck check_conditions(const Conditions& conditions, Evaluation& eval,
-                                std::optional<Seconds> requested_ttl, OnWindowError on_error) {
+                                std::optional<Seconds> requested_ttl, OnWindowError on_error,
+                                Notes notes) {
     ConditionCheck check;
     if (conditions.when) {
-        check_window(*conditions.when, eval, on_error, check);
+        check_window(*conditions.when, eval, on_error, notes, check);
     }
-    check_labels(conditions, eval.spec, check);
-    if (conditions.max_requested_ttl && requested_ttl) {
-        const std::string limit = format_duration(*conditions.max_requested_ttl);
-        if (*requested_ttl > *conditions.max_requested_ttl) {
-            check.missed.push_back(fmt::format("ttl {} is above its max_requested_ttl {}",
-                                               format_duration(*requested_ttl), limit));
-        } else {
-            check.matched.push_back(fmt::format("ttl {} is within its max_requested_ttl {}",
-                                                format_duration(*requested_ttl), limit));
-        }
+    check_labels(conditions, eval.spec, notes, check);
+    if (const auto limit = conditions.max_requested_ttl; limit && requested_ttl) {
+        const bool within = *requested_ttl <= *limit;
+        record(check, notes, within, [&] {
+            return fmt::format("ttl {} is {} its max_requested_ttl {}",
+                               format_duration(*requested_ttl), within ? "within" : "above",
+                               format_duration(*limit));
+        });
     }
-    check_attributes(conditions, eval, check);
+    check_attributes(conditions, eval, notes, check);
     return check;
 }
 

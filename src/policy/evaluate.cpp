@@ -1,7 +1,9 @@
 // Deciding a request against the policy layers. The steps run in a fixed order (deny rules,
 // break-glass reason, the roles of each layer, ttl bounds) and each appends to the explanation,
-// so `jitbox policy explain` can show why a request was allowed or denied. Strings are built
-// only for rules that match or come close, which keeps a decision over 10,000 roles cheap.
+// so `jitbox policy explain` can show why a request was allowed or denied. Matching formats no
+// text. Words are formatted only for the rules that the explanation or a message reports, and
+// those are capped per layer, so the cost of a decision grows linearly with the number of rules
+// (bench/run_policy.sh measures it).
 
 #include "jitbox/policy/policy.hpp"
 
@@ -10,6 +12,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
+#include <span>
 #include <utility>
 
 namespace jitbox {
@@ -19,12 +23,18 @@ using namespace policy_detail;
 
 constexpr std::size_t k_max_near_misses = 3;
 
+// Per layer, the explanation lists this many matching roles, and this many deny rules that cover
+// the request but do not apply to it, and only counts the rest.
+constexpr std::size_t k_max_listed_rules = 20;
+
 // A role whose members, templates, actions and conditions all match the request.
 struct RoleMatch {
     const Role* role = nullptr;
     const Member* member = nullptr;
     const std::string* glob = nullptr;
-    ConditionCheck conditions;
+    const WindowStatus* window = nullptr; // set when the role has a window that was evaluated
+    std::optional<Seconds> limit;         // role_limit() of the role
+    bool listed = false;                  // the explanation has its line already
 };
 
 // The role that grants a request in a layer that has roles.
@@ -64,6 +74,11 @@ std::string describe_request(const Evaluation& eval) {
     return text;
 }
 
+// "1 more role matches" or "3 more roles match", given the singular and plural wording.
+std::string count_more(std::size_t count, std::string_view singular, std::string_view plural) {
+    return fmt::format("{} more {}", count, count == 1 ? singular : plural);
+}
+
 // ---- outcomes ----
 
 bool deny(Evaluation& eval, std::string rule, std::string message) {
@@ -92,26 +107,49 @@ std::string deny_message(const DenyRule& rule, const Evaluation& eval) {
     return message;
 }
 
+// Counts the deny rules of one layer that cover the request but do not apply to it.
+struct SkippedDenies {
+    std::size_t listed = 0;   // explained, up to k_max_listed_rules
+    std::size_t unlisted = 0; // only counted
+};
+
+// Adds the line that `make_line` formats, unless the layer's list of skipped deny rules is full.
+template <typename MakeLine>
+void explain_skipped(Evaluation& eval, SkippedDenies& skipped, MakeLine make_line) {
+    if (skipped.listed == k_max_listed_rules) {
+        ++skipped.unlisted;
+        return;
+    }
+    ++skipped.listed;
+    explain(eval, make_line());
+}
+
 // Returns false, with the decision filled in, when a deny rule matches the request.
-bool passes_deny_rule(const DenyRule& rule, Evaluation& eval) {
+bool passes_deny_rule(const DenyRule& rule, Evaluation& eval, SkippedDenies& skipped) {
     if ((!rule.templates.empty() && find_glob(rule.templates, eval.spec.name) == nullptr) ||
         !allows_action(rule.actions, eval.request.action) ||
         (!rule.members.empty() && find_member(rule.members, eval) == nullptr)) {
         return true;
     }
     if (const Member* exempt = find_member(rule.unless_members, eval)) {
-        explain(eval, fmt::format("{} does not apply: {} is exempt as {}", describe(rule),
-                                  eval.requester.user, to_string(*exempt)));
+        explain_skipped(eval, skipped, [&] {
+            return fmt::format("{} does not apply: {} is exempt as {}", describe(rule),
+                               eval.requester.user, to_string(*exempt));
+        });
         return true;
     }
-    const ConditionCheck check =
-        check_conditions(rule.conditions, eval, ttl_under(nullptr, eval), OnWindowError::match);
-    if (!check.missed.empty()) {
-        explain(eval, fmt::format("{} does not apply: {}", describe(rule),
-                                  join_lines(check.missed, ", ")));
+    const auto check = [&](Notes notes) {
+        return check_conditions(rule.conditions, eval, ttl_under(nullptr, eval),
+                                OnWindowError::match, notes);
+    };
+    if (check(Notes::skip).missed_count > 0) {
+        explain_skipped(eval, skipped, [&] {
+            return fmt::format("{} does not apply: {}", describe(rule),
+                               join_lines(check(Notes::format).missed, ", "));
+        });
         return true;
     }
-    for (const std::string& note : check.matched) {
+    for (const std::string& note : check(Notes::format).matched) {
         explain(eval, fmt::format("{} matches: {}", describe(rule), note));
     }
     return deny(eval, describe(rule), deny_message(rule, eval));
@@ -119,16 +157,40 @@ bool passes_deny_rule(const DenyRule& rule, Evaluation& eval) {
 
 bool passes_deny_rules(const std::vector<PolicyLayer>& layers, Evaluation& eval) {
     for (const PolicyLayer& layer : layers) {
+        SkippedDenies skipped;
         for (const DenyRule& rule : layer.policy.denies) {
-            if (!passes_deny_rule(rule, eval)) {
+            if (!passes_deny_rule(rule, eval, skipped)) {
                 return false;
             }
+        }
+        if (skipped.unlisted > 0) {
+            explain(eval, fmt::format("{}: and {}", layer.source,
+                                      count_more(skipped.unlisted, "deny rule does not apply",
+                                                 "deny rules do not apply")));
         }
     }
     return true;
 }
 
 // ---- roles ----
+
+// The largest ttl a matching role can grant this request: its max_ttl, its
+// break_glass_max_ttl for a break-glass request and the time left in its window. Unset when
+// the role sets no bound.
+std::optional<Seconds> role_limit(const Role& role, const WindowStatus* window,
+                                  const AccessRequest& request) {
+    std::optional<Seconds> limit = role.max_ttl;
+    const auto lower_to = [&limit](Seconds bound) {
+        limit = limit ? std::min(*limit, bound) : bound;
+    };
+    if (request.break_glass && role.break_glass_max_ttl) {
+        lower_to(*role.break_glass_max_ttl);
+    }
+    if (window != nullptr && window->end) {
+        lower_to(*window->end - request.now);
+    }
+    return limit;
+}
 
 std::optional<RoleMatch> match_role(const Role& role, Evaluation& eval) {
     const Member* member = find_member(role.members, eval);
@@ -139,62 +201,93 @@ std::optional<RoleMatch> match_role(const Role& role, Evaluation& eval) {
     if (glob == nullptr || !allows_action(role.actions, eval.request.action)) {
         return std::nullopt;
     }
-    ConditionCheck check =
-        check_conditions(role.conditions, eval, ttl_under(&role, eval), OnWindowError::miss);
-    if (!check.missed.empty()) {
+    const ConditionCheck check = check_conditions(role.conditions, eval, ttl_under(&role, eval),
+                                                  OnWindowError::miss, Notes::skip);
+    if (check.missed_count > 0) {
         return std::nullopt;
     }
-    return RoleMatch{&role, member, glob, std::move(check)};
+    // The limit is computed while matching, so choosing among thousands of matches does not
+    // read every role a second time.
+    return RoleMatch{&role, member, glob, check.window,
+                     role_limit(role, check.window, eval.request), false};
 }
 
-std::string describe_match(const RoleMatch& match, const Evaluation& eval) {
-    std::string text = fmt::format("{} matches: member {}, template {}", describe(*match.role),
+std::string describe_match(const RoleMatch& match, Evaluation& eval) {
+    const Role& role = *match.role;
+    std::string text = fmt::format("{} matches: member {}, template {}", describe(role),
                                    to_string(*match.member), *match.glob);
-    if (!match.role->actions.empty()) {
+    if (!role.actions.empty()) {
         text += fmt::format(", action {}", to_string(eval.request.action));
     }
-    for (const std::string& note : match.conditions.matched) {
+    const ConditionCheck check = check_conditions(role.conditions, eval, ttl_under(&role, eval),
+                                                  OnWindowError::miss, Notes::format);
+    for (const std::string& note : check.matched) {
         text += ", " + note;
     }
     return text;
 }
 
-// Lists what keeps a role that the requester is a member of from matching.
-std::vector<std::string> role_misses(const Role& role, Evaluation& eval) {
-    std::vector<std::string> missed;
+// What keeps a role that the requester is a member of from matching: how many of its
+// templates, actions and conditions miss, and with Notes::format each miss in words.
+struct RoleMisses {
+    std::size_t count = 0;
+    std::vector<std::string> notes;
+};
+
+RoleMisses role_misses(const Role& role, Evaluation& eval, Notes notes) {
+    RoleMisses misses;
     if (find_glob(role.templates, eval.spec.name) == nullptr) {
-        missed.push_back(fmt::format("its templates {} do not include {}",
-                                     join_lines(role.templates, ", "), eval.spec.name));
+        ++misses.count;
+        if (notes == Notes::format) {
+            misses.notes.push_back(fmt::format("its templates {} do not include {}",
+                                               join_lines(role.templates, ", "), eval.spec.name));
+        }
     }
     if (!allows_action(role.actions, eval.request.action)) {
-        missed.push_back(
-            fmt::format("its actions {} do not include {}",
-                        join(role.actions, ", ", [](Action action) { return to_string(action); }),
-                        to_string(eval.request.action)));
+        ++misses.count;
+        if (notes == Notes::format) {
+            misses.notes.push_back(fmt::format(
+                "its actions {} do not include {}",
+                join(role.actions, ", ", [](Action action) { return to_string(action); }),
+                to_string(eval.request.action)));
+        }
     }
-    const ConditionCheck check =
-        check_conditions(role.conditions, eval, ttl_under(&role, eval), OnWindowError::miss);
-    missed.insert(missed.end(), check.missed.begin(), check.missed.end());
-    return missed;
+    ConditionCheck check = check_conditions(role.conditions, eval, ttl_under(&role, eval),
+                                            OnWindowError::miss, notes);
+    misses.count += check.missed_count;
+    misses.notes.insert(misses.notes.end(), std::make_move_iterator(check.missed.begin()),
+                        std::make_move_iterator(check.missed.end()));
+    return misses;
+}
+
+// The roles that the requester is a member of with the fewest misses, at most
+// k_max_near_misses of them, in file order among equals.
+std::vector<const Role*> closest_member_roles(const PolicyLayer& layer, Evaluation& eval) {
+    const std::vector<Role>& roles = layer.policy.roles;
+    std::vector<std::pair<std::size_t, std::size_t>> ranked; // (misses, index in the file)
+    for (std::size_t i = 0; i < roles.size(); ++i) {
+        if (find_member(roles[i].members, eval) != nullptr) {
+            ranked.emplace_back(role_misses(roles[i], eval, Notes::skip).count, i);
+        }
+    }
+    const std::size_t count = std::min(ranked.size(), k_max_near_misses);
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(count),
+                      ranked.end());
+    std::vector<const Role*> closest;
+    for (std::size_t i = 0; i < count; ++i) {
+        closest.push_back(&roles[ranked[i].second]);
+    }
+    return closest;
 }
 
 // The roles that came closest to matching, for the message of a layer that denies.
 std::string closest_roles(const PolicyLayer& layer, Evaluation& eval) {
-    std::vector<std::pair<const Role*, std::vector<std::string>>> near_misses;
-    for (const Role& role : layer.policy.roles) {
-        if (find_member(role.members, eval) != nullptr) {
-            near_misses.emplace_back(&role, role_misses(role, eval));
-        }
-    }
+    const std::vector<const Role*> near_misses = closest_member_roles(layer, eval);
     if (!near_misses.empty()) {
-        std::stable_sort(near_misses.begin(), near_misses.end(),
-                         [](const auto& left, const auto& right) {
-                             return left.second.size() < right.second.size();
-                         });
-        near_misses.resize(std::min(near_misses.size(), k_max_near_misses));
-        return "Closest: " + join(near_misses, "; ", [](const auto& near_miss) {
-                   return fmt::format("{}, because {}", describe(*near_miss.first),
-                                      join_lines(near_miss.second, " and "));
+        return "Closest: " + join(near_misses, "; ", [&eval](const Role* role) {
+                   return fmt::format("{}, because {}", describe(*role),
+                                      join_lines(role_misses(*role, eval, Notes::format).notes,
+                                                 " and "));
                });
     }
 
@@ -218,38 +311,28 @@ std::string closest_roles(const PolicyLayer& layer, Evaluation& eval) {
                        }));
 }
 
-// The largest ttl a matching role can grant this request: its max_ttl, its
-// break_glass_max_ttl for a break-glass request and the time left in its window. Unset when
-// the role sets no bound.
-std::optional<Seconds> role_limit(const RoleMatch& match, const AccessRequest& request) {
-    const Role& role = *match.role;
-    std::optional<Seconds> limit = role.max_ttl;
-    const auto lower_to = [&limit](Seconds bound) {
-        limit = limit ? std::min(*limit, bound) : bound;
-    };
-    if (request.break_glass && role.break_glass_max_ttl) {
-        lower_to(*role.break_glass_max_ttl);
-    }
-    const WindowStatus* window = match.conditions.window;
-    if (window != nullptr && window->end) {
-        lower_to(*window->end - request.now);
-    }
-    return limit;
-}
-
 // True when `left` grants a longer maximum ttl than `right`; no bound is the longest.
-bool grants_longer(const RoleMatch& left, const RoleMatch& right, const AccessRequest& request) {
-    const auto left_limit = role_limit(left, request);
-    const auto right_limit = role_limit(right, request);
-    if (!right_limit) {
+bool grants_longer(const RoleMatch& left, const RoleMatch& right) {
+    if (!right.limit) {
         return false;
     }
-    return !left_limit || *left_limit > *right_limit;
+    return !left.limit || *left.limit > *right.limit;
 }
 
-std::string describe_limit(const RoleMatch& match, const AccessRequest& request) {
-    const auto limit = role_limit(match, request);
-    return limit ? format_duration(*limit) : std::string("no bound");
+std::string describe_limit(const RoleMatch& match) {
+    return match.limit ? format_duration(*match.limit) : std::string("no bound");
+}
+
+// The first k_max_listed_rules of `matches`, such as "role a (jitbox.toml:3:1), role b
+// (jitbox.toml:8:1)", then how many more there are.
+std::string list_roles(const std::vector<RoleMatch>& matches) {
+    const std::size_t listed = std::min(matches.size(), k_max_listed_rules);
+    std::string text = join(std::span(matches).first(listed), ", ",
+                            [](const RoleMatch& match) { return describe(*match.role); });
+    if (matches.size() > listed) {
+        text += " and " + count_more(matches.size() - listed, "role", "roles");
+    }
+    return text;
 }
 
 // Chooses the role that grants the longest maximum ttl (see role_limit), and the first in the
@@ -257,32 +340,36 @@ std::string describe_limit(const RoleMatch& match, const AccessRequest& request)
 std::optional<RoleMatch> choose_role(const PolicyLayer& layer, std::vector<RoleMatch> matches,
                                      Evaluation& eval) {
     if (eval.request.break_glass) {
-        const std::string rule = describe(*matches.front().role);
-        const std::string names =
-            join(matches, ", ", [](const RoleMatch& match) { return describe(*match.role); });
-        const auto no_break_glass = [](const RoleMatch& match) { return !match.role->break_glass; };
-        matches.erase(std::remove_if(matches.begin(), matches.end(), no_break_glass),
-                      matches.end());
-        if (matches.empty()) {
-            deny(eval, rule,
+        const auto allows_break_glass = [](const RoleMatch& match) {
+            return match.role->break_glass;
+        };
+        if (std::none_of(matches.begin(), matches.end(), allows_break_glass)) {
+            deny(eval, describe(*matches.front().role),
                  fmt::format("no matching role in {} allows break-glass: {} without break_glass "
                              "= true. Ask for a role that allows it, or leave out --break-glass",
-                             layer.source, names));
+                             layer.source, list_roles(matches)));
             return std::nullopt;
         }
+        matches.erase(
+            std::remove_if(matches.begin(), matches.end(), std::not_fn(allows_break_glass)),
+            matches.end());
     }
     std::size_t best = 0;
     for (std::size_t i = 1; i < matches.size(); ++i) {
-        if (grants_longer(matches[i], matches[best], eval.request)) {
+        if (grants_longer(matches[i], matches[best])) {
             best = i;
         }
+    }
+    // The role that decides is always explained, even when the list of matches was full.
+    if (!matches[best].listed) {
+        explain(eval, fmt::format("{}: {}", layer.source, describe_match(matches[best], eval)));
     }
     if (matches.size() > 1) {
         explain(eval, fmt::format("{}: {} wins because it grants the longest maximum ttl ({})",
                                   layer.source, describe(*matches[best].role),
-                                  describe_limit(matches[best], eval.request)));
+                                  describe_limit(matches[best])));
     }
-    return std::move(matches[best]);
+    return matches[best];
 }
 
 // Returns false, with the decision filled in, when the role's own requirements fail.
@@ -314,10 +401,20 @@ bool passes_layer(const PolicyLayer& layer, Evaluation& eval, std::vector<Grant>
     }
     std::vector<RoleMatch> matches;
     for (const Role& role : layer.policy.roles) {
-        if (auto match = match_role(role, eval)) {
-            explain(eval, fmt::format("{}: {}", layer.source, describe_match(*match, eval)));
-            matches.push_back(std::move(*match));
+        auto match = match_role(role, eval);
+        if (!match) {
+            continue;
         }
+        if (matches.size() < k_max_listed_rules) {
+            match->listed = true;
+            explain(eval, fmt::format("{}: {}", layer.source, describe_match(*match, eval)));
+        }
+        matches.push_back(*match);
+    }
+    if (matches.size() > k_max_listed_rules) {
+        explain(eval, fmt::format("{}: and {}", layer.source,
+                                  count_more(matches.size() - k_max_listed_rules, "role matches",
+                                             "roles match")));
     }
     if (matches.empty()) {
         return deny(eval, "",
@@ -329,7 +426,7 @@ bool passes_layer(const PolicyLayer& layer, Evaluation& eval, std::vector<Grant>
     if (!chosen || !passes_role_requirements(*chosen->role, eval)) {
         return false;
     }
-    grants.push_back(Grant{&layer, std::move(*chosen)});
+    grants.push_back(Grant{&layer, *chosen});
     return true;
 }
 
@@ -363,7 +460,7 @@ std::vector<Bound> collect_bounds(const std::vector<PolicyLayer>& layers,
                               fmt::format("role {} break_glass_max_ttl {}", role.name,
                                           format_duration(*role.break_glass_max_ttl))});
         }
-        const WindowStatus* window = grant.match.conditions.window;
+        const WindowStatus* window = grant.match.window;
         if (window != nullptr && window->end) {
             const Seconds left = *window->end - eval.request.now;
             bounds.push_back(

@@ -43,8 +43,14 @@ struct Evaluation {
     std::map<WindowKey, WindowCheck> windows;
 };
 
-// The conditions of a rule that matched and that missed, in words for the explanation.
+// Whether a check formats a note for each condition. Deciding needs only the outcome, so notes
+// are formatted only for the rules that the explanation or a message reports.
+enum class Notes { skip, format };
+
+// The outcome of the conditions of a rule, and with Notes::format the conditions that matched
+// and that missed, in words for the explanation.
 struct ConditionCheck {
+    std::size_t missed_count = 0; // counted with either Notes value
     std::vector<std::string> matched;
     std::vector<std::string> missed;
     const WindowStatus* window = nullptr; // set when the rule has a window that was evaluated
@@ -89,7 +95,8 @@ bool allows_action(const std::set<Action>& actions, Action action);
 // Checks the conditions of a rule. `requested_ttl` is the ttl the request would get under that
 // rule, unset for actions without a ttl.
 ConditionCheck check_conditions(const Conditions& conditions, Evaluation& eval,
-                                std::optional<Seconds> requested_ttl, OnWindowError on_error);
+                                std::optional<Seconds> requested_ttl, OnWindowError on_error,
+                                Notes notes);
 
 // The ttl a request gets under `role` (null: no role) before bounds: requested, else the
 // role's default, else the template's. Unset for actions without a ttl.

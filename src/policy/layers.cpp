@@ -7,6 +7,8 @@
 #include "jitbox/policy/signing.hpp"
 #include "jitbox/util/log.hpp"
 
+#include "../config/config_tree.hpp"
+
 #include <fmt/format.h>
 #include <openssl/evp.h>
 #include <toml++/toml.h>
@@ -163,37 +165,20 @@ Result<SourceFile> read_project_file(const fs::path& path) {
 
 // ---- parsed layers ----
 
-// One configuration file, parsed twice: into a Config, and into a TOML tree for the positions
-// of keys in messages.
+// One configuration file, parsed once into a Config and the TOML tree it was read from. The
+// tree gives the positions of keys in messages.
 struct ParsedFile {
     SourceFile source;
     Config config;
     toml::table root;
 };
 
-std::string_view without_byte_order_mark(std::string_view text) {
-    constexpr std::string_view k_utf8_bom = "\xEF\xBB\xBF";
-    if (text.substr(0, k_utf8_bom.size()) == k_utf8_bom) {
-        text.remove_prefix(k_utf8_bom.size());
-    }
-    return text;
-}
-
 Result<ParsedFile> parse_file(SourceFile source) {
-    auto config = parse_config(source.text, source.path);
-    if (!config) {
-        return config.error();
+    auto parsed = config_detail::parse_config_tree(source.text, source.path);
+    if (!parsed) {
+        return parsed.error();
     }
-    ParsedFile parsed{std::move(source), std::move(config).value(), {}};
-    try {
-        parsed.root = toml::parse(without_byte_order_mark(parsed.source.text),
-                                  parsed.source.path.string());
-    } catch (const toml::parse_error&) {
-        // parse_config accepted the same text, so this does not happen. Without the tree,
-        // messages fall back to each template's own position.
-        parsed.root = toml::table();
-    }
-    return parsed;
+    return ParsedFile{std::move(source), std::move(parsed->config), std::move(parsed->tree)};
 }
 
 const Policy& policy_of(const Config& config) {

@@ -791,6 +791,107 @@ TEST_CASE("actions without a ttl skip the ttl bounds") {
     CHECK(contains(extend.message, "ttl 2h is above the 1h allowed by role dev"));
 }
 
+// `count` roles for group dev on template db, named r0, r1, ..., of 5 lines each. Role i has
+// max_ttl i + 1 hours, so the last one grants the longest.
+std::string numbered_roles(int count) {
+    std::string text;
+    for (int i = 0; i < count; ++i) {
+        text += "[[roles]]\nname = \"r" + std::to_string(i) +
+                "\"\nmembers = [\"group:dev\"]\ntemplates = [\"db\"]\nmax_ttl = \"" +
+                std::to_string(i + 1) + "h\"\n";
+    }
+    return text;
+}
+
+std::size_t count_lines(const Decision& decision, std::string_view fragment) {
+    return static_cast<std::size_t>(
+        std::count_if(decision.explanation.begin(), decision.explanation.end(),
+                      [&](const std::string& line) { return contains(line, fragment); }));
+}
+
+TEST_CASE("explanation lists at most 20 matching roles") {
+    // k_db_template takes lines 1 and 2, so role i starts on line 3 + 5 * i.
+    const auto origin = [](int index) {
+        return "(jitbox.toml:" + std::to_string(3 + 5 * index) + ":1)";
+    };
+
+    SUBCASE("the deciding role is listed after the count") {
+        const Policies policies(k_db_template + numbered_roles(25));
+        const Decision decision = policies.decide(alice(), "db");
+        CHECK(decision.allowed);
+        CHECK(decision.rule == "role r24 " + origin(24));
+        CHECK(count_lines(decision, " matches: member group:dev") == 21);
+        CHECK(explains(decision, "jitbox.toml: role r19 " + origin(19) + " matches"));
+        CHECK_FALSE(explains(decision, "role r20 " + origin(20) + " matches"));
+        CHECK(explains(decision, "jitbox.toml: and 5 more roles match"));
+        CHECK(explains(decision, "jitbox.toml: role r24 " + origin(24) +
+                                     " matches: member group:dev, template db"));
+        CHECK(explains(decision, "jitbox.toml: role r24 " + origin(24) +
+                                     " wins because it grants the longest maximum ttl (1d1h)"));
+    }
+    SUBCASE("one role past the list") {
+        const Policies policies(k_db_template + numbered_roles(21));
+        const Decision decision = policies.decide(alice(), "db");
+        CHECK(decision.allowed);
+        CHECK(explains(decision, "jitbox.toml: and 1 more role matches"));
+    }
+    SUBCASE("twenty roles are all listed") {
+        const Policies policies(k_db_template + numbered_roles(20));
+        const Decision decision = policies.decide(alice(), "db");
+        CHECK(decision.allowed);
+        CHECK(count_lines(decision, " matches: member group:dev") == 20);
+        CHECK_FALSE(explains(decision, "more role"));
+    }
+}
+
+TEST_CASE("explanation lists at most 20 skipped deny rules") {
+    std::string text = k_db_template + k_dev_role;
+    for (int i = 0; i < 23; ++i) {
+        text += "[[deny]]\nname = \"d" + std::to_string(i) +
+                "\"\nunless_members = [\"group:dev\"]\n";
+    }
+    const Policies policies(text);
+    const Decision decision = policies.decide(alice(), "db");
+    CHECK(decision.allowed);
+    CHECK(count_lines(decision, "does not apply: alice is exempt as group:dev") == 20);
+    CHECK(explains(decision, "deny rule d19 (jitbox.toml:"));
+    CHECK_FALSE(explains(decision, "deny rule d20 (jitbox.toml:"));
+    CHECK(explains(decision, "jitbox.toml: and 3 more deny rules do not apply"));
+}
+
+TEST_CASE("break-glass denial lists at most 20 roles") {
+    const Policies policies(k_db_template + numbered_roles(22));
+    AccessRequest request;
+    request.break_glass = true;
+    request.reason = "incident 7";
+    const Decision decision = policies.decide(alice(), "db", request);
+    CHECK_FALSE(decision.allowed);
+    CHECK(contains(decision.message, "allows break-glass: role r0 (jitbox.toml:3:1), role r1 "));
+    CHECK(contains(decision.message, "role r19 (jitbox.toml:98:1) and 2 more roles without "
+                                     "break_glass = true"));
+    CHECK_FALSE(contains(decision.message, "role r20"));
+}
+
+TEST_CASE("closest roles are those with fewest misses") {
+    // Roles r0 to r9 miss on template and action, r10 to r29 on template only.
+    std::string text = "[templates.db]\nimage = \"a\"\n[templates.web]\nimage = \"a\"\n";
+    for (int i = 0; i < 30; ++i) {
+        text += "[[roles]]\nname = \"r" + std::to_string(i) +
+                "\"\nmembers = [\"group:dev\"]\ntemplates = [\"web\"]\n";
+        if (i < 10) {
+            text += "actions = [\"down\"]\n";
+        }
+    }
+    const Policies policies(text);
+    const Decision decision = policies.decide(alice(), "db");
+    CHECK_FALSE(decision.allowed);
+    CHECK(contains(decision.message,
+                   "Closest: role r10 (jitbox.toml:55:1), because its templates web do not "
+                   "include db; role r11 (jitbox.toml:59:1), because its templates web do not "
+                   "include db; role r12 (jitbox.toml:63:1), because"));
+    CHECK_FALSE(contains(decision.message, "role r13 "));
+}
+
 TEST_CASE("request without a template is denied") {
     const Decision decision = evaluate({}, alice(), AccessRequest{});
     CHECK_FALSE(decision.allowed);

@@ -52,7 +52,10 @@ struct Decision {
     /// when no rule applied.
     std::string rule;
     std::string message;                  // one line for the user: the reason and what to do
-    std::vector<std::string> explanation; // every rule that matched and how ttl was bounded
+    /// The rules that matched and how ttl was bounded. Per layer it lists the first 20 matching
+    /// roles, and the first 20 deny rules that cover the request but do not apply, and counts
+    /// the rest in one line. The role that decides a layer is always listed.
+    std::vector<std::string> explanation;
     bool break_glass = false;             // allowed as a break-glass request
 };
 

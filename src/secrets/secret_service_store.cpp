@@ -175,8 +175,8 @@ public:
         }
 
         // The old items go only after the new one exists, so a failure in between leaves a
-        // value in place. The new item has another path, because its expires-at differs or
-        // because the service made a new item.
+        // value in place. CreateItem without replace makes a new object, and the path check
+        // guards against a service that reuses the old one.
         const char* new_path = g_dbus_proxy_get_object_path(G_DBUS_PROXY(created->get()));
         for (ServiceItem* old_item : (*old_items)->items()) {
             if (g_strcmp0(g_dbus_proxy_get_object_path(G_DBUS_PROXY(old_item)), new_path) == 0) {
@@ -211,8 +211,14 @@ public:
                 continue;
             }
             SecretValue* value = secret_item_get_secret(item);
+            if (value == nullptr && !secret_item_get_locked(item)) {
+                return make_failure(ExitCode::internal,
+                                    "Secret Service: {} failed: the service sent no value for "
+                                    "an unlocked item",
+                                    action);
+            }
             if (value == nullptr) {
-                saw_locked = saw_locked || secret_item_get_locked(item);
+                saw_locked = true;
                 continue;
             }
             gsize length = 0;
@@ -281,8 +287,8 @@ public:
     }
 
     Result<std::size_t> purge_expired(TimePoint now) override {
-        return remove_where({}, {}, [now](const SecretInfo& info) { return info.expires_at <= now; },
-                            "removing expired secrets");
+        auto expired = [now](const SecretInfo& info) { return info.expires_at <= now; };
+        return remove_where({}, {}, expired, "removing expired secrets");
     }
 
 private:

@@ -153,7 +153,8 @@ bool is_valid_secret_key(std::string_view key) {
 Result<void> validate_secret_sandbox(std::string_view sandbox) {
     if (!is_valid_sandbox_name(sandbox)) {
         return make_failure(ExitCode::usage,
-                            "invalid sandbox name \"{}\" for a secret: use [a-z0-9][a-z0-9-]{{0,62}}",
+                            "invalid sandbox name \"{}\" for a secret: use "
+                            "[a-z0-9][a-z0-9-]{{0,62}}",
                             sandbox);
     }
     return {};
@@ -209,7 +210,8 @@ Result<OpenedSecretStore> choose_secret_store(std::string_view choice, const Env
     auto named = std::find_if(backends.begin(), backends.end(),
                               [&](const auto& backend) { return backend.name == request.name; });
     if (named == backends.end()) {
-        return make_failure(ExitCode::usage, "unknown secret store \"{}\" (chosen by {}); known: {}",
+        return make_failure(ExitCode::usage,
+                            "unknown secret store \"{}\" (chosen by {}); known: {}",
                             request.name, request.source, known_backends(backends));
     }
     return open_named(request, *named);

@@ -128,8 +128,8 @@ inline constexpr std::int32_t k_user_keyring = -4;
 /// that `list` can show it. Keys are readable by every process of the owning user. Fails when
 /// the kernel or a seccomp filter refuses the keyctl system call, or when `keyring` is not
 /// reachable from the process's session keyring (keys added to it could not be read back).
-Result<std::unique_ptr<SecretStore>> open_kernel_secret_store(const Clock& clock,
-                                                              std::int32_t keyring = k_user_keyring);
+Result<std::unique_ptr<SecretStore>>
+open_kernel_secret_store(const Clock& clock, std::int32_t keyring = k_user_keyring);
 
 /// $XDG_RUNTIME_DIR/jitbox/secrets.json, or a failure when XDG_RUNTIME_DIR is unset or not an
 /// absolute path.

@@ -227,8 +227,8 @@ std::string describe_match(const RoleMatch& match, Evaluation& eval) {
     return text;
 }
 
-// What keeps a role that the requester is a member of from matching: how many of its
-// templates, actions and conditions miss, and with Notes::format each miss in words.
+// The misses that keep a role that the requester is a member of from matching: the number of
+// its templates, actions and conditions that miss, and with Notes::format each one in words.
 struct RoleMisses {
     std::size_t count = 0;
     std::vector<std::string> notes;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -170,6 +171,31 @@ TEST_CASE("parse_config accepts any glob in a file without templates") {
     CHECK(config.policy.require_signed);
     CHECK(config.policy.roles.at(0).templates == std::vector<std::string>{"db-*", "web"});
     CHECK(config.policy.denies.at(0).templates == std::vector<std::string>{"prod-*"});
+}
+
+TEST_CASE("parse_config resolves role globs") {
+    const std::string templates = "[templates.db]\nimage = \"a\"\n[templates.db-main]\n"
+                                  "image = \"a\"\n[templates.db-test]\nimage = \"a\"\n"
+                                  "[templates.web]\nimage = \"a\"\n";
+    const auto role_text = [&](std::string_view glob) {
+        return templates + "[[roles]]\nname = \"x\"\nmembers = [\"user:a\"]\ntemplates = [\"" +
+               std::string(glob) + "\"]\n";
+    };
+    // Exact names, globs with a literal prefix, and globs without one ("[dw]*", "*-main"), which
+    // match names at the start, in the middle and at the end of the sorted names.
+    for (const std::string_view glob :
+         {"db", "web", "db-t*", "db-test", "d?", "db?main", "[dw]*", "*-main", "db-[mt]*", "w*",
+          "*"}) {
+        CAPTURE(glob);
+        const auto config = parse_config(role_text(glob), "jitbox.toml");
+        CHECK(config.ok());
+    }
+    for (const std::string_view glob : {"db-x*", "dbz*", "a*", "z*", "web?", "db-main2"}) {
+        CAPTURE(glob);
+        const auto config = parse_config(role_text(glob), "jitbox.toml");
+        REQUIRE_FALSE(config.ok());
+        CHECK(contains(config.error().message, "roles[0].templates[0]: template"));
+    }
 }
 
 TEST_CASE("parse_config reads policy hours") {

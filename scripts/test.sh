@@ -13,6 +13,9 @@ bash scripts/setup.sh
 # dirs are made under $suite_dir, so cleanup can find what this run made and nothing else.
 suite_id=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 suite_dir=$(mktemp -d "${TMPDIR:-/tmp}/jitbox-suite.XXXXXX")
+# Traversable but not listable, because the policy test runs jitbox as other users from a
+# folder inside it.
+chmod 0711 "$suite_dir"
 export JITBOX_TEST_SUITE=$suite_id
 export TMPDIR=$suite_dir
 suite_label="test.jitbox.suite=$suite_id"

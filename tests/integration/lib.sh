@@ -395,9 +395,13 @@ cleanup_run() {
 }
 
 finish() {
+    local status=$? # nonzero when a signal trap below or `die` ended the test
     trap - EXIT INT TERM HUP
     cd / || true
     cleanup_run
+    if ((status != 0 && FAILED == 0)); then
+        fail "the test ran to its end" "it stopped early with exit status $status"
+    fi
 
     if ((FAILED == 0)); then
         rm -rf "$TEST_DIR"

@@ -38,8 +38,10 @@ void run_gc(Context& context, const GcOptions& options) {
 
     for (const auto& action : actions) {
         if (action.result.rfind("failed", 0) == 0) {
-            throw Error(ExitCode::provider, fmt::format("gc could not remove everything: {} {}",
-                                                        action.sandbox_id, action.result));
+            throw Error(ExitCode::provider,
+                        fmt::format("gc failed to remove sandbox {}: {}; run `jitbox gc` again "
+                                    "once the engine answers", action.sandbox_id,
+                                    action.result));
         }
     }
 }

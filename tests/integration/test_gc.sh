@@ -17,7 +17,7 @@ ttl = "1h"
 max_ttl = "2h"
 EOF
 
-# A second state folder stands for another terminal's or another user's state.
+# A second state folder plays the part of another terminal's or another user's state.
 OTHER_STATE=$TEST_DIR/other-state
 mkdir -m 0700 "$OTHER_STATE"
 jb_other() {
@@ -49,7 +49,7 @@ expect_exit 0 jb gc
 check "gc forgets the record" test ! -e "$(record_path gone)"
 check "gc stops its background child" wait_until 5 no_reap_process gone
 
-# --- expired resources that no state knows any more are removed ---
+# --- expired resources that no state records any more are removed ---
 expect_exit 0 jb_other up tiny --name stray --ttl 2s
 stray_container=$(jb_other status stray --json |
     jq -r '.[0].resources.items[] | select(.kind == "container") | .id')

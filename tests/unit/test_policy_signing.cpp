@@ -1,5 +1,7 @@
 #include "jitbox/policy/signing.hpp"
 
+#include "temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
@@ -39,34 +41,8 @@ hKyFJHJEVOnQY3I1WBi7L74mhCwtYegbcSVwFwQ12eGZSxwZNIq+pMtm8Q==
 -----END PUBLIC KEY-----
 )";
 
-// A fresh folder under the system temp folder, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "jitbox-test-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        m_path = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(m_path, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const fs::path& path() const { return m_path; }
-
-private:
-    fs::path m_path;
-};
-
-void write_file(const fs::path& path, std::string_view text) {
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    REQUIRE(out.good());
-}
+using test::TempDir;
+using test::write_file;
 
 std::string read_text(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);

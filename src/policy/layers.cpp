@@ -3,6 +3,7 @@
 // templates, and the digest of what was loaded.
 
 #include "jitbox/policy/layers.hpp"
+#include "jitbox/util/file_descriptor.hpp"
 
 #include "jitbox/policy/signing.hpp"
 #include "jitbox/util/log.hpp"
@@ -38,25 +39,6 @@ struct SourceFile {
     std::string text;
     dev_t device = 0;
     ino_t inode = 0;
-};
-
-// Closes a file descriptor when it goes out of scope.
-class FileDescriptor {
-public:
-    explicit FileDescriptor(int fd) : m_fd(fd) {}
-    ~FileDescriptor() {
-        if (m_fd >= 0) {
-            ::close(m_fd);
-        }
-    }
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-
-    int get() const { return m_fd; }
-    bool valid() const { return m_fd >= 0; }
-
-private:
-    int m_fd;
 };
 
 // O_NONBLOCK keeps open() from waiting for a writer when the path is a FIFO. The fstat that

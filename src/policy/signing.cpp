@@ -1,6 +1,7 @@
 // Ed25519 key generation, detached signatures and their verification, with OpenSSL's libcrypto.
 
 #include "jitbox/policy/signing.hpp"
+#include "jitbox/util/file_descriptor.hpp"
 
 #include <fmt/format.h>
 #include <openssl/bio.h>
@@ -48,25 +49,6 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
 using BioPtr = std::unique_ptr<BIO, BioFree>;
-
-// Closes a file descriptor when it goes out of scope.
-class FileDescriptor {
-public:
-    explicit FileDescriptor(int fd) : m_fd(fd) {}
-    ~FileDescriptor() {
-        if (m_fd >= 0) {
-            ::close(m_fd);
-        }
-    }
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-
-    int get() const { return m_fd; }
-    bool valid() const { return m_fd >= 0; }
-
-private:
-    int m_fd;
-};
 
 // Takes every queued OpenSSL error as one line, so the next call starts with an empty queue.
 std::string openssl_error() {

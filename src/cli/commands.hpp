@@ -30,7 +30,7 @@ struct GlobalOptions {
     bool quiet = false;
 };
 
-/// What a subcommand needs, built on first use so that `--help` and `templates` never touch
+/// The services a subcommand needs, built on first use so that `--help` and `templates` never touch
 /// the engine or the state folder.
 class Context {
 public:
@@ -41,10 +41,10 @@ public:
     const LoadedConfig& loaded();
     /// The merged templates of loaded().
     const Config& config();
-    /// Where the project file is looked for, from --config, JITBOX_CONFIG and the folder.
+    /// The project file lookup, from --config, JITBOX_CONFIG and the working folder.
     ConfigRequest project_request() const;
     const StateStore& store();
-    /// The lifecycle; `interrupted` tells `up` that the user asked it to stop.
+    /// The lifecycle; `interrupted` returns true once the user has asked `up` to stop.
     Lifecycle& lifecycle(std::function<bool()> interrupted = [] { return false; });
 
     ProgressFn progress() const { return make_progress(m_options); }

@@ -34,14 +34,14 @@ int run_reap(const ReapOptions& options) {
             return std::nullopt;
         }
         last_seen = **found;
-        // A removal that failed is due again at once, whatever the deadline says.
+        // A removal that failed is due again at once, whatever the deadline.
         if (last_seen.state == SandboxState::removing) {
             return TimePoint{};
         }
         return last_seen.expires_at;
     };
     // Only the first failed attempt of a run of retries is audited, and the success that ends
-    // the run says how long it waited, so an engine that is down for hours adds two records.
+    // the run records how long it waited, so an engine that is down for hours adds two records.
     std::optional<TimePoint> failing_since;
     hooks.expire = [&] {
         std::string detail;

@@ -8,7 +8,7 @@ struct StatusOptions {
     std::string name;
 };
 
-// Everything known is printed first; then an engine that did not answer makes the command
+// Everything known is printed first. Then an engine that did not respond makes the command
 // fail, so a script can tell "no sandboxes" from "could not ask".
 void fail_on_unknown(const std::vector<SandboxStatus>& statuses) {
     for (const auto& status : statuses) {

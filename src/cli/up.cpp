@@ -38,7 +38,7 @@ private:
 };
 
 // Ignores SIGPIPE while it lives, so a failed write of the name is an error jitbox can handle
-// instead of a silent death that leaves a sandbox nobody knows the name of.
+// instead of a silent death that leaves a sandbox whose name no one received.
 class BrokenPipeGuard {
 public:
     BrokenPipeGuard() { m_previous = std::signal(SIGPIPE, SIG_IGN); }

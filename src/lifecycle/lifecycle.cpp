@@ -97,7 +97,10 @@ void Lifecycle::audit(const std::string& action, const SandboxRecord& record,
     event.sandbox = record.name;
     event.sandbox_id = record.id;
     event.template_name = record.template_name;
-    event.result = !failure ? "ok" : failure->code == ExitCode::denied ? "denied" : "error";
+    event.result = "ok";
+    if (failure) {
+        event.result = failure->code == ExitCode::denied ? "denied" : "error";
+    }
     event.error = failure ? failure->message : "";
     event.detail = extras.detail;
     event.rule = extras.rule;
@@ -225,7 +228,7 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     if (created && m_services.interrupted()) {
         created = make_failure(ExitCode::interrupted, "interrupted; removed what was created");
     }
-    // The record says `running` only once the child is armed and recorded, in one write, so
+    // The record shows `running` only once the child is armed and recorded, in one write, so
     // an `up` killed before then leaves a `creating` record that the next command rolls back.
     if (created) {
         auto child = m_services.children.start(record.name);
@@ -611,7 +614,7 @@ Result<std::vector<GcAction>> Lifecycle::gc(GcScope scope, GcMode mode) {
                 continue;
             }
             // Not this state's: another state folder's or another user's. Only its own label
-            // says when it ends, and a deadline still ahead means someone else owns it.
+            // gives its deadline, and a deadline still ahead means someone else owns it.
             if (scope == GcScope::own && action.owner != m_services.identity.user) {
                 continue;
             }

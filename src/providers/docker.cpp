@@ -43,8 +43,8 @@ ImageReference split_image_reference(std::string_view reference) {
 namespace {
 
 constexpr auto k_request_timeout = std::chrono::seconds(60);
-// A healthy engine answers a ping in milliseconds; a socket that accepts and stays silent
-// should fail the command quickly rather than after the general request limit.
+// A healthy engine replies to a ping in milliseconds, so a socket that accepts and stays
+// silent fails the command quickly rather than after the general request limit.
 constexpr auto k_ping_timeout = std::chrono::seconds(10);
 // Time the engine may take after the stop grace period to kill the container and reply.
 constexpr auto k_stop_reply_margin = std::chrono::seconds(30);

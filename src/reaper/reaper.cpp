@@ -212,7 +212,7 @@ Result<ChildProcess> ProcessSupervisor::start(const std::string& name) {
 
 bool ProcessSupervisor::is_alive(const std::string& name) {
     auto lock = FileLock::try_acquire(m_store.child_lock_path(name));
-    // Unable to even open the lock file: say alive, so nobody starts a second child.
+    // A lock file that cannot even be opened counts as alive, so no second child is started.
     return !lock || !lock->has_value();
 }
 

@@ -8,7 +8,7 @@
 
 namespace jitbox {
 
-/// Who is asking, from the operating system (the real uid), never from the environment.
+/// The requester, from the operating system (the real uid), never from the environment.
 struct Identity {
     uid_t uid = 0;
     std::string user;                // the passwd name, or "uid-N" when the uid has none

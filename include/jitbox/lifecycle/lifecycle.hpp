@@ -40,7 +40,7 @@ struct UpRequest {
 /// of repeated retries.
 enum class FailureAudit { record, skip };
 
-/// A sandbox as `status` shows it: the record plus what the provider says now.
+/// A sandbox as `status` shows it: the record plus the provider's current state.
 struct SandboxStatus {
     SandboxRecord record;
     std::string state; // "running", "exited", "missing", "expired", "creating", "removing",
@@ -49,7 +49,7 @@ struct SandboxStatus {
     std::string problem; // why the state is "unknown": the engine's failure message
 };
 
-/// What `gc` may remove: only this user's labelled resources, or everyone's.
+/// The owners whose labelled resources `gc` may remove: this user only, or everyone.
 enum class GcScope { own, all_users };
 enum class GcMode { remove, dry_run };
 
@@ -85,7 +85,7 @@ struct LifecycleServices {
     std::function<bool()> interrupted = [] { return false; };
 };
 
-/// What an audit record carries beyond the action and its result.
+/// The audit fields beyond the action and its result.
 struct AuditExtras {
     std::string detail;
     std::string rule; // the policy rule that decided
@@ -94,7 +94,7 @@ struct AuditExtras {
 };
 
 /// The one path through which sandboxes are created, extended and torn down, so state, provider
-/// and audit log stay consistent whoever asks: a command or the background child.
+/// and audit log stay consistent for every caller: a command or the background child.
 class Lifecycle {
 public:
     explicit Lifecycle(LifecycleServices services) : m_services(std::move(services)) {}
@@ -115,7 +115,7 @@ public:
     Result<std::vector<std::string>> reap_expired();
     /// Reconciles the provider's labelled resources with this state: removes resources whose
     /// sandbox is expired (by this state's record, or by the label when the state does not
-    /// know the sandbox) or was rolled back, and forgets records whose resources are gone.
+    /// know the sandbox) or was rolled back, and removes records whose resources are gone.
     Result<std::vector<GcAction>> gc(GcScope scope, GcMode mode);
     /// Tears down expired sandboxes whose child is gone and restarts the child of a live
     /// sandbox that lost it. Failures are printed as warnings, never fatal.

@@ -12,7 +12,7 @@
 
 namespace jitbox {
 
-/// Where an HTTP server is reached: a unix socket, or a TCP base URL with optional TLS files.
+/// An HTTP server address: a unix socket, or a TCP base URL with optional TLS files.
 struct HttpEndpoint {
     std::string unix_socket; // set for unix sockets; the URL host is then a placeholder
     std::string base_url;    // "http://localhost" for unix sockets, "https://host:2376" for TCP
@@ -45,7 +45,7 @@ struct HttpResponse {
     std::map<std::string, std::string> headers; // names lower-cased, repeats joined with ", "
 };
 
-/// The seam between providers and the transport, so unit tests can answer requests in memory.
+/// The seam between providers and the transport, so unit tests can serve requests in memory.
 class HttpClient {
 public:
     virtual ~HttpClient() = default;

@@ -40,7 +40,7 @@ struct ResourceSet {
     std::vector<PublishedPort> ports;
 };
 
-/// What to create: the template plus the identity of this sandbox.
+/// The request to create: the template plus the identity of this sandbox.
 struct SandboxPlan {
     std::string id;    // random, unique; the value of io.jitbox.sandbox
     std::string name;  // the user's name for it
@@ -57,8 +57,8 @@ struct LabelledResource {
     std::map<std::string, std::string> labels;
 };
 
-/// What list_labelled covers: containers answer "is it running" for status with one request;
-/// networks as well are needed only to find leftovers.
+/// The resource kinds list_labelled covers. Containers alone tell status whether each sandbox
+/// runs, in one request; networks are needed only to find leftovers.
 enum class ListScope { containers, all };
 
 /// Called with human-readable progress, such as pull status; may be ignored.

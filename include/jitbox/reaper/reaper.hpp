@@ -48,7 +48,7 @@ private:
     const StateStore& m_store;
 };
 
-/// What the background child needs from the rest of jitbox.
+/// The callbacks through which the background child reaches the rest of jitbox.
 struct ReaperHooks {
     /// The sandbox's current deadline; nullopt when the record is gone.
     std::function<std::optional<TimePoint>()> read_deadline;

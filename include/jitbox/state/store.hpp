@@ -18,7 +18,7 @@ enum class SandboxState { creating, running, removing };
 
 std::string_view to_string(SandboxState state);
 
-/// What jitbox knows about one sandbox, one JSON file per sandbox.
+/// The record of one sandbox, stored as one JSON file.
 struct SandboxRecord {
     std::string name;
     std::string id;

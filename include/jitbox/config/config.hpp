@@ -35,6 +35,32 @@ struct PortSpec {
     std::string protocol = "tcp";
 };
 
+/// A secret that `up` generates for a docker sandbox from the OS random source, keeps in the
+/// keyring until the sandbox ends, and passes into the container as an environment variable.
+struct GeneratedSecret {
+    std::string name; // the environment variable, such as "POSTGRES_PASSWORD"
+    int length = 32;  // characters, each from [A-Za-z0-9]
+};
+
+/// The keys of templates with provider "aws-sts" or "aws-ec2". Empty strings mean unset.
+struct AwsSettings {
+    std::string region;       // unset: AWS_REGION, AWS_DEFAULT_REGION, then the profile's
+    std::string endpoint_url; // unset: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, then AWS's
+
+    // aws-sts
+    std::string role_arn;
+    std::string session_policy; // an IAM policy document in JSON, passed to STS as it is
+    std::string mfa_serial;     // the MFA device's ARN or serial number
+
+    // aws-ec2
+    std::string image_id;
+    std::string instance_type;
+    std::string subnet_id;
+    std::vector<std::string> security_group_ids;
+    std::string key_name;
+    std::optional<int> root_volume_gib;
+};
+
 /// One `[templates.NAME]` table, validated and with defaults filled in.
 struct Template {
     std::string name;
@@ -53,6 +79,8 @@ struct Template {
     std::vector<std::string> cap_add;
     std::vector<Mount> mounts;
     std::map<std::string, std::string> labels;
+    std::vector<GeneratedSecret> secrets; // `[templates.NAME.secrets]`, sorted by name
+    AwsSettings aws;
     std::optional<Seconds> stop_timeout; // unset: remove at once, with no grace period
     Seconds ttl{30 * 60};
     Seconds max_ttl{4 * 60 * 60};
@@ -63,6 +91,8 @@ struct Template {
 struct Config {
     std::filesystem::path path;
     std::string default_template; // used by `jitbox up` without a name; empty when unset
+    std::string keyring_backend;  // `[keyring] backend`: "auto", "secret-service", "kernel",
+                                  // "file", or empty when unset (as "auto")
     std::map<std::string, Template> templates;
     Policy policy; // `[policy]`, `[[roles]]` and `[[deny]]`
 };

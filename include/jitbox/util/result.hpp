@@ -19,6 +19,7 @@ enum class ExitCode : int {
     not_found = 4,   // no sandbox of that name in this user's state
     name_in_use = 5, // a sandbox of that name already exists
     denied = 6,      // refused by policy, including a ttl above the template's max_ttl
+    locked = 7,      // the keyring holds the credentials but is locked
     checks_failed = 8, // `policy check --strict` found warnings, or a `policy test` case failed
                        // or `audit verify` found a broken hash chain
     interrupted = 130, // stopped by SIGINT, SIGTERM or SIGHUP; what was created is removed

@@ -222,7 +222,12 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
         return inserted.error();
     }
 
-    SandboxPlan plan{record.id, record.name, record.owner, chosen, record.expires_at, {}};
+    SandboxPlan plan;
+    plan.id = record.id;
+    plan.name = record.name;
+    plan.owner = record.owner;
+    plan.spec = chosen;
+    plan.expires_at = record.expires_at;
     plan.labels = sandbox_labels(plan);
     auto created = (*provider)->create(plan, record.resources, m_services.progress);
     if (created && m_services.interrupted()) {

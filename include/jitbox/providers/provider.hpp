@@ -13,6 +13,8 @@
 
 namespace jitbox {
 
+class SecretStore;
+
 // Labels that every resource jitbox creates carries, beside the template's own. They are the
 // truth about what exists; local state is only the record of what jitbox meant to do.
 inline constexpr const char* k_label_sandbox = "io.jitbox.sandbox";
@@ -48,6 +50,15 @@ struct SandboxPlan {
     Template spec;
     TimePoint expires_at;
     std::map<std::string, std::string> labels; // template labels plus the io.jitbox.* ones
+
+    /// The keyring that receives credentials the provider issues (aws-sts), or null when the
+    /// template needs none. Not owned.
+    SecretStore* secrets = nullptr;
+    /// Generated secrets to pass into the sandbox's environment, by variable name. The plan is
+    /// never written to state, so the values stay in memory and the keyring.
+    std::map<std::string, std::string> secret_env;
+    /// Asks the user for the current MFA code; set when the template names an mfa_serial.
+    std::function<Result<std::string>()> mfa_code;
 };
 
 /// A resource found on the provider through its jitbox labels.

@@ -6,6 +6,7 @@
 
 #include "config_tree.hpp"
 #include "policy_keys.hpp"
+#include "provider_keys.hpp"
 #include "toml_reader.hpp"
 
 #include <fmt/format.h>
@@ -58,9 +59,10 @@ constexpr std::int64_t k_min_memory_bytes = 6 * 1024 * 1024;
 constexpr double k_max_cpus = 1024;
 constexpr std::size_t k_max_template_name_length = 63;
 constexpr std::string_view k_reserved_label_prefix = "io.jitbox.";
-constexpr std::array<std::string_view, 1> k_providers{"docker"};
 constexpr std::array<NetworkMode, 3> k_network_modes{NetworkMode::none, NetworkMode::isolated,
                                                      NetworkMode::bridge};
+constexpr std::array<std::string_view, 4> k_keyring_backends{"auto", "secret-service", "kernel",
+                                                             "file"};
 
 // ---- template values ----
 
@@ -276,11 +278,24 @@ const auto k_template_keys = std::to_array<KeyRule<Template>>({
     {"cap_add", [](const Field& f, Template& t) { t.cap_add = read_capabilities(f); }},
     {"mounts", [](const Field& f, Template& t) { t.mounts = read_mounts(f); }},
     {"labels", [](const Field& f, Template& t) { t.labels = read_labels(f); }},
+    {"secrets", [](const Field& f, Template& t) { t.secrets = read_generated_secrets(f); }},
     {"stop_timeout",
      [](const Field& f, Template& t) { t.stop_timeout = read_duration(f, ZeroDuration::allowed); }},
     {"ttl", [](const Field& f, Template& t) { t.ttl = read_duration(f, ZeroDuration::rejected); }},
     {"max_ttl",
      [](const Field& f, Template& t) { t.max_ttl = read_duration(f, ZeroDuration::rejected); }},
+    {"region", [](const Field& f, Template& t) { read_aws_region(f, t.aws); }},
+    {"endpoint_url", [](const Field& f, Template& t) { read_aws_endpoint_url(f, t.aws); }},
+    {"role_arn", [](const Field& f, Template& t) { read_aws_role_arn(f, t.aws); }},
+    {"session_policy", [](const Field& f, Template& t) { read_aws_session_policy(f, t.aws); }},
+    {"mfa_serial", [](const Field& f, Template& t) { read_aws_mfa_serial(f, t.aws); }},
+    {"image_id", [](const Field& f, Template& t) { read_aws_image_id(f, t.aws); }},
+    {"instance_type", [](const Field& f, Template& t) { read_aws_instance_type(f, t.aws); }},
+    {"subnet_id", [](const Field& f, Template& t) { read_aws_subnet_id(f, t.aws); }},
+    {"security_group_ids",
+     [](const Field& f, Template& t) { read_aws_security_group_ids(f, t.aws); }},
+    {"key_name", [](const Field& f, Template& t) { read_aws_key_name(f, t.aws); }},
+    {"root_volume_gib", [](const Field& f, Template& t) { read_aws_root_volume_gib(f, t.aws); }},
 });
 
 bool is_valid_template_name(std::string_view name) {
@@ -298,9 +313,17 @@ bool is_valid_template_name(std::string_view name) {
 
 // Checks the rules that involve more than one key, once every key of the template is read.
 void check_template(const Field& field, const toml::table& table, const Template& result) {
-    if (!table.contains("image")) {
-        fail(field, "missing required key \"image\", name the container image, such as "
-                    "image = \"postgres:16\"");
+    check_provider_keys(field, result);
+    for (const GeneratedSecret& secret : result.secrets) {
+        if (result.env.count(secret.name) != 0) {
+            const Field secrets{*table.get("secrets"), append_key(field.key_path, "secrets"),
+                                field.source};
+            const Field at{*read_table(secrets).get(secret.name),
+                           append_key(secrets.key_path, secret.name), field.source};
+            fail(at, fmt::format("\"{}\" is also set in env, remove it from env or from "
+                                 "secrets",
+                                 secret.name));
+        }
     }
     if (!result.ports.empty() && result.network == NetworkMode::none) {
         const Field ports{*table.get("ports"), append_key(field.key_path, "ports"), field.source};
@@ -346,8 +369,27 @@ void read_default_template(const Field& field, Config& config) {
     config.default_template = read_non_empty_string(field, "\"scratch\"");
 }
 
-constexpr std::array<KeyRule<Config>, 5> k_top_level_keys{{
+void read_keyring_backend(const Field& field, Config& config) {
+    const std::string& name = read_string(field);
+    if (std::find(k_keyring_backends.begin(), k_keyring_backends.end(), name) ==
+        k_keyring_backends.end()) {
+        fail(field, fmt::format("unknown keyring backend \"{}\": use {}", name,
+                                join_names(k_keyring_backends)));
+    }
+    config.keyring_backend = name;
+}
+
+constexpr std::array<KeyRule<Config>, 1> k_keyring_keys{{
+    {"backend", read_keyring_backend},
+}};
+
+void read_keyring(const Field& field, Config& config) {
+    read_keys(field, k_keyring_keys, config);
+}
+
+constexpr std::array<KeyRule<Config>, 6> k_top_level_keys{{
     {"default_template", read_default_template},
+    {"keyring", read_keyring},
     {"templates", read_templates},
     {"policy", read_policy_settings},
     {"roles", read_roles},

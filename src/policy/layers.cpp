@@ -693,6 +693,12 @@ Result<LoadedConfig> load_layered_config(const LayeredConfigRequest& request) {
     }
 
     add_layers(*system, *project, !*own_templates, loaded);
+    // The keyring is a choice of the user's machine, not a bound, so the project file's wins.
+    if (*project && !(*project)->config.keyring_backend.empty()) {
+        loaded.merged.keyring_backend = (*project)->config.keyring_backend;
+    } else if (*system) {
+        loaded.merged.keyring_backend = (*system)->config.keyring_backend;
+    }
     if (*project) {
         loaded.merged.path = (*project)->source.path;
     } else if (*system) {

@@ -247,7 +247,7 @@ TEST_CASE("parse_config error messages") {
          "missing required key \"image\""},
         {"unsupported provider", head + "provider = \"podman\"\n",
          "jitbox.toml:3:12: templates.db.provider: ",
-         "unsupported provider \"podman\" (supported: docker)"},
+         "unsupported provider \"podman\" (supported: docker, aws-sts, aws-ec2)"},
         {"image with a space", "[templates.db]\nimage = \"postgres 16\"\n",
          "jitbox.toml:2:9: templates.db.image: ", "invalid image \"postgres 16\""},
         {"empty image", "[templates.db]\nimage = \"\"\n", "jitbox.toml:2:9: templates.db.image: ",
@@ -299,10 +299,216 @@ TEST_CASE("parse_config error messages") {
         {"error inside a dotted template name",
          "[templates.\"my.db\"]\nimage = \"a\"\nttl = \"x\"\n",
          "jitbox.toml:3:7: templates.\"my.db\".ttl: ", "invalid duration \"x\""},
+        {"secret name with a dash", head + "secrets = { \"DB-PASS\" = {} }\n",
+         "jitbox.toml:3:13: templates.db.secrets.DB-PASS: ",
+         "invalid secret name \"DB-PASS\": use an environment variable name"},
+        {"secret name starting with a digit", head + "secrets = { 1PASS = {} }\n",
+         "jitbox.toml:3:13: templates.db.secrets.1PASS: ", "not starting with a digit"},
+        {"secret length too short", head + "secrets = { PASS = { length = 15 } }\n",
+         "jitbox.toml:3:31: templates.db.secrets.PASS.length: ",
+         "invalid length 15: use 16 to 256 characters"},
+        {"secret length too long", head + "secrets = { PASS = { length = 257 } }\n",
+         "jitbox.toml:3:31: templates.db.secrets.PASS.length: ", "use 16 to 256 characters"},
+        {"secret length not an integer", head + "secrets = { PASS = { length = \"32\" } }\n",
+         "jitbox.toml:3:31: templates.db.secrets.PASS.length: ",
+         "expected an integer, found string"},
+        {"unknown secret key", head + "secrets = { PASS = { size = 32 } }\n",
+         "jitbox.toml:3:22: templates.db.secrets.PASS.size: ", "unknown key \"size\""},
+        {"secret not a table", head + "secrets = { PASS = 32 }\n",
+         "jitbox.toml:3:20: templates.db.secrets.PASS: ",
+         "expected a table such as { length = 32 }, found integer"},
+        {"secret also in env", head + "env = { PASS = \"x\" }\nsecrets = { PASS = {} }\n",
+         "jitbox.toml:4:20: templates.db.secrets.PASS: ",
+         "\"PASS\" is also set in env, remove it from env or from secrets"},
+        {"unknown keyring backend", "[keyring]\nbackend = \"gnome\"\n",
+         "jitbox.toml:2:11: keyring.backend: ",
+         "unknown keyring backend \"gnome\": use auto, secret-service, kernel, file"},
+        {"unknown keyring key", "[keyring]\nbakend = \"file\"\n", "jitbox.toml:2:1: keyring.bakend: ",
+         "did you mean \"backend\"?"},
         {"TOML syntax error", "[templates.db\nimage = \"a\"\n", "jitbox.toml:1:",
          "invalid TOML: "},
         {"TOML duplicate key", head + "image = \"b\"\n", "jitbox.toml:3:",
          "invalid TOML: "},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.name);
+        const std::string message = parse_failure(c.text);
+        CAPTURE(message);
+        CHECK(starts_with(message, c.prefix));
+        CHECK(contains(message, c.fragment));
+        CHECK_FALSE(contains(message, "\n"));
+    }
+}
+
+TEST_CASE("parse_config reads generated secrets") {
+    const Config config = parse_valid(R"([templates.db]
+image = "postgres:16"
+env = { POSTGRES_DB = "app" }
+[templates.db.secrets]
+ZETA_TOKEN = { length = 256 }
+POSTGRES_PASSWORD = {}
+_SHORT = { length = 16 }
+)");
+    const Template& db = config.templates.at("db");
+    REQUIRE(db.secrets.size() == 3);
+    CHECK(db.secrets[0].name == "POSTGRES_PASSWORD");
+    CHECK(db.secrets[0].length == 32);
+    CHECK(db.secrets[1].name == "ZETA_TOKEN");
+    CHECK(db.secrets[1].length == 256);
+    CHECK(db.secrets[2].name == "_SHORT");
+    CHECK(db.secrets[2].length == 16);
+}
+
+TEST_CASE("parse_config reads the keyring backend") {
+    for (const std::string backend : {"auto", "secret-service", "kernel", "file"}) {
+        CAPTURE(backend);
+        const Config config = parse_valid("[keyring]\nbackend = \"" + backend + "\"\n");
+        CHECK(config.keyring_backend == backend);
+    }
+    CHECK(parse_valid("").keyring_backend.empty());
+}
+
+TEST_CASE("parse_config reads aws-sts templates") {
+    const Config config = parse_valid(R"([templates.dev]
+provider = "aws-sts"
+role_arn = "arn:aws:iam::123456789012:role/path/dev"
+session_policy = '{"Version": "2012-10-17", "Statement": []}'
+mfa_serial = "arn:aws:iam::123456789012:mfa/alice"
+region = "eu-central-1"
+endpoint_url = "http://127.0.0.1:4566/"
+ttl = "15m"
+max_ttl = "12h"
+)");
+    const Template& dev = config.templates.at("dev");
+    CHECK(dev.provider == "aws-sts");
+    CHECK(dev.image.empty());
+    CHECK(dev.aws.role_arn == "arn:aws:iam::123456789012:role/path/dev");
+    CHECK(dev.aws.session_policy == R"({"Version": "2012-10-17", "Statement": []})");
+    CHECK(dev.aws.mfa_serial == "arn:aws:iam::123456789012:mfa/alice");
+    CHECK(dev.aws.region == "eu-central-1");
+    CHECK(dev.aws.endpoint_url == "http://127.0.0.1:4566/");
+    CHECK(dev.ttl == 15min);
+    CHECK(dev.max_ttl == 12h);
+}
+
+TEST_CASE("parse_config reads aws-ec2 templates") {
+    const Config config = parse_valid(R"([templates.vm]
+provider = "aws-ec2"
+image_id = "ami-0123456789abcdef0"
+instance_type = "t3.micro"
+subnet_id = "subnet-0123abcd"
+security_group_ids = ["sg-0123abcd", "sg-0123456789abcdef0"]
+key_name = "alice laptop"
+root_volume_gib = 16384
+region = "us-gov-west-1"
+endpoint_url = "https://[::1]:8443"
+labels = { team = "payments" }
+)");
+    const Template& vm = config.templates.at("vm");
+    CHECK(vm.aws.image_id == "ami-0123456789abcdef0");
+    CHECK(vm.aws.instance_type == "t3.micro");
+    CHECK(vm.aws.subnet_id == "subnet-0123abcd");
+    CHECK(vm.aws.security_group_ids ==
+          std::vector<std::string>{"sg-0123abcd", "sg-0123456789abcdef0"});
+    CHECK(vm.aws.key_name == "alice laptop");
+    CHECK(vm.aws.root_volume_gib == 16384);
+    CHECK(vm.aws.region == "us-gov-west-1");
+    CHECK(vm.aws.endpoint_url == "https://[::1]:8443");
+    CHECK(vm.labels == std::map<std::string, std::string>{{"team", "payments"}});
+}
+
+TEST_CASE("parse_config rejects keys of other providers and bad AWS values") {
+    struct Case {
+        std::string name;
+        std::string text;
+        std::string prefix;   // FILE:LINE:COLUMN: KEY:
+        std::string fragment; // part of the message after the prefix
+    };
+    const std::string sts =
+        "[templates.s]\nprovider = \"aws-sts\"\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\n";
+    const std::string ec2 = "[templates.e]\nprovider = \"aws-ec2\"\nimage_id = \"ami-01234567\"\n"
+                            "instance_type = \"t3.micro\"\n";
+    const std::string docker = "[templates.d]\nimage = \"busybox\"\n";
+    const std::vector<Case> cases{
+        {"image on aws-sts", sts + "image = \"busybox\"\n", "jitbox.toml:4:9: templates.s.image: ",
+         "key \"image\" is for docker templates, not for provider \"aws-sts\", remove it"},
+        {"key before provider", "[templates.s]\nports = [\"80\"]\nprovider = \"aws-sts\"\n",
+         "jitbox.toml:2:9: templates.s.ports: ", "key \"ports\" is for docker templates"},
+        {"mounts on aws-ec2", ec2 + "mounts = []\n", "jitbox.toml:5:10: templates.e.mounts: ",
+         "not for provider \"aws-ec2\""},
+        {"cap_add on aws-ec2", ec2 + "cap_add = []\n", "jitbox.toml:5:11: templates.e.cap_add: ",
+         "key \"cap_add\" is for docker templates"},
+        {"secrets on aws-sts", sts + "secrets = { PASS = {} }\n",
+         "jitbox.toml:4:11: templates.s.secrets: ", "key \"secrets\" is for docker templates"},
+        {"role_arn on docker", docker + "role_arn = \"arn:aws:iam::123456789012:role/r\"\n",
+         "jitbox.toml:3:12: templates.d.role_arn: ",
+         "key \"role_arn\" is for aws-sts templates, not for provider \"docker\""},
+        {"region on docker", docker + "region = \"eu-west-1\"\n",
+         "jitbox.toml:3:10: templates.d.region: ", "is for aws-sts and aws-ec2 templates"},
+        {"image_id on aws-sts", sts + "image_id = \"ami-01234567\"\n",
+         "jitbox.toml:4:12: templates.s.image_id: ", "is for aws-ec2 templates"},
+        {"mfa_serial on aws-ec2", ec2 + "mfa_serial = \"GAHT12345678\"\n",
+         "jitbox.toml:5:14: templates.e.mfa_serial: ", "is for aws-sts templates"},
+        {"aws-sts without role_arn", "[templates.s]\nprovider = \"aws-sts\"\n",
+         "jitbox.toml:1:1: templates.s: ", "missing required key \"role_arn\""},
+        {"aws-ec2 without image_id",
+         "[templates.e]\nprovider = \"aws-ec2\"\ninstance_type = \"t3.micro\"\n",
+         "jitbox.toml:1:1: templates.e: ", "missing required key \"image_id\""},
+        {"aws-ec2 without instance_type",
+         "[templates.e]\nprovider = \"aws-ec2\"\nimage_id = \"ami-01234567\"\n",
+         "jitbox.toml:1:1: templates.e: ", "missing required key \"instance_type\""},
+        {"aws-sts ttl too short", sts + "ttl = \"14m\"\n", "jitbox.toml:4:7: templates.s.ttl: ",
+         "ttl 14m is outside the 15m to 12h that AWS STS accepts for a session "
+         "(DurationSeconds 900 to 43200)"},
+        {"aws-sts max_ttl too long", sts + "max_ttl = \"13h\"\n",
+         "jitbox.toml:4:11: templates.s.max_ttl: ", "max_ttl 13h is outside the 15m to 12h"},
+        {"bad role_arn", "[templates.s]\nprovider = \"aws-sts\"\nrole_arn = \"arn:aws:iam::1234:role/r\"\n",
+         "jitbox.toml:3:12: templates.s.role_arn: ",
+         "invalid role_arn \"arn:aws:iam::1234:role/r\": use an IAM role ARN"},
+        {"role_arn of a user", "[templates.s]\nprovider = \"aws-sts\"\n"
+                               "role_arn = \"arn:aws:iam::123456789012:user/r\"\n",
+         "jitbox.toml:3:12: templates.s.role_arn: ", "invalid role_arn"},
+        {"session_policy not JSON", sts + "session_policy = \"{\"\n",
+         "jitbox.toml:4:18: templates.s.session_policy: ",
+         "invalid session_policy: use an IAM policy document as a JSON object"},
+        {"session_policy an array", sts + "session_policy = \"[]\"\n",
+         "jitbox.toml:4:18: templates.s.session_policy: ", "as a JSON object"},
+        {"short mfa_serial", sts + "mfa_serial = \"abc\"\n",
+         "jitbox.toml:4:14: templates.s.mfa_serial: ", "invalid mfa_serial \"abc\""},
+        {"bad region", sts + "region = \"Frankfurt\"\n", "jitbox.toml:4:10: templates.s.region: ",
+         "invalid region \"Frankfurt\": use an AWS region name"},
+        {"endpoint_url ftp", sts + "endpoint_url = \"ftp://host\"\n",
+         "jitbox.toml:4:16: templates.s.endpoint_url: ", "use an http:// or https:// URL"},
+        {"endpoint_url without host", sts + "endpoint_url = \"https:///path\"\n",
+         "jitbox.toml:4:16: templates.s.endpoint_url: ", "name a host"},
+        {"endpoint_url with user info", sts + "endpoint_url = \"https://u:p@host\"\n",
+         "jitbox.toml:4:16: templates.s.endpoint_url: ", "remove the user name and password"},
+        {"endpoint_url with query", sts + "endpoint_url = \"https://host/?a=b\"\n",
+         "jitbox.toml:4:16: templates.s.endpoint_url: ", "remove the query and fragment"},
+        {"endpoint_url with fragment", sts + "endpoint_url = \"https://host#x\"\n",
+         "jitbox.toml:4:16: templates.s.endpoint_url: ", "remove the query and fragment"},
+        {"endpoint_url bad port", sts + "endpoint_url = \"http://host:99999\"\n",
+         "jitbox.toml:4:16: templates.s.endpoint_url: ", "port must be a number from 1 to 65535"},
+        {"bad image_id", "[templates.e]\nprovider = \"aws-ec2\"\nimage_id = \"ami-XYZ\"\n",
+         "jitbox.toml:3:12: templates.e.image_id: ",
+         "invalid ami id \"ami-XYZ\": use \"ami-\" and 8 or 17 lower-case hex digits"},
+        {"bad instance_type",
+         "[templates.e]\nprovider = \"aws-ec2\"\nimage_id = \"ami-01234567\"\n"
+         "instance_type = \"large\"\n",
+         "jitbox.toml:4:17: templates.e.instance_type: ", "invalid instance_type \"large\""},
+        {"bad subnet_id", ec2 + "subnet_id = \"sub-01234567\"\n",
+         "jitbox.toml:5:13: templates.e.subnet_id: ", "invalid subnet id \"sub-01234567\""},
+        {"bad security group", ec2 + "security_group_ids = [\"sg-01234567\", \"sg-1\"]\n",
+         "jitbox.toml:5:38: templates.e.security_group_ids[1]: ", "invalid sg id \"sg-1\""},
+        {"security groups not an array", ec2 + "security_group_ids = \"sg-01234567\"\n",
+         "jitbox.toml:5:22: templates.e.security_group_ids: ", "expected an array of strings"},
+        {"empty key_name", ec2 + "key_name = \"\"\n", "jitbox.toml:5:12: templates.e.key_name: ",
+         "invalid key_name \"\""},
+        {"zero root_volume_gib", ec2 + "root_volume_gib = 0\n",
+         "jitbox.toml:5:19: templates.e.root_volume_gib: ",
+         "invalid root_volume_gib 0: use 1 to 16384 GiB"},
+        {"huge root_volume_gib", ec2 + "root_volume_gib = 16385\n",
+         "jitbox.toml:5:19: templates.e.root_volume_gib: ", "use 1 to 16384 GiB"},
     };
     for (const Case& c : cases) {
         CAPTURE(c.name);

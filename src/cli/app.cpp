@@ -19,6 +19,7 @@ constexpr const char* k_exit_codes_help = R"(Exit codes:
   4  sandbox not found
   5  name already in use
   6  denied by policy, such as a ttl above the template's max_ttl
+  7  the keyring holds the credentials but is locked; unlock it and retry
   8  checks failed: policy check --strict found warnings, a policy test case did not match,
      or audit verify found a broken hash chain
   130  interrupted (SIGINT, SIGTERM or SIGHUP) during up; what was created is removed
@@ -70,6 +71,15 @@ const StateStore& Context::store() {
     return *m_store;
 }
 
+SecretStores& Context::secret_stores() {
+    if (!m_secret_stores) {
+        m_secret_stores = std::make_unique<SecretStores>([this] {
+            return config().keyring_backend;
+        });
+    }
+    return *m_secret_stores;
+}
+
 Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
     if (!m_lifecycle) {
         const Config& loaded = config();
@@ -84,6 +94,9 @@ Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
                                    *m_providers, *m_clock, *m_children,
                                    value_or_throw(current_identity()), make_progress(m_options),
                                    std::move(policy), std::move(interrupted)};
+        services.open_secrets = [this](std::string_view backend) {
+            return secret_stores().open(backend);
+        };
         m_lifecycle = std::make_unique<Lifecycle>(std::move(services));
     }
     return *m_lifecycle;
@@ -168,6 +181,7 @@ int run_cli(int argc, char** argv) {
     cli::register_policy(app, context);
     cli::register_gc(app, context);
     cli::register_audit(app, context);
+    cli::register_creds(app, context);
     cli::register_reap(app, context);
 
     try {

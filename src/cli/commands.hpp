@@ -7,14 +7,18 @@
 #include "jitbox/lifecycle/lifecycle.hpp"
 #include "jitbox/policy/layers.hpp"
 #include "jitbox/providers/factory.hpp"
+#include "jitbox/secrets/store.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace jitbox::cli {
 
@@ -28,6 +32,23 @@ struct GlobalOptions {
     bool json = false;
     int verbosity = 0;
     bool quiet = false;
+};
+
+/// The keyring backends of this process, each opened on first use and kept open (keyring.cpp).
+class SecretStores {
+public:
+    /// `configured` returns the configuration's keyring.backend; it is called only when a
+    /// backend is chosen, so a command that names none never loads the configuration for it.
+    explicit SecretStores(std::function<std::string()> configured);
+
+    /// Opens the backend named `backend`, ignoring JITBOX_KEYRING, or with an empty name the
+    /// one JITBOX_KEYRING, then the configuration, then auto chooses. `-v` logs the choice.
+    Result<SecretStore*> open(std::string_view backend);
+
+private:
+    std::function<std::string()> m_configured;
+    std::map<std::string, std::unique_ptr<SecretStore>> m_open; // by backend name
+    std::string m_default; // the backend an empty name chose, once it is open
 };
 
 /// The services a subcommand needs, built on first use so that `--help` and `templates` never touch
@@ -44,6 +65,8 @@ public:
     /// The project file lookup, from --config, JITBOX_CONFIG and the working folder.
     ConfigRequest project_request() const;
     const StateStore& store();
+    /// The keyring backends, opened on first use.
+    SecretStores& secret_stores();
     /// The lifecycle; `interrupted` returns true once the user has asked `up` to stop.
     Lifecycle& lifecycle(std::function<bool()> interrupted = [] { return false; });
 
@@ -65,6 +88,7 @@ private:
     std::unique_ptr<EnvironmentProviderFactory> m_providers;
     std::unique_ptr<SystemClock> m_clock;
     std::unique_ptr<ProcessSupervisor> m_children;
+    std::unique_ptr<SecretStores> m_secret_stores;
     std::unique_ptr<Lifecycle> m_lifecycle;
 };
 
@@ -77,6 +101,7 @@ void register_reap(CLI::App& app, Context& context);
 void register_policy(CLI::App& app, Context& context);
 void register_gc(CLI::App& app, Context& context);
 void register_audit(CLI::App& app, Context& context);
+void register_creds(CLI::App& app, Context& context);
 
 /// The request attributes that the layers' `attributes_from_env` name, read from the
 /// environment; policy explanations mark them as spoofable.

@@ -19,9 +19,15 @@ int run_reap(const ReapOptions& options) {
     SystemClock clock;
     ProcessSupervisor children(store);
     Config no_templates;
-    Lifecycle lifecycle({no_templates, store, audit, providers, clock, children,
-                         value_or_throw(current_identity()), [](std::string_view) {},
-                         PolicyInputs{}});
+    // The child opens only the backends that records name, so it needs no configuration.
+    SecretStores keyrings([] { return std::string(); });
+    LifecycleServices services{no_templates, store, audit, providers, clock, children,
+                               value_or_throw(current_identity()), [](std::string_view) {},
+                               PolicyInputs{}};
+    services.open_secrets = [&keyrings](std::string_view backend) {
+        return keyrings.open(backend);
+    };
+    Lifecycle lifecycle(std::move(services));
 
     // The last record read, so a record written after the sandbox is gone still names its id
     // and template.

@@ -1,5 +1,9 @@
 #include "jitbox/lifecycle/lifecycle.hpp"
 
+#include "jitbox/secrets/generate.hpp"
+#include "jitbox/secrets/store.hpp"
+#include "jitbox/util/log.hpp"
+
 #include <fmt/chrono.h>
 #include <fmt/ranges.h>
 #include <openssl/rand.h>
@@ -45,6 +49,37 @@ std::map<std::string, std::string> sandbox_labels(const SandboxPlan& plan) {
 }
 
 bool is_expired(const SandboxRecord& record, TimePoint now) { return record.expires_at <= now; }
+
+Result<void> renew_items(SecretStore& store, const std::string& sandbox, TimePoint expires_at) {
+    auto listed = store.list();
+    if (!listed) {
+        return listed.error();
+    }
+    for (const SecretInfo& info : *listed) {
+        if (info.sandbox != sandbox || info.key == k_aws_session_key) {
+            continue;
+        }
+        auto found = store.get(info.sandbox, info.key);
+        if (!found) {
+            return found.error();
+        }
+        if (found->status == LookupStatus::locked) {
+            return make_failure(ExitCode::locked, "the keyring is locked");
+        }
+        if (found->status == LookupStatus::not_found) {
+            continue; // expired since the list
+        }
+        if (auto put = store.put({info.sandbox, info.key, found->value, expires_at}); !put) {
+            return put.error();
+        }
+    }
+    return {};
+}
+
+// Generated secrets live in the keyring, and aws-sts puts the session it obtains there.
+bool needs_keyring(const Template& spec) {
+    return !spec.secrets.empty() || spec.provider == "aws-sts";
+}
 
 } // namespace
 
@@ -204,6 +239,11 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     // the role's and the system's, or the end of the role's time window.
     record.max_expires_at = now + std::max(decision.max_ttl, decision.ttl);
 
+    auto secrets = open_keyring_for(chosen, record);
+    if (!secrets) {
+        audit("up", record, &secrets.error(), extras);
+        return secrets.error();
+    }
     auto endpoint = m_services.providers.default_endpoint(chosen.provider);
     if (!endpoint) {
         return endpoint.error();
@@ -229,7 +269,11 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     plan.spec = chosen;
     plan.expires_at = record.expires_at;
     plan.labels = sandbox_labels(plan);
-    auto created = (*provider)->create(plan, record.resources, m_services.progress);
+    plan.secrets = *secrets;
+    auto created = put_generated_secrets(chosen, record, plan);
+    if (created) {
+        created = (*provider)->create(plan, record.resources, m_services.progress);
+    }
     if (created && m_services.interrupted()) {
         created = make_failure(ExitCode::interrupted, "interrupted; removed what was created");
     }
@@ -261,6 +305,7 @@ void Lifecycle::rollback(SandboxRecord record, const Failure& failure) {
     m_services.children.stop(record);
     audit("up", record, &failure);
     if (record.resources.items.empty()) {
+        remove_secrets(record);
         (void)m_services.store.remove(record.name);
         return;
     }
@@ -270,6 +315,83 @@ void Lifecycle::rollback(SandboxRecord record, const Failure& failure) {
         fmt::print(stderr, "jitbox: warning: a background child will retry removing what was "
                    "created: {}\n", removed.error().message);
         start_retrying_child(name);
+    }
+}
+
+// Opens the keyring before anything is created, so a keyring that does not work stops `up`
+// with nothing to undo. Returns null for a template that needs no keyring.
+Result<SecretStore*> Lifecycle::open_keyring_for(const Template& spec, SandboxRecord& record) {
+    if (!needs_keyring(spec)) {
+        return nullptr;
+    }
+    auto store = m_services.open_secrets("");
+    if (!store) {
+        return make_failure(store.error().code, "template \"{}\" keeps credentials in a "
+                            "keyring, and none could be opened, so nothing was created: {}",
+                            spec.name, store.error().message);
+    }
+    record.secret_backend = std::string((*store)->name());
+    return *store;
+}
+
+// Generates each of the template's secrets, stores it until the sandbox expires, and hands the
+// values to the provider in plan.secret_env.
+Result<void> Lifecycle::put_generated_secrets(const Template& spec, const SandboxRecord& record,
+                                              SandboxPlan& plan) {
+    for (const GeneratedSecret& secret : spec.secrets) {
+        auto value = generate_secret_value(static_cast<std::size_t>(secret.length));
+        if (!value) {
+            return value.error();
+        }
+        SecretItem item{record.name, secret.name, *value, record.expires_at};
+        if (auto stored = plan.secrets->put(item); !stored) {
+            return make_failure(stored.error().code, "storing secret {} of sandbox \"{}\" in "
+                                "keyring {}: {}", secret.name, record.name,
+                                plan.secrets->name(), stored.error().message);
+        }
+        log_debug(1, "generated secret {} of {} characters, stored in keyring {}", secret.name,
+                  secret.length, plan.secrets->name());
+        plan.secret_env[secret.name] = std::move(item.value);
+    }
+    return {};
+}
+
+// Deletes the sandbox's keyring items and every expired item of that backend. A keyring that
+// fails only warns, because a locked or missing keyring must never keep a sandbox alive, and
+// its items expire on their own.
+void Lifecycle::remove_secrets(const SandboxRecord& record) {
+    if (record.secret_backend.empty()) {
+        return;
+    }
+    auto store = m_services.open_secrets(record.secret_backend);
+    auto removed = store ? (*store)->remove_sandbox(record.name)
+                         : Result<std::size_t>(store.error());
+    if (removed) {
+        log_debug(1, "removed {} keyring items of {} from {}", *removed, record.name,
+                  record.secret_backend);
+        removed = (*store)->purge_expired(m_services.clock.now());
+    }
+    if (!removed) {
+        fmt::print(stderr, "jitbox: warning: removing the credentials of \"{}\" from keyring "
+                   "{} failed, they stay there until {}: {}\n", record.name,
+                   record.secret_backend, format_rfc3339(record.expires_at),
+                   removed.error().message);
+    }
+}
+
+// Stores the sandbox's generated items again with its new expiry. The aws-sts session keeps
+// the expiry that STS gave it.
+void Lifecycle::renew_secrets(const SandboxRecord& record) {
+    if (record.secret_backend.empty()) {
+        return;
+    }
+    auto store = m_services.open_secrets(record.secret_backend);
+    auto renewed = store ? renew_items(**store, record.name, record.expires_at)
+                         : Result<void>(store.error());
+    if (!renewed) {
+        fmt::print(stderr, "jitbox: warning: the credentials of \"{}\" in keyring {} still "
+                   "expire at their old time: {}\n", record.name, record.secret_backend,
+                   renewed.error().message);
     }
 }
 
@@ -321,6 +443,7 @@ Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by,
     if (auto updated = m_services.store.update(record); !updated) {
         return updated.error();
     }
+    renew_secrets(record);
     if (m_services.children.is_alive(record.name)) {
         m_services.children.notify(record);
     } else if (auto child = m_services.children.start(record.name); child) {
@@ -460,6 +583,7 @@ Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action
         !destroyed) {
         return fail(destroyed.error());
     }
+    remove_secrets(record);
     if (auto removed = m_services.store.remove(record.name); !removed) {
         return fail(removed.error());
     }
@@ -650,6 +774,9 @@ Result<std::vector<GcAction>> Lifecycle::gc(GcScope scope, GcMode mode) {
         if (mode == GcMode::remove) {
             m_services.children.stop(record);
             auto lock = m_services.store.lock_sandbox(record.name);
+            if (lock) {
+                remove_secrets(record);
+            }
             auto removed = lock ? m_services.store.remove(record.name) : Result<void>(lock.error());
             if (!removed) {
                 action.result = "failed: " + removed.error().message;

@@ -323,6 +323,16 @@ Json env_list(const std::map<std::string, std::string>& env) {
     return list;
 }
 
+// The template's variables plus the generated secrets. The secrets go into this request body
+// only; the configuration rejects a name that is in both.
+Json container_env(const SandboxPlan& plan) {
+    Json list = env_list(plan.spec.env);
+    for (const auto& [name, value] : plan.secret_env) {
+        list.push_back(name + "=" + value);
+    }
+    return list;
+}
+
 Json host_config(const Template& spec, const std::string& network_mode) {
     Json config = {
         {"CapDrop", Json::array({"ALL"})},
@@ -353,7 +363,7 @@ Json container_body(const SandboxPlan& plan, const std::string& network_mode) {
     const Template& spec = plan.spec;
     Json body = {
         {"Image", spec.image},
-        {"Env", env_list(spec.env)},
+        {"Env", container_env(plan)},
         {"Labels", sandbox_labels(plan)},
         {"HostConfig", host_config(spec, network_mode)},
     };

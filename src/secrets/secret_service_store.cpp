@@ -114,7 +114,7 @@ std::optional<SecretInfo> info_of(ServiceItem* item) {
 }
 
 Failure locked_failure(std::string_view action) {
-    return make_failure(ExitCode::internal,
+    return make_failure(ExitCode::locked,
                         "Secret Service: {} failed: the default collection is locked. Unlock it "
                         "(logging in to the desktop usually does), or set JITBOX_KEYRING to "
                         "kernel or file",

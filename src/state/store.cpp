@@ -361,6 +361,7 @@ std::string record_to_json(const SandboxRecord& record) {
         {"removal_action", record.removal_action},
         {"reason", record.reason},
         {"break_glass", record.break_glass},
+        {"secret_backend", record.secret_backend},
         {"stop_timeout", nullptr},
         {"child_pid", nullptr},
         {"child_start_time", nullptr},
@@ -391,6 +392,7 @@ Result<SandboxRecord> record_from_json(std::string_view text) {
         record.removal_action = object.value("removal_action", std::string());
         record.reason = object.value("reason", std::string());
         record.break_glass = object.value("break_glass", false);
+        record.secret_backend = object.value("secret_backend", std::string());
         auto state = parse_state(object.at("state").get<std::string>());
         if (!state) {
             return state.error();

@@ -10,9 +10,11 @@
 #include "jitbox/util/result.hpp"
 #include "jitbox/util/time.hpp"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace jitbox {
@@ -83,6 +85,14 @@ struct LifecycleServices {
     /// True once the user asked to stop (Ctrl-C, SIGTERM, a closed terminal); `up` then rolls
     /// back instead of arming the sandbox.
     std::function<bool()> interrupted = [] { return false; };
+    /// Opens a keyring backend on first use and keeps it open. A non-empty `backend` names the
+    /// one that holds a sandbox's items; empty picks JITBOX_KEYRING, then the configuration's
+    /// keyring.backend, then the first that works. The default fails, for callers that never
+    /// need a keyring.
+    std::function<Result<SecretStore*>(std::string_view backend)> open_secrets =
+        [](std::string_view) -> Result<SecretStore*> {
+        return Failure{ExitCode::internal, "this command has no access to a keyring"};
+    };
 };
 
 /// The audit fields beyond the action and its result.
@@ -131,6 +141,11 @@ private:
     void start_retrying_child(const std::string& name);
     Result<void> restart_child(const std::string& name);
     void rollback(SandboxRecord record, const Failure& failure);
+    Result<SecretStore*> open_keyring_for(const Template& spec, SandboxRecord& record);
+    Result<void> put_generated_secrets(const Template& spec, const SandboxRecord& record,
+                                       SandboxPlan& plan);
+    void remove_secrets(const SandboxRecord& record);
+    void renew_secrets(const SandboxRecord& record);
     Result<void> roll_back_abandoned(const std::string& name);
     void audit(const std::string& action, const SandboxRecord& record, const Failure* failure,
                const AuditExtras& extras = {});

@@ -25,6 +25,10 @@ struct SecretItem {
     TimePoint expires_at;
 };
 
+/// The key of the item that holds an aws-sts sandbox's session credentials as JSON. Its expiry
+/// is the one STS set, so `extend` leaves it as it is.
+inline constexpr std::string_view k_aws_session_key = "aws-session";
+
 /// The name and expiry of a stored item, without its value.
 struct SecretInfo {
     std::string sandbox;
@@ -49,8 +53,8 @@ std::string_view to_string(LookupStatus status);
 /// Keeps short-lived credentials, keyed by sandbox and key, until their expiry. Every backend
 /// treats an item whose expiry has passed as missing, and `put` replaces an item with the same
 /// sandbox and key. While a keyring is locked, `get` reports `locked` and the other calls fail.
-/// Failures use ExitCode::usage for an invalid sandbox name, key or item, and
-/// ExitCode::internal for a keyring that fails or times out.
+/// Failures use ExitCode::usage for an invalid sandbox name, key or item, ExitCode::locked for
+/// a locked keyring, and ExitCode::internal for a keyring that fails or times out.
 class SecretStore {
 public:
     virtual ~SecretStore() = default;

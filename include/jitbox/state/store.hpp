@@ -34,6 +34,8 @@ struct SandboxRecord {
     std::string removal_action; // while `removing`: the action that started it, for the audit
     std::string reason;         // --reason given to `up`
     bool break_glass = false;   // granted as a break-glass request
+    std::string secret_backend; // the keyring backend that holds this sandbox's items, such as
+                                // "kernel"; empty when it has none
     std::optional<int> child_pid;
     std::optional<unsigned long long> child_start_time; // /proc/PID/stat field 22, in ticks
     ResourceSet resources;

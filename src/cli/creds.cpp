@@ -1,0 +1,248 @@
+// `jitbox creds`: the keyring items of your sandboxes. `list` never shows values; `show` prints
+// them on request; `clear` removes them. Each first purges expired items from the keyring.
+
+#include "commands.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace jitbox::cli {
+
+namespace {
+
+enum class CredsFormat { env, json };
+
+struct CredsOptions {
+    std::string name;
+    std::string key;
+    std::string format = "env";
+    bool all = false;
+};
+
+Failure locked_failure(std::string_view backend, std::string_view sandbox) {
+    return make_failure(ExitCode::locked,
+                        "keyring {} is locked, so the credentials of \"{}\" cannot be read. "
+                        "Unlock its default collection (logging in to the desktop usually does, "
+                        "or run `secret-tool unlock`), then retry",
+                        backend, sandbox);
+}
+
+// A locked keyring fails with ExitCode::locked; the message of the backend says so and how to
+// unlock it.
+template <typename T> T value_or_locked(Result<T> result, std::string_view backend) {
+    if (!result && result.error().code == ExitCode::locked) {
+        throw Error(ExitCode::locked, fmt::format("keyring {}: {}", backend,
+                                                  result.error().message));
+    }
+    return value_or_throw(std::move(result));
+}
+
+// Opens a backend and removes its expired items first, so no command shows a stale one.
+SecretStore& open_purged(Context& context, std::string_view backend) {
+    SecretStore* store = value_or_throw(context.secret_stores().open(backend));
+    (void)value_or_locked(store->purge_expired(SystemClock().now()), store->name());
+    return *store;
+}
+
+// The backend that holds the items of sandbox `name`: its record's, or the chosen one when
+// there is no record.
+std::string backend_of(Context& context, const std::string& name) {
+    auto record = value_or_throw(context.store().find(name));
+    if (!record) {
+        return "";
+    }
+    if (record->secret_backend.empty()) {
+        throw Error(ExitCode::not_found,
+                    fmt::format("sandbox \"{}\" has no keyring items: its template \"{}\" "
+                                "generates no secrets",
+                                name, record->template_name));
+    }
+    return record->secret_backend;
+}
+
+// Every backend that may hold items: those the records name, and the chosen one.
+std::vector<SecretStore*> all_backends(Context& context) {
+    std::set<std::string> names;
+    for (const auto& record : value_or_throw(context.store().list())) {
+        if (!record.secret_backend.empty()) {
+            names.insert(record.secret_backend);
+        }
+    }
+    std::vector<SecretStore*> stores;
+    auto chosen = context.secret_stores().open("");
+    if (chosen) {
+        names.erase(std::string((*chosen)->name()));
+        stores.push_back(&open_purged(context, ""));
+    } else if (names.empty()) {
+        throw Error(chosen.error());
+    }
+    for (const auto& name : names) {
+        stores.push_back(&open_purged(context, name));
+    }
+    return stores;
+}
+
+Failure no_items(const std::string& name, std::string_view backend) {
+    return make_failure(ExitCode::not_found,
+                        "sandbox \"{}\" has no items in keyring {}; `jitbox creds list` shows "
+                        "the items there are",
+                        name, backend);
+}
+
+// The values of sandbox `name`, by key: one key, or all of them.
+std::map<std::string, std::string> read_values(SecretStore& store, const std::string& name,
+                                               const std::string& key) {
+    std::vector<std::string> keys{key};
+    if (key.empty()) {
+        keys.clear();
+        for (const auto& info : value_or_locked(store.list(), store.name())) {
+            if (info.sandbox == name) {
+                keys.push_back(info.key);
+            }
+        }
+    }
+    std::map<std::string, std::string> values;
+    for (const auto& wanted : keys) {
+        auto lookup = value_or_locked(store.get(name, wanted), store.name());
+        if (lookup.status == LookupStatus::locked) {
+            throw Error(locked_failure(store.name(), name));
+        }
+        if (lookup.status == LookupStatus::found) {
+            values[wanted] = std::move(lookup.value);
+        }
+    }
+    if (values.empty() || (!key.empty() && values.count(key) == 0)) {
+        throw Error(key.empty() ? no_items(name, store.name())
+                                : make_failure(ExitCode::not_found,
+                                               "sandbox \"{}\" has no item {} in keyring {}",
+                                               name, key, store.name()));
+    }
+    return values;
+}
+
+// A shell word in single quotes, safe for eval: each ' becomes '\''.
+std::string shell_quote(std::string_view value) {
+    std::string quoted = "'";
+    for (const char c : value) {
+        quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return quoted + "'";
+}
+
+bool is_shell_name(std::string_view key) {
+    const auto is_name_char = [](char c) {
+        return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+               (c >= '0' && c <= '9');
+    };
+    return !key.empty() && !(key.front() >= '0' && key.front() <= '9') &&
+           std::all_of(key.begin(), key.end(), is_name_char);
+}
+
+void print_env(const std::string& name, const std::map<std::string, std::string>& values) {
+    for (const auto& [key, value] : values) {
+        if (!is_shell_name(key)) {
+            throw Error(ExitCode::usage,
+                        fmt::format("item {} of sandbox \"{}\" is not a shell variable name, "
+                                    "show it with --format json",
+                                    key, name));
+        }
+    }
+    for (const auto& [key, value] : values) {
+        fmt::print("export {}={}\n", key, shell_quote(value));
+    }
+}
+
+void run_show(Context& context, const CredsOptions& options) {
+    SecretStore& store = open_purged(context, backend_of(context, options.name));
+    const auto values = read_values(store, options.name, options.key);
+    // TODO: a `credential-process` format prints the aws-session item (k_aws_session_key) in
+    // the AWS CLI's credential_process JSON once aws-sts sandboxes store one; it goes here.
+    const CredsFormat format = options.format == "json" ? CredsFormat::json : CredsFormat::env;
+    switch (format) {
+    case CredsFormat::env:
+        print_env(options.name, values);
+        break;
+    case CredsFormat::json:
+        fmt::print("{}\n", nlohmann::json(values).dump(2));
+        break;
+    }
+}
+
+void run_list(Context& context) {
+    const TimePoint now = SystemClock().now();
+    nlohmann::json array = nlohmann::json::array();
+    std::vector<std::vector<std::string>> rows = {{"SANDBOX", "KEY", "EXPIRES IN", "BACKEND"}};
+    for (SecretStore* store : all_backends(context)) {
+        for (const auto& info : value_or_locked(store->list(), store->name())) {
+            array.push_back({{"sandbox", info.sandbox},
+                             {"key", info.key},
+                             {"expires_at", format_rfc3339(info.expires_at)},
+                             {"backend", store->name()}});
+            rows.push_back({info.sandbox, info.key, format_time_left(info.expires_at, now),
+                            std::string(store->name())});
+        }
+    }
+    if (context.options().json) {
+        fmt::print("{}\n", array.dump(2));
+        return;
+    }
+    print_table(rows);
+}
+
+void run_clear(Context& context, const CredsOptions& options) {
+    if (options.all == !options.name.empty()) {
+        throw Error(ExitCode::usage, "name the sandbox whose items to remove, or give --all");
+    }
+    if (!options.all) {
+        SecretStore& store = open_purged(context, backend_of(context, options.name));
+        const auto removed = value_or_locked(store.remove_sandbox(options.name), store.name());
+        if (removed == 0) {
+            throw Error(no_items(options.name, store.name()));
+        }
+        context.notice("removed {} items of {} from keyring {}", removed, options.name,
+                       store.name());
+        return;
+    }
+    for (SecretStore* store : all_backends(context)) {
+        std::set<std::string> sandboxes;
+        for (const auto& info : value_or_locked(store->list(), store->name())) {
+            sandboxes.insert(info.sandbox);
+        }
+        for (const auto& sandbox : sandboxes) {
+            const auto removed = value_or_locked(store->remove_sandbox(sandbox), store->name());
+            context.notice("removed {} items of {} from keyring {}", removed, sandbox,
+                           store->name());
+        }
+    }
+}
+
+} // namespace
+
+void register_creds(CLI::App& app, Context& context) {
+    auto options = std::make_shared<CredsOptions>();
+    CLI::App* creds = app.add_subcommand("creds", "List, show or remove the keyring items of "
+                                                  "your sandboxes");
+    creds->require_subcommand(1);
+
+    CLI::App* list = creds->add_subcommand("list", "List items by sandbox, key, expiry and "
+                                                    "backend, without values");
+    list->callback([&context] { run_list(context); });
+
+    CLI::App* show = creds->add_subcommand("show", "Print the values of a sandbox's items");
+    show->add_option("name", options->name, "Sandbox")->required()->type_name("NAME");
+    show->add_option("key", options->key, "Only this item (default: all of them)")
+        ->type_name("KEY");
+    show->add_option("--format", options->format,
+                     "env: `export KEY='value'` lines for eval; json: one object")
+        ->check(CLI::IsMember({"env", "json"}))
+        ->type_name("FORMAT");
+    show->callback([&context, options] { run_show(context, *options); });
+
+    CLI::App* clear = creds->add_subcommand("clear", "Remove a sandbox's items from the "
+                                                     "keyring; the sandbox keeps running");
+    clear->add_option("name", options->name, "Sandbox")->type_name("NAME");
+    clear->add_flag("--all", options->all, "Remove the items of every sandbox");
+    clear->callback([&context, options] { run_clear(context, *options); });
+}
+
+} // namespace jitbox::cli

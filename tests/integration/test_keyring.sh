@@ -14,35 +14,8 @@
 # jitbox:jitbox-test-RUN_ID:KEY, and the EXIT trap removes them and stops the daemons.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 
-keyring_tools=(dbus-run-session dbus-send gnome-keyring-daemon keyctl python3)
-
-if [[ ${1:-} != --on-private-bus ]]; then
-    for tool in "${keyring_tools[@]}"; do
-        if ! command -v "$tool" >/dev/null; then
-            printf 'not ok - %s is installed\n' "$tool"
-            printf '#   install the test tools with: bash scripts/setup.sh\n'
-            exit 1
-        fi
-    done
-    bus_dir=$(mktemp -d "${TMPDIR:-/tmp}/jitbox-keyring-bus.XXXXXX")
-    cat >"$bus_dir/session.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=$bus_dir</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-EOF
-    exec dbus-run-session --config-file="$bus_dir/session.conf" -- \
-        bash "${BASH_SOURCE[0]}" --on-private-bus "$bus_dir"
-fi
-bus_dir=$2
+source "$(dirname "${BASH_SOURCE[0]}")/keyring_lib.sh"
+run_on_private_bus "$@"
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -170,40 +143,6 @@ service_items() {
         org.freedesktop.Secret.Service.SearchItems \
         "dict:string:string:xdg:schema,io.jitbox.Secret,sandbox,$SANDBOX,key,$1" 2>/dev/null |
         grep -o 'object path "[^"]*"' | cut -d'"' -f2
-}
-
-default_collection() {
-    dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
-        org.freedesktop.Secret.Service.ReadAlias string:default 2>/dev/null |
-        grep -o 'object path "[^"]*"' | cut -d'"' -f2
-}
-
-default_collection_exists() {
-    [[ $(default_collection) == /org/freedesktop/secrets/collection/* ]]
-}
-
-# start_keyring_daemon [--unlock]: starts gnome-keyring-daemon with only its Secret Service
-# component. With --unlock it reads an empty password from stdin and unlocks (or creates) the
-# login collection, which becomes the default one. Without it, that collection stays locked.
-start_keyring_daemon() {
-    if [[ ${1:-} == --unlock ]]; then
-        printf '\n' | gnome-keyring-daemon --foreground --unlock --components=secrets \
-            >>"$TEST_DIR/keyring-daemon.log" 2>&1 &
-    else
-        gnome-keyring-daemon --foreground --components=secrets </dev/null \
-            >>"$TEST_DIR/keyring-daemon.log" 2>&1 &
-    fi
-    KEYRING_DAEMON_PID=$!
-    track_pid "$KEYRING_DAEMON_PID"
-    wait_until 10 default_collection_exists
-}
-
-stop_keyring_daemon() {
-    if [[ -n $KEYRING_DAEMON_PID ]] && pid_alive "$KEYRING_DAEMON_PID"; then
-        kill -TERM "$KEYRING_DAEMON_PID" 2>/dev/null
-        wait_until 5 pid_gone "$KEYRING_DAEMON_PID"
-    fi
-    KEYRING_DAEMON_PID=""
 }
 
 # file_lacks TEXT FILE: true when FILE does not contain TEXT.

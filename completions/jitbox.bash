@@ -14,7 +14,7 @@ _jitbox_sandbox_names() {
 
 _jitbox() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="up down status extend templates gc reap audit policy"
+    local commands="up down status extend templates gc reap audit policy creds"
     local global="--config --json -v --verbose -q --quiet --help --version"
 
     if [[ $prev == --config ]]; then
@@ -49,6 +49,10 @@ _jitbox() {
         gc) options="--dry-run --all-users" ;;
         audit) options="--since --sandbox verify" ;;
         policy) words="check explain test keygen sign verify" ;;
+        creds)
+            options="--format --all"
+            [[ $cur == -* ]] || words="list show clear $(_jitbox_sandbox_names)"
+            ;;
     esac
     mapfile -t COMPREPLY < <(compgen -W "$words $options $global" -- "$cur")
 }

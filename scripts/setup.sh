@@ -27,6 +27,9 @@ setup_packages=(
     busybox-static
     # Used by tests/integration: JSON queries, a test socket server, ps, script
     jq python3 procps bsdutils
+    # Used by the fake AWS test: the AWS CLI as an independent client, curl for the fake's
+    # control interface and for requests that curl signs itself
+    awscli curl
     # Used by the keyring test: a private session bus (dbus-run-session, dbus-send), the Secret
     # Service of gnome-keyring, and keyctl
     dbus-daemon dbus-bin gnome-keyring keyutils

@@ -13,12 +13,18 @@
 #
 # JITBOX_BIN names the binary under test and defaults to build/jitbox of this checkout. Set
 # JITBOX_TEST_SUITE (scripts/test.sh does) to add the label test.jitbox.suite=VALUE as well.
+#
+# A test that does not use Docker sets TEST_NEEDS_DOCKER=0 before sourcing, and one that does
+# not run jitbox sets TEST_NEEDS_JITBOX=0. Sourcing then neither requires that part nor cleans
+# it up. fake_aws.sh, sourced below, starts a fake AWS that the cleanup stops.
 
 set -uo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 JITBOX_BIN=${JITBOX_BIN:-$REPO_ROOT/build/jitbox}
 TEST_NAME=$(basename "$0" .sh)
+TEST_NEEDS_DOCKER=${TEST_NEEDS_DOCKER:-1}
+TEST_NEEDS_JITBOX=${TEST_NEEDS_JITBOX:-1}
 
 # Upper bound for one jitbox command, so that a hang fails the check instead of the test run.
 JITBOX_TIMEOUT=${JITBOX_TIMEOUT:-60}
@@ -350,30 +356,26 @@ track_pid() {
     HELPER_PIDS+=("$1")
 }
 
+# shellcheck source-path=SCRIPTDIR source=fake_aws.sh
+source "$REPO_ROOT/tests/integration/fake_aws.sh"
+
 # --- cleanup --------------------------------------------------------------------------------------
 
 # Removes what the test made. Anything that `jitbox down --all` leaves behind is a failed check,
 # because down must remove every sandbox that has a record.
 cleanup_run() {
-    if [[ -x $JITBOX_BIN ]]; then
+    if ((TEST_NEEDS_JITBOX)) && [[ -x $JITBOX_BIN ]]; then
         run jb down --all --ignore-missing
         if ((RC != 0)); then
             fail "cleanup: jitbox down --all --ignore-missing exits 0" "exit status: $RC"
             show_output
         fi
     fi
+    if ((TEST_NEEDS_DOCKER)); then
+        cleanup_docker
+    fi
 
-    local containers=() networks=() reapers=() pid
-    mapfile -t containers < <(run_containers)
-    if ((${#containers[@]} > 0)); then
-        fail "cleanup: no labelled container left after down --all" "${containers[@]}"
-        dk rm -f "${containers[@]}" >/dev/null 2>&1
-    fi
-    mapfile -t networks < <(run_networks)
-    if ((${#networks[@]} > 0)); then
-        fail "cleanup: no labelled network left after down --all" "${networks[@]}"
-        dk network rm "${networks[@]}" >/dev/null 2>&1
-    fi
+    local reapers=() pid
     # down stops each child before it returns, and 5 s covers a child that is still exiting.
     wait_until 5 no_reap_process
     mapfile -t reapers < <(reap_pids)
@@ -392,6 +394,24 @@ cleanup_run() {
     for pid in "${HELPER_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
+    # Last, because `jitbox down` may still call the fake AWS.
+    fake_aws_stop
+}
+
+# Removes the containers and networks that carry the run label. Each one is a failed check,
+# because `jitbox down --all` must have removed it.
+cleanup_docker() {
+    local containers=() networks=()
+    mapfile -t containers < <(run_containers)
+    if ((${#containers[@]} > 0)); then
+        fail "cleanup: no labelled container left after down --all" "${containers[@]}"
+        dk rm -f "${containers[@]}" >/dev/null 2>&1
+    fi
+    mapfile -t networks < <(run_networks)
+    if ((${#networks[@]} > 0)); then
+        fail "cleanup: no labelled network left after down --all" "${networks[@]}"
+        dk network rm "${networks[@]}" >/dev/null 2>&1
+    fi
 }
 
 finish() {
@@ -424,9 +444,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-if [[ ! -x $JITBOX_BIN ]]; then
+if ((TEST_NEEDS_JITBOX)) && [[ ! -x $JITBOX_BIN ]]; then
     die "JITBOX_BIN=$JITBOX_BIN is not an executable file. Build first: bash scripts/setup.sh"
 fi
-if ! dk version >/dev/null 2>&1; then
+if ((TEST_NEEDS_DOCKER)) && ! dk version >/dev/null 2>&1; then
     die "no Docker engine responds. Run bash scripts/setup.sh, which starts one"
 fi

@@ -95,12 +95,13 @@ std::string read_matching(const Field& field, const char* pattern, std::string_v
     return text;
 }
 
-// An AWS resource id: the prefix and 8 or 17 lower-case hex digits.
+// An AWS resource id: the prefix and lower-case hex digits. AWS issues 8 or 17 digits today;
+// shorter ids are accepted because private clouds and examples use them.
 std::string read_resource_id(const Field& field, std::string_view prefix) {
-    const std::string pattern = fmt::format("{}-([0-9a-f]{{8}}|[0-9a-f]{{17}})", prefix);
+    const std::string pattern = fmt::format("{}-[0-9a-f]{{1,32}}", prefix);
     const std::string& text = read_string(field);
     if (!std::regex_match(text, std::regex(pattern))) {
-        fail(field, fmt::format("invalid {} id \"{}\": use \"{}-\" and 8 or 17 lower-case hex "
+        fail(field, fmt::format("invalid {} id \"{}\": use \"{}-\" and up to 32 lower-case hex "
                                 "digits, such as \"{}-0123456789abcdef0\"",
                                 prefix, text, prefix, prefix));
     }

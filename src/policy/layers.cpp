@@ -289,6 +289,7 @@ public:
         check_capabilities();
         check_mounts();
         check_ports();
+        check_aws();
     }
 
 private:
@@ -438,6 +439,37 @@ private:
                                    format_port(port)));
             }
         }
+    }
+
+    // The AWS keys choose the account, role, network and endpoint behind a sandbox. A project
+    // template keeps each as the system sets it, but may drop security groups or ask for a
+    // smaller root volume.
+    void check_aws() {
+        const AwsSettings& project = m_project.spec.aws;
+        const AwsSettings& system = m_system.spec.aws;
+        check_same("region", project.region, system.region, "region");
+        check_same("endpoint_url", project.endpoint_url, system.endpoint_url, "endpoint");
+        check_same("role_arn", project.role_arn, system.role_arn, "role");
+        check_same("session_policy", project.session_policy, system.session_policy,
+                   "session policy");
+        check_same("mfa_serial", project.mfa_serial, system.mfa_serial, "MFA device");
+        check_same("image_id", project.image_id, system.image_id, "image");
+        check_same("instance_type", project.instance_type, system.instance_type,
+                   "instance type");
+        check_same("subnet_id", project.subnet_id, system.subnet_id, "subnet");
+        check_same("key_name", project.key_name, system.key_name, "key pair");
+        const std::vector<std::string>& groups = system.security_group_ids;
+        for (std::size_t i = 0; i < project.security_group_ids.size(); ++i) {
+            const std::string& group = project.security_group_ids[i];
+            if (std::find(groups.begin(), groups.end(), group) == groups.end()) {
+                report("security_group_ids", i,
+                       fmt::format("{} is not among the security groups the system policy "
+                                   "allows ({})",
+                                   group, join(groups)));
+            }
+        }
+        const auto as_gib = [](int gib) { return fmt::format("{} GiB", gib); };
+        check_limit("root_volume_gib", project.root_volume_gib, system.root_volume_gib, as_gib);
     }
 
     TemplateSite m_project;

@@ -296,6 +296,69 @@ TEST_SUITE("policy layers") {
         }
     }
 
+    TEST_CASE("project AWS template keeps the system's account and network") {
+        constexpr std::string_view system_text = R"([templates.ro]
+provider = "aws-sts"
+role_arn = "arn:aws:iam::123456789012:role/ReadOnly"
+region = "eu-central-1"
+ttl = "1h"
+
+[templates.vm]
+provider = "aws-ec2"
+image_id = "ami-0123456789abcdef0"
+instance_type = "t3.micro"
+subnet_id = "subnet-0123"
+security_group_ids = ["sg-0123", "sg-0456"]
+root_volume_gib = 16
+)";
+        struct Case {
+            const char* name;
+            std::string project;
+            std::string expected; // empty: the project file loads
+        };
+        const std::string ro = "[templates.ro]\nprovider = \"aws-sts\"\nttl = \"30m\"\n";
+        const std::string vm = "[templates.vm]\nprovider = \"aws-ec2\"\n"
+                               "image_id = \"ami-0123456789abcdef0\"\n"
+                               "instance_type = \"t3.micro\"\nsubnet_id = \"subnet-0123\"\n";
+        const std::vector<Case> cases{
+            {"same role, shorter ttl",
+             ro + "role_arn = \"arn:aws:iam::123456789012:role/ReadOnly\"\n"
+                  "region = \"eu-central-1\"\n",
+             ""},
+            {"other role",
+             ro + "role_arn = \"arn:aws:iam::123456789012:role/Admin\"\n"
+                  "region = \"eu-central-1\"\n",
+             "templates.ro.role_arn: \"arn:aws:iam::123456789012:role/Admin\" is not the role"},
+            {"own endpoint",
+             ro + "role_arn = \"arn:aws:iam::123456789012:role/ReadOnly\"\n"
+                  "region = \"eu-central-1\"\nendpoint_url = \"http://127.0.0.1:9\"\n",
+             "templates.ro.endpoint_url: \"http://127.0.0.1:9\" is not the endpoint \"\""},
+            {"fewer groups, smaller disk",
+             vm + "security_group_ids = [\"sg-0456\"]\nroot_volume_gib = 8\n", ""},
+            {"extra group", vm + "security_group_ids = [\"sg-0123\", \"sg-0789\"]\n"
+                                 "root_volume_gib = 16\n",
+             "templates.vm.security_group_ids[1]: sg-0789 is not among the security groups"},
+            {"bigger disk", vm + "root_volume_gib = 64\n",
+             "templates.vm.root_volume_gib: 64 GiB is more than the 16 GiB"},
+            {"other instance type",
+             "[templates.vm]\nprovider = \"aws-ec2\"\nimage_id = \"ami-0123456789abcdef0\"\n"
+             "instance_type = \"m5.24xlarge\"\nsubnet_id = \"subnet-0123\"\n"
+             "root_volume_gib = 16\n",
+             "templates.vm.instance_type: \"m5.24xlarge\" is not the instance type"},
+        };
+        for (const Case& test : cases) {
+            CAPTURE(test.name);
+            Layout layout;
+            write_file(layout.system, system_text);
+            write_file(layout.project, test.project);
+            if (test.expected.empty()) {
+                CHECK(layout.load().merged.templates.size() == 2);
+            } else {
+                CHECK(contains(layout.load_failure().message, test.expected));
+            }
+        }
+    }
+
     TEST_CASE("widening message names both positions") {
         Layout layout;
         write_file(layout.system, k_system_text);

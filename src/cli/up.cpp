@@ -60,7 +60,7 @@ struct UpOptions {
 
 void print_result(Context& context, const SandboxRecord& record) {
     if (context.options().json) {
-        fmt::print("{}\n", status_to_json({record, "running", true, ""}).dump(2));
+        fmt::print("{}\n", status_to_json({record, "running", true, "", ""}).dump(2));
         return;
     }
     fmt::print("{}\n", record.name);

@@ -34,7 +34,7 @@ _jitbox() {
     case $command in
         "") words="$commands $global" ;;
         up)
-            options="--ttl --name --reason --break-glass"
+            options="--ttl --name --reason --break-glass --mfa-stdin"
             [[ $cur == -* ]] || words=$(jitbox templates -q 2>/dev/null)
             ;;
         down)

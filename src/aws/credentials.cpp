@@ -16,9 +16,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<const char*, 8> k_variables{
+constexpr std::array<const char*, 11> k_variables{
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",           "AWS_PROFILE",
     "AWS_REGION",        "AWS_DEFAULT_REGION",    "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+    "AWS_ENDPOINT_URL",  "AWS_ENDPOINT_URL_STS",  "AWS_ENDPOINT_URL_EC2",
 };
 
 // Settings that make the AWS tools assume a role or sign in through SSO before they would read
@@ -226,8 +227,17 @@ Failure missing_credentials_failure(const Environment& environment, std::string_
                         credentials.display());
 }
 
-// Region codes are lower-case letters, digits and hyphens, such as "us-east-1". Checking them
-// keeps a typo from turning into a different host name in an endpoint URL.
+Result<std::optional<std::string>> checked_region(std::string value, std::string_view source) {
+    if (!is_valid_region(value)) {
+        return make_failure(ExitCode::usage,
+                            "{}: invalid AWS region \"{}\"; use a region code such as us-east-1",
+                            source, value);
+    }
+    return std::optional<std::string>(std::move(value));
+}
+
+} // namespace
+
 bool is_valid_region(std::string_view region) {
     if (region.empty()) {
         return false;
@@ -239,17 +249,6 @@ bool is_valid_region(std::string_view region) {
     }
     return true;
 }
-
-Result<std::optional<std::string>> checked_region(std::string value, std::string_view source) {
-    if (!is_valid_region(value)) {
-        return make_failure(ExitCode::usage,
-                            "{}: invalid AWS region \"{}\"; use a region code such as us-east-1",
-                            source, value);
-    }
-    return std::optional<std::string>(std::move(value));
-}
-
-} // namespace
 
 Environment Environment::from_process() {
     Environment environment;

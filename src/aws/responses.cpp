@@ -14,6 +14,7 @@ constexpr std::string_view k_assume_role = "AWS STS AssumeRole";
 constexpr std::string_view k_run_instances = "AWS EC2 RunInstances";
 constexpr std::string_view k_describe_instances = "AWS EC2 DescribeInstances";
 constexpr std::string_view k_terminate_instances = "AWS EC2 TerminateInstances";
+constexpr std::string_view k_describe_images = "AWS EC2 DescribeImages";
 
 // Loads the body and checks that its root is `root`. An AWS error document in place of the
 // expected response becomes that error's failure.
@@ -213,6 +214,26 @@ Result<std::vector<Ec2StateChange>> parse_terminate_instances_response(std::stri
                            std::move(current).value()});
     }
     return changes;
+}
+
+Result<std::vector<Ec2Image>> parse_describe_images_response(std::string_view body) {
+    pugi::xml_document document;
+    if (auto loaded = load_response(document, body, k_describe_images, "DescribeImagesResponse");
+        !loaded) {
+        return loaded.error();
+    }
+
+    std::vector<Ec2Image> images;
+    const pugi::xml_node set = xml::child(document.document_element(), "imagesSet");
+    for (const pugi::xml_node item : items(set)) {
+        auto image_id = required_text(item, {"imageId"}, k_describe_images);
+        if (!image_id) {
+            return image_id.error();
+        }
+        images.push_back(
+            Ec2Image{std::move(image_id).value(), xml::text(xml::child(item, "rootDeviceName"))});
+    }
+    return images;
 }
 
 } // namespace jitbox::aws

@@ -16,7 +16,7 @@ void run_extend(Context& context, const ExtendOptions& options) {
     lifecycle.reconcile();
     SandboxRecord record = value_or_throw(lifecycle.extend(options.name, by, options.reason));
     if (context.options().json) {
-        fmt::print("{}\n", status_to_json({record, "running", true, ""}).dump(2));
+        fmt::print("{}\n", status_to_json({record, "running", true, "", ""}).dump(2));
         return;
     }
     context.notice("{} now expires at {} ({} from now)", record.name,

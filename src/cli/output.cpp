@@ -46,6 +46,8 @@ nlohmann::json status_to_json(const SandboxStatus& status) {
         {"expires_at", format_rfc3339(record.expires_at)},
         {"max_expires_at", format_rfc3339(record.max_expires_at)},
         {"child_pid", child},
+        {"region", record.region},
+        {"detail", status.detail},
         {"resources", {{"items", items}, {"ports", ports}}},
     };
 }

@@ -1,5 +1,7 @@
 #include "commands.hpp"
 
+#include <algorithm>
+
 namespace jitbox::cli {
 
 namespace {
@@ -50,12 +52,22 @@ void run_status(Context& context, const StatusOptions& options) {
         return;
     }
     TimePoint now = SystemClock().now();
+    // The DETAIL column (such as an EC2 instance's id and addresses) appears only when a
+    // provider fills it, so docker-only listings keep their columns.
+    const bool with_detail = std::any_of(statuses.begin(), statuses.end(),
+                                         [](const auto& status) { return !status.detail.empty(); });
     std::vector<std::vector<std::string>> rows = {
         {"NAME", "TEMPLATE", "PROVIDER", "STATE", "EXPIRES IN", "OWNER"}};
+    if (with_detail) {
+        rows.front().push_back("DETAIL");
+    }
     for (const auto& status : statuses) {
         const auto& record = status.record;
         rows.push_back({record.name, record.template_name, record.provider, status.state,
                         format_time_left(record.expires_at, now), record.owner});
+        if (with_detail) {
+            rows.back().push_back(status.detail);
+        }
     }
     print_table(rows);
     fail_on_unknown(statuses);

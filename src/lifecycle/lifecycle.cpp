@@ -81,6 +81,10 @@ bool needs_keyring(const Template& spec) {
     return !spec.secrets.empty() || spec.provider == "aws-sts";
 }
 
+ProviderLocation location_of(const SandboxRecord& record) {
+    return ProviderLocation{record.endpoint, record.region};
+}
+
 } // namespace
 
 std::string make_sandbox_id() { return random_hex(8); }
@@ -244,12 +248,13 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
         audit("up", record, &secrets.error(), extras);
         return secrets.error();
     }
-    auto endpoint = m_services.providers.default_endpoint(chosen.provider);
-    if (!endpoint) {
-        return endpoint.error();
+    auto location = m_services.providers.locate(chosen);
+    if (!location) {
+        return location.error();
     }
-    record.endpoint = *endpoint;
-    auto provider = m_services.providers.make(record.provider, record.endpoint);
+    record.endpoint = location->endpoint;
+    record.region = location->region;
+    auto provider = m_services.providers.make(record.provider, *location);
     if (!provider) {
         return provider.error();
     }
@@ -270,6 +275,7 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     plan.expires_at = record.expires_at;
     plan.labels = sandbox_labels(plan);
     plan.secrets = *secrets;
+    plan.mfa_code = request.mfa_code;
     auto created = put_generated_secrets(chosen, record, plan);
     if (created) {
         created = (*provider)->create(plan, record.resources, m_services.progress);
@@ -439,6 +445,15 @@ Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by,
         audit("extend", record, &denied, extras);
         return denied;
     }
+    // The resources learn the new deadline first: an instance that powers itself off at the
+    // old one must not outrun a record that promises the new one.
+    auto provider = m_services.providers.make(record.provider, location_of(record));
+    auto moved =
+        provider ? (*provider)->extend(record.resources, wanted) : Result<void>(provider.error());
+    if (!moved) {
+        audit("extend", record, &moved.error(), extras);
+        return moved.error();
+    }
     record.expires_at = wanted;
     if (auto updated = m_services.store.update(record); !updated) {
         return updated.error();
@@ -572,7 +587,7 @@ Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action
         }
         return failure;
     };
-    auto provider = m_services.providers.make(record.provider, record.endpoint);
+    auto provider = m_services.providers.make(record.provider, location_of(record));
     if (!provider) {
         return fail(provider.error());
     }
@@ -591,46 +606,66 @@ Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action
     return {};
 }
 
+namespace {
+
+// The report of one engine or API endpoint for `status`.
+struct EngineView {
+    std::map<std::string, LabelledResource> resources; // by sandbox id
+    std::optional<std::string> failure;                // why the engine could not be asked
+    bool lists_resources = true;
+};
+
+EngineView view_engine(ProviderFactory& providers, const SandboxRecord& record) {
+    EngineView view;
+    auto provider = providers.make(record.provider, location_of(record));
+    auto listed = provider ? (*provider)->list_labelled(ListScope::containers)
+                           : Result<std::vector<LabelledResource>>(provider.error());
+    if (!listed) {
+        // One unreachable engine must not hide the sandboxes on the others.
+        view.failure = listed.error().message;
+        return view;
+    }
+    view.lists_resources = (*provider)->lists_resources();
+    for (auto& resource : *listed) {
+        view.resources[resource.labels.at(k_label_sandbox)] = std::move(resource);
+    }
+    return view;
+}
+
+} // namespace
+
 Result<std::vector<SandboxStatus>> Lifecycle::status() {
     auto records = m_services.store.list();
     if (!records) {
         return records.error();
     }
     // One list request per engine endpoint, whatever the number of sandboxes.
-    std::map<std::string, std::map<std::string, std::string>> states_by_endpoint;
+    std::map<std::string, EngineView> views;
     std::vector<SandboxStatus> statuses;
     TimePoint now = m_services.clock.now();
     for (auto& record : *records) {
-        std::string key = record.provider + " " + record.endpoint;
-        if (!states_by_endpoint.count(key)) {
-            auto& states = states_by_endpoint[key];
-            auto provider = m_services.providers.make(record.provider, record.endpoint);
-            auto listed = provider ? (*provider)->list_labelled(ListScope::containers)
-                                   : Result<std::vector<LabelledResource>>(provider.error());
-            if (!listed) {
-                // One unreachable engine must not hide the sandboxes on the others.
-                states[""] = listed.error().message; // the empty id marks an engine failure
-            } else {
-                for (const auto& resource : *listed) {
-                    states[resource.labels.at(k_label_sandbox)] = resource.state;
-                }
-            }
+        std::string key = record.provider + " " + record.endpoint + " " + record.region;
+        if (!views.count(key)) {
+            views[key] = view_engine(m_services.providers, record);
         }
-        const auto& states = states_by_endpoint[key];
-        SandboxStatus status{std::move(record), "", false, ""};
+        const EngineView& view = views[key];
+        SandboxStatus status{std::move(record), "", false, "", ""};
         status.child_alive = m_services.children.is_alive(status.record.name);
-        auto engine_state = states.find(status.record.id);
+        auto found = view.resources.find(status.record.id);
         if (status.record.state != SandboxState::running) {
             status.state = std::string(to_string(status.record.state));
         } else if (is_expired(status.record, now)) {
             status.state = "expired";
-        } else if (states.count("") > 0) {
+        } else if (view.failure) {
             status.state = "unknown";
-            status.problem = states.at("");
-        } else if (engine_state == states.end()) {
+            status.problem = *view.failure;
+        } else if (!view.lists_resources) {
+            status.state = "running"; // nothing to ask the provider about; the record decides
+        } else if (found == view.resources.end()) {
             status.state = "missing";
         } else {
-            status.state = engine_state->second;
+            status.state = found->second.state;
+            status.detail = found->second.detail;
         }
         statuses.push_back(std::move(status));
     }
@@ -701,22 +736,29 @@ Result<std::vector<GcAction>> Lifecycle::gc(GcScope scope, GcMode mode) {
         return records.error();
     }
     std::map<std::string, const SandboxRecord*> known; // by sandbox id
-    std::set<std::pair<std::string, std::string>> engines;
+    std::set<std::pair<std::string, ProviderLocation>> engines;
     for (const auto& record : *records) {
         known[record.id] = &record;
-        engines.insert({record.provider, record.endpoint});
+        engines.insert({record.provider, location_of(record)});
     }
-    if (auto endpoint = m_services.providers.default_endpoint("docker")) {
-        engines.insert({"docker", *endpoint});
+    Template docker;
+    docker.provider = "docker";
+    if (auto location = m_services.providers.locate(docker)) {
+        engines.insert({"docker", *location});
     }
+    std::set<std::string> unlisted_providers; // whose records gc cannot check against labels
 
     std::vector<GcAction> actions;
     std::set<std::string> seen_ids;
     TimePoint now = m_services.clock.now();
-    for (const auto& [provider_name, endpoint] : engines) {
-        auto provider = m_services.providers.make(provider_name, endpoint);
+    for (const auto& [provider_name, location] : engines) {
+        auto provider = m_services.providers.make(provider_name, location);
         if (!provider) {
             return provider.error();
+        }
+        if (!(*provider)->lists_resources()) {
+            unlisted_providers.insert(provider_name);
+            continue;
         }
         auto listed = (*provider)->list_labelled(ListScope::all);
         if (!listed) {
@@ -766,7 +808,8 @@ Result<std::vector<GcAction>> Lifecycle::gc(GcScope scope, GcMode mode) {
 
     // Records whose resources are all gone, and that no up is still creating, are forgotten.
     for (const auto& record : *records) {
-        if (seen_ids.count(record.id) > 0 || record.state == SandboxState::creating) {
+        if (seen_ids.count(record.id) > 0 || record.state == SandboxState::creating ||
+            unlisted_providers.count(record.provider) > 0) {
             continue;
         }
         GcAction action{record.id, record.name, record.owner, "record whose resources are gone",

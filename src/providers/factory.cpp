@@ -1,9 +1,12 @@
 #include "jitbox/providers/factory.hpp"
 
+#include "jitbox/aws/query.hpp"
+#include "jitbox/providers/aws.hpp"
 #include "jitbox/providers/docker.hpp"
 
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 namespace jitbox {
 
@@ -11,6 +14,8 @@ namespace {
 
 constexpr auto k_connect_timeout = std::chrono::seconds(5);
 constexpr const char* k_default_docker_host = "unix:///var/run/docker.sock";
+
+const SystemClock k_system_clock;
 
 std::optional<std::string> process_env(const std::string& name) {
     const char* value = std::getenv(name.c_str());
@@ -21,22 +26,27 @@ std::optional<std::string> process_env(const std::string& name) {
 }
 
 Failure unknown_provider(const std::string& provider) {
-    return make_failure(ExitCode::usage, "unknown provider \"{}\"; this build supports: docker",
+    return make_failure(ExitCode::usage,
+                        "unknown provider \"{}\"; this build supports: docker, aws-sts, aws-ec2",
                         provider);
 }
 
-} // namespace
-
-Result<std::unique_ptr<Provider>> EnvironmentProviderFactory::make(const std::string& provider,
-                                                                   const std::string& endpoint) {
-    if (provider != "docker") {
-        return unknown_provider(provider);
+const aws::QueryService* aws_service(const std::string& provider) {
+    if (provider == "aws-sts") {
+        return &aws::k_sts_service;
     }
+    if (provider == "aws-ec2") {
+        return &aws::k_ec2_service;
+    }
+    return nullptr;
+}
+
+Result<std::unique_ptr<Provider>> make_docker(const ProviderLocation& location) {
     // A recorded endpoint wins over today's DOCKER_HOST, so a sandbox is always torn down on
     // the engine that runs it.
-    EnvLookup env = [&endpoint](const std::string& name) -> std::optional<std::string> {
-        if (name == "DOCKER_HOST" && !endpoint.empty()) {
-            return endpoint;
+    EnvLookup env = [&location](const std::string& name) -> std::optional<std::string> {
+        if (name == "DOCKER_HOST" && !location.endpoint.empty()) {
+            return location.endpoint;
         }
         return process_env(name);
     };
@@ -48,15 +58,82 @@ Result<std::unique_ptr<Provider>> EnvironmentProviderFactory::make(const std::st
     return make_docker_provider(std::move(client), where->describe());
 }
 
-Result<std::string> EnvironmentProviderFactory::default_endpoint(const std::string& provider) {
-    if (provider != "docker") {
+// Builds a Query client for the recorded endpoint and region. The base credentials are looked
+// up on the first request, so an aws-sts teardown, which sends none, works without them.
+Result<std::unique_ptr<aws::QueryClient>> make_query_client(const aws::QueryService& service,
+                                                            const ProviderLocation& location) {
+    if (location.endpoint.empty() || location.region.empty()) {
+        return make_failure(ExitCode::internal,
+                            "the sandbox record names no {} endpoint or region; remove the "
+                            "record and check the AWS console for leftovers",
+                            service.name);
+    }
+    auto endpoint = aws::parse_endpoint_url(location.endpoint, "the sandbox record");
+    if (!endpoint) {
+        return endpoint.error();
+    }
+    HttpEndpoint http;
+    http.base_url = endpoint->base_url; // no ca_file: libcurl checks against the system CAs
+    aws::CredentialSource credentials = []() -> Result<aws::Credentials> {
+        auto found = aws::find_base_credentials(aws::Environment::from_process());
+        if (!found) {
+            return found.error();
+        }
+        return std::move(found->credentials);
+    };
+    aws::SleepFn sleep = [](std::chrono::milliseconds delay) {
+        std::this_thread::sleep_for(delay);
+    };
+    return std::make_unique<aws::QueryClient>(service, make_curl_client(http, k_connect_timeout),
+                                              std::move(endpoint).value(), location.region,
+                                              std::move(credentials), k_system_clock, sleep);
+}
+
+} // namespace
+
+Result<std::unique_ptr<Provider>>
+EnvironmentProviderFactory::make(const std::string& provider, const ProviderLocation& location) {
+    if (provider == "docker") {
+        return make_docker(location);
+    }
+    const aws::QueryService* service = aws_service(provider);
+    if (service == nullptr) {
         return unknown_provider(provider);
     }
-    auto host = process_env("DOCKER_HOST");
-    if (!host || host->empty()) {
-        return std::string(k_default_docker_host);
+    auto client = make_query_client(*service, location);
+    if (!client) {
+        return client.error();
     }
-    return *host;
+    if (provider == "aws-sts") {
+        return make_aws_sts_provider(std::move(client).value(), k_system_clock);
+    }
+    return make_aws_ec2_provider(
+        std::move(client).value(), k_system_clock,
+        [](std::chrono::milliseconds delay) { std::this_thread::sleep_for(delay); });
+}
+
+Result<ProviderLocation> EnvironmentProviderFactory::locate(const Template& spec) {
+    if (spec.provider == "docker") {
+        auto host = process_env("DOCKER_HOST");
+        if (!host || host->empty()) {
+            return ProviderLocation{k_default_docker_host, ""};
+        }
+        return ProviderLocation{*host, ""};
+    }
+    const aws::QueryService* service = aws_service(spec.provider);
+    if (service == nullptr) {
+        return unknown_provider(spec.provider);
+    }
+    const aws::Environment environment = aws::Environment::from_process();
+    auto region = aws::resolve_region(spec, environment);
+    if (!region) {
+        return region.error();
+    }
+    auto endpoint = aws::resolve_endpoint_url(*service, spec, *region, environment);
+    if (!endpoint) {
+        return endpoint.error();
+    }
+    return ProviderLocation{std::move(endpoint).value(), std::move(region).value()};
 }
 
 } // namespace jitbox

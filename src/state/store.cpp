@@ -358,6 +358,7 @@ std::string record_to_json(const SandboxRecord& record) {
         {"expires_at", format_rfc3339(record.expires_at)},
         {"max_expires_at", format_rfc3339(record.max_expires_at)},
         {"endpoint", record.endpoint},
+        {"region", record.region},
         {"removal_action", record.removal_action},
         {"reason", record.reason},
         {"break_glass", record.break_glass},
@@ -389,6 +390,7 @@ Result<SandboxRecord> record_from_json(std::string_view text) {
         record.provider = object.at("provider").get<std::string>();
         record.owner = object.value("owner", std::string());
         record.endpoint = object.value("endpoint", std::string());
+        record.region = object.value("region", std::string());
         record.removal_action = object.value("removal_action", std::string());
         record.reason = object.value("reason", std::string());
         record.break_glass = object.value("break_glass", false);

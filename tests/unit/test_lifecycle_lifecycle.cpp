@@ -34,6 +34,12 @@ struct ProviderLog {
     bool fail_destroy = false;
     std::map<std::string, std::string> engine_states; // sandbox id -> state
     int list_calls = 0;
+    std::vector<TimePoint> extended;
+    bool fail_extend = false;
+    bool lists_resources = true;
+    std::string detail;
+    ProviderLocation location{"fake://engine", ""};
+    std::vector<ProviderLocation> made_at;
 };
 
 class FakeProvider final : public Provider {
@@ -63,9 +69,18 @@ public:
         ++m_log.list_calls;
         std::vector<LabelledResource> found;
         for (const auto& [id, state] : m_log.engine_states) {
-            found.push_back({{"container", "c-" + id, ""}, state, {{k_label_sandbox, id}}});
+            found.push_back(
+                {{"container", "c-" + id, ""}, state, {{k_label_sandbox, id}}, m_log.detail});
         }
         return found;
+    }
+    bool lists_resources() const override { return m_log.lists_resources; }
+    Result<void> extend(const ResourceSet&, TimePoint expires_at) override {
+        if (m_log.fail_extend) {
+            return make_failure(ExitCode::provider, "cannot tag the instance");
+        }
+        m_log.extended.push_back(expires_at);
+        return {};
     }
 
 private:
@@ -75,12 +90,12 @@ private:
 class FakeFactory final : public ProviderFactory {
 public:
     explicit FakeFactory(ProviderLog& log) : m_log(log) {}
-    Result<std::unique_ptr<Provider>> make(const std::string&, const std::string&) override {
+    Result<std::unique_ptr<Provider>> make(const std::string&,
+                                           const ProviderLocation& location) override {
+        m_log.made_at.push_back(location);
         return std::unique_ptr<Provider>(std::make_unique<FakeProvider>(m_log));
     }
-    Result<std::string> default_endpoint(const std::string&) override {
-        return std::string("fake://engine");
-    }
+    Result<ProviderLocation> locate(const Template&) override { return m_log.location; }
 
 private:
     ProviderLog& m_log;
@@ -319,6 +334,44 @@ TEST_SUITE("lifecycle") {
         CHECK(f.store.find("db-1").value()->expires_at == f.clock.current + Seconds(2 * 3600));
     }
 
+    TEST_CASE("extend moves the provider's deadline first") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", Seconds(1800), std::string("db-1")}).ok());
+
+        auto extended = f.lifecycle.extend("db-1", Seconds(600));
+        REQUIRE(extended.ok());
+        REQUIRE(f.provider_log.extended.size() == 1);
+        CHECK(f.provider_log.extended[0] == f.clock.current + Seconds(2400));
+
+        f.provider_log.fail_extend = true;
+        auto failed = f.lifecycle.extend("db-1", Seconds(600));
+        REQUIRE(!failed.ok());
+        CHECK(failed.error().code == ExitCode::provider);
+        CHECK(f.store.find("db-1").value()->expires_at == f.clock.current + Seconds(2400));
+        CHECK(f.audit_lines().back().find("cannot tag the instance") != std::string::npos);
+    }
+
+    TEST_CASE("up records the region and passes the MFA prompt") {
+        Fixture f;
+        f.provider_log.location =
+            ProviderLocation{"https://ec2.eu-west-1.amazonaws.com", "eu-west-1"};
+        UpRequest request{"db", Seconds(1800), std::string("db-1")};
+        request.mfa_code = [] { return Result<std::string>(std::string("123456")); };
+
+        auto record = f.lifecycle.up(request);
+
+        REQUIRE(record.ok());
+        CHECK(record->endpoint == "https://ec2.eu-west-1.amazonaws.com");
+        CHECK(record->region == "eu-west-1");
+        CHECK(f.store.find("db-1").value()->region == "eu-west-1");
+        REQUIRE(f.provider_log.plans.size() == 1);
+        REQUIRE(f.provider_log.plans[0].mfa_code);
+        CHECK(f.provider_log.plans[0].mfa_code().value() == "123456");
+
+        REQUIRE(f.lifecycle.down("db-1").ok());
+        CHECK(f.provider_log.made_at.back() == f.provider_log.location);
+    }
+
     TEST_CASE("extend and down of an unknown name report not found") {
         Fixture f;
         CHECK(f.lifecycle.extend("ghost", Seconds(60)).error().code == ExitCode::not_found);
@@ -396,5 +449,35 @@ TEST_SUITE("lifecycle") {
         CHECK((*statuses)[1].state == "exited");
         CHECK((*statuses)[2].state == "missing");
         CHECK(f.provider_log.list_calls == 1);
+    }
+
+    TEST_CASE("status shows the provider's detail") {
+        Fixture f;
+        f.provider_log.detail = "i-1 private 10.0.1.5";
+        REQUIRE(f.lifecycle.up({"db", Seconds(600), std::string("a")}).ok());
+
+        auto statuses = f.lifecycle.status();
+
+        REQUIRE(statuses.ok());
+        REQUIRE(statuses->size() == 1);
+        CHECK((*statuses)[0].state == "running");
+        CHECK((*statuses)[0].detail == "i-1 private 10.0.1.5");
+    }
+
+    TEST_CASE("a provider that lists nothing keeps its sandboxes") {
+        Fixture f;
+        f.provider_log.lists_resources = false;
+        REQUIRE(f.lifecycle.up({"db", Seconds(600), std::string("a")}).ok());
+        f.provider_log.engine_states.clear();
+
+        auto statuses = f.lifecycle.status();
+        REQUIRE(statuses.ok());
+        REQUIRE(statuses->size() == 1);
+        CHECK((*statuses)[0].state == "running");
+
+        auto actions = f.lifecycle.gc(GcScope::own, GcMode::remove);
+        REQUIRE(actions.ok());
+        CHECK(actions->empty());
+        CHECK(f.record_count() == 1);
     }
 }

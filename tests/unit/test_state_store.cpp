@@ -1,8 +1,8 @@
 #include "jitbox/state/store.hpp"
 
-#include <doctest/doctest.h>
-
 #include <cstdlib>
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,6 +76,23 @@ TEST_SUITE("state") {
         REQUIRE(parsed->resources.items.size() == 2);
         CHECK(parsed->resources.items[1].kind == "container");
         CHECK(parsed->resources.ports.at(0).host_port == 49153);
+    }
+
+    TEST_CASE("the AWS region round trip and old records") {
+        SandboxRecord record = sample_record("box-1");
+        record.provider = "aws-ec2";
+        record.endpoint = "https://ec2.eu-west-1.amazonaws.com";
+        record.region = "eu-west-1";
+        auto parsed = record_from_json(record_to_json(record));
+        REQUIRE(parsed.ok());
+        CHECK(parsed->endpoint == "https://ec2.eu-west-1.amazonaws.com");
+        CHECK(parsed->region == "eu-west-1");
+
+        auto old = nlohmann::json::parse(record_to_json(sample_record("db-1")));
+        old.erase("region");
+        auto loaded = record_from_json(old.dump());
+        REQUIRE(loaded.ok());
+        CHECK(loaded->region.empty());
     }
 
     TEST_CASE("a damaged record is reported, not taken as empty") {

@@ -23,6 +23,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace jitbox::aws {
 
@@ -31,8 +32,8 @@ struct Environment {
     std::map<std::string, std::string> variables; // an empty value counts as unset
     std::filesystem::path home;
 
-    /// Copies the AWS_* variables that the lookup uses, and HOME (or the home folder in the
-    /// password database when HOME is unset), from the running process.
+    /// Copies the AWS_* variables that the lookups and the endpoint resolution use, and HOME
+    /// (or the home folder in the password database when HOME is unset), from the process.
     static Environment from_process();
 };
 
@@ -48,6 +49,10 @@ std::string selected_profile(const Environment& environment);
 
 /// Finds the base credentials in the order described at the top of this file.
 Result<BaseCredentials> find_base_credentials(const Environment& environment);
+
+/// True when `region` is lower-case letters, digits and hyphens, such as "us-east-1". Checking
+/// it keeps a typo from turning into a different host name in an endpoint URL.
+bool is_valid_region(std::string_view region);
 
 /// Finds the region: AWS_REGION, then AWS_DEFAULT_REGION, then `region` in the profile's
 /// section of the config file. Returns no region when none of them sets one.

@@ -45,9 +45,16 @@ struct Ec2StateChange {
     std::string current_state;
 };
 
+/// An AMI as DescribeImages describes it.
+struct Ec2Image {
+    std::string image_id;
+    std::string root_device_name; // such as "/dev/xvda"; empty for instance-store images
+};
+
 Result<AssumedRole> parse_assume_role_response(std::string_view body);
 Result<std::vector<Ec2Instance>> parse_run_instances_response(std::string_view body);
 Result<Ec2InstancePage> parse_describe_instances_response(std::string_view body);
 Result<std::vector<Ec2StateChange>> parse_terminate_instances_response(std::string_view body);
+Result<std::vector<Ec2Image>> parse_describe_images_response(std::string_view body);
 
 } // namespace jitbox::aws

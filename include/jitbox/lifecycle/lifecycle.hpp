@@ -19,15 +19,24 @@
 
 namespace jitbox {
 
-/// Chooses a provider by name and engine endpoint; an empty endpoint means "as the environment
-/// says" (DOCKER_HOST and so on).
+/// The place of a sandbox's resources, kept in its record so that teardown reaches it later
+/// whatever the environment then contains.
+struct ProviderLocation {
+    std::string endpoint; // such as "unix:///var/run/docker.sock" or an AWS endpoint URL; empty
+                          // means "as the environment says" (DOCKER_HOST and so on)
+    std::string region;   // the AWS region; empty for docker
+
+    auto operator<=>(const ProviderLocation&) const = default;
+};
+
+/// Chooses a provider by name and location.
 class ProviderFactory {
 public:
     virtual ~ProviderFactory() = default;
     virtual Result<std::unique_ptr<Provider>> make(const std::string& provider,
-                                                   const std::string& endpoint) = 0;
-    /// The endpoint a new sandbox of this provider would use, for its record.
-    virtual Result<std::string> default_endpoint(const std::string& provider) = 0;
+                                                   const ProviderLocation& location) = 0;
+    /// The location a new sandbox of this template would use, for its record.
+    virtual Result<ProviderLocation> locate(const Template& spec) = 0;
 };
 
 struct UpRequest {
@@ -36,6 +45,9 @@ struct UpRequest {
     std::optional<std::string> name;
     std::string reason;       // --reason, recorded in the audit log
     bool break_glass = false; // --break-glass
+    /// Asks the user for the current MFA code, for templates with an mfa_serial; passed on as
+    /// SandboxPlan::mfa_code. Unset: such templates fail.
+    std::function<Result<std::string>()> mfa_code;
 };
 
 /// Whether a failed teardown writes an audit record; the background child skips the records
@@ -49,6 +61,7 @@ struct SandboxStatus {
                        // or "unknown" when the engine could not be asked
     bool child_alive = false;
     std::string problem; // why the state is "unknown": the engine's failure message
+    std::string detail;  // the provider's LabelledResource::detail, such as addresses
 };
 
 /// The owners whose labelled resources `gc` may remove: this user only, or everyone.

@@ -25,7 +25,7 @@ inline constexpr const char* k_label_name = "io.jitbox.name";
 
 /// One thing a provider created, such as a container or a network.
 struct Resource {
-    std::string kind; // "container", "network"
+    std::string kind; // "container", "network", "instance", "aws-session"
     std::string id;
     std::string name;
 };
@@ -66,6 +66,9 @@ struct LabelledResource {
     Resource resource;
     std::string state; // provider's word: "running", "exited", "created", ...
     std::map<std::string, std::string> labels;
+    /// The text `status` shows beside the state, such as an EC2 instance's id and addresses.
+    /// Empty when the provider has nothing to add.
+    std::string detail;
 };
 
 /// The resource kinds list_labelled covers. Containers alone tell status whether each sandbox
@@ -91,6 +94,18 @@ public:
 
     /// Lists the resources that carry the io.jitbox.sandbox label, with one request per kind.
     virtual Result<std::vector<LabelledResource>> list_labelled(ListScope scope) = 0;
+
+    /// False for a provider whose sandboxes have nothing that list_labelled can find (STS
+    /// sessions), so `status` and `gc` trust the record instead of calling them missing.
+    virtual bool lists_resources() const { return true; }
+
+    /// Moves the deadline that the resources themselves carry, for `extend`. The default has
+    /// nothing to move, because the background child enforces the deadline alone.
+    virtual Result<void> extend(const ResourceSet& resources, TimePoint expires_at) {
+        static_cast<void>(resources);
+        static_cast<void>(expires_at);
+        return {};
+    }
 };
 
 } // namespace jitbox

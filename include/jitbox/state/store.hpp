@@ -30,7 +30,9 @@ struct SandboxRecord {
     TimePoint expires_at;
     TimePoint max_expires_at; // created_at + the template's max_ttl: extend stops here
     std::optional<Seconds> stop_timeout;
-    std::string endpoint; // the engine it was created on, such as "unix:///var/run/docker.sock"
+    std::string endpoint; // the engine or API it was created on, such as
+                          // "unix:///var/run/docker.sock" or "https://ec2.eu-west-1.amazonaws.com"
+    std::string region;   // the AWS region; empty for docker and in records older than AWS
     std::string removal_action; // while `removing`: the action that started it, for the audit
     std::string reason;         // --reason given to `up`
     bool break_glass = false;   // granted as a break-glass request

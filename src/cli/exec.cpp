@@ -1,6 +1,6 @@
 // `jitbox exec NAME -- CMD...`: runs a local command with a sandbox's credentials in its
-// environment. jitbox replaces itself with CMD (execvp), so CMD's exit code, signals and
-// terminal are its own; jitbox's failures use the codes docker reserves for them, 125 to 127.
+// environment. jitbox replaces itself with CMD (execvpe), so CMD's exit code, signals and
+// terminal are its own. jitbox's own failures use 125 to 127, the codes docker reserves.
 
 #include "commands.hpp"
 
@@ -24,8 +24,8 @@ struct ExecOptions {
     bool mfa_stdin = false;
 };
 
-// The process environment with `environment` applied: its unset names and the names it sets
-// are removed, then its values appended.
+// Returns the process environment without the names `environment` unsets or sets, followed by
+// the values it sets.
 std::vector<std::string> child_environment(const SandboxEnvironment& environment) {
     std::set<std::string, std::less<>> replaced(environment.unset.begin(),
                                                 environment.unset.end());
@@ -93,6 +93,8 @@ void register_exec(CLI::App& app, Context& context) {
     CLI::App* exec = app.add_subcommand(
         "exec", "Run a local command with a sandbox's credentials in its environment");
     exec->add_option("name", options->name, "Sandbox")->required()->type_name("NAME");
+    // As with kubectl exec, the command's own options need `--` before the command, or CLI11
+    // takes them for jitbox's.
     exec->add_option("command", options->command, "The command and its arguments, after --")
         ->required()
         ->type_name("CMD...");

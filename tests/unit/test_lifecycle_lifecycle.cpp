@@ -32,6 +32,7 @@ struct ProviderLog {
     std::vector<ResourceSet> destroyed;
     std::optional<std::size_t> fail_create_after;
     bool fail_destroy = false;
+    bool destroy_leaves_container = false; // destroy reports success, but the container stays
     std::map<std::string, std::string> engine_states; // sandbox id -> state
     int list_calls = 0;
     std::vector<TimePoint> extended;
@@ -63,6 +64,13 @@ public:
             return make_failure(ExitCode::provider, "engine unreachable");
         }
         m_log.destroyed.push_back(resources);
+        if (m_log.destroy_leaves_container) {
+            return {};
+        }
+        for (const Resource& resource : resources.items) {
+            const std::size_t dash = resource.id.find('-');
+            m_log.engine_states.erase(resource.id.substr(dash + 1));
+        }
         return {};
     }
     Result<std::vector<LabelledResource>> list_labelled(ListScope) override {

@@ -458,6 +458,24 @@ TEST_SUITE("lifecycle") {
         CHECK(f.audit_lines().size() == 2);
     }
 
+    TEST_CASE("a partial teardown keeps the record") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+        f.provider_log.destroy_leaves_container = true;
+        auto result = f.lifecycle.down("db-1");
+        REQUIRE(!result.ok());
+        CHECK(result.error().code == ExitCode::partial_teardown);
+        CHECK(result.error().message.find("removed only in part") != std::string::npos);
+        auto kept = f.store.find("db-1").value();
+        REQUIRE(kept.has_value());
+        CHECK(kept->state == SandboxState::removing);
+        CHECK(f.audit_lines().back().find("\"result\":\"error\"") != std::string::npos);
+
+        f.provider_log.destroy_leaves_container = false;
+        REQUIRE(f.lifecycle.down("db-1").ok());
+        CHECK(f.record_count() == 0);
+    }
+
     TEST_CASE("a failed teardown keeps the record for a later attempt") {
         Fixture f;
         REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());

@@ -267,6 +267,11 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     }
     record.endpoint = location->endpoint;
     record.region = location->region;
+    if (chosen.provider == "aws-sts") {
+        record.role_arn = chosen.aws.role_arn;
+        record.session_policy = chosen.aws.session_policy;
+        record.mfa_serial = chosen.aws.mfa_serial;
+    }
     auto provider = m_services.providers.make(record.provider, *location);
     if (!provider) {
         return provider.error();
@@ -549,6 +554,13 @@ Result<AwsSession> Lifecycle::aws_session(const std::string& name,
     plan.name = record.name;
     plan.owner = record.owner;
     plan.spec = template_for(record);
+    if (!record.role_arn.empty()) {
+        // The grant's role and policy, not today's template: an edited template must not widen
+        // or move a live sandbox's permissions.
+        plan.spec.aws.role_arn = record.role_arn;
+        plan.spec.aws.session_policy = record.session_policy;
+        plan.spec.aws.mfa_serial = record.mfa_serial;
+    }
     plan.expires_at = record.expires_at;
     plan.secrets = *store;
     plan.mfa_code = mfa_code;

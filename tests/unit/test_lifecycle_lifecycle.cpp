@@ -712,21 +712,30 @@ TEST_SUITE("lifecycle aws session") {
         }
     }
 
-    TEST_CASE("aws session of removed template") {
-        Fixture f;
-        start_sts_sandbox(f, Seconds(3600));
-        f.config.templates.erase("deploy");
+    TEST_CASE("aws session keeps the granted role") {
+        const std::vector<std::pair<std::string, std::function<void(Config&)>>> changes{
+            {"template removed", [](Config& c) { c.templates.erase("deploy"); }},
+            {"role changed",
+             [](Config& c) {
+                 c.templates.at("deploy").aws.role_arn = "arn:aws:iam::123456789012:role/Admin";
+                 c.templates.at("deploy").aws.session_policy = "";
+             }},
+        };
+        for (const auto& [label, change] : changes) {
+            CAPTURE(label);
+            Fixture f;
+            start_sts_sandbox(f, Seconds(3600));
+            change(f.config);
 
-        auto session = f.lifecycle.aws_session("deploy-1", nullptr);
+            auto session = f.lifecycle.aws_session("deploy-1", nullptr);
 
-        // The provider receives the record's stand-in, which has no AWS settings, and the
-        // aws-sts provider rejects it for its missing role_arn.
-        REQUIRE(session.ok());
-        REQUIRE(f.provider_log.renewals.size() == 1);
-        const Template& spec = f.provider_log.renewals[0].spec;
-        CHECK(spec.name == "deploy");
-        CHECK(spec.provider == "aws-sts");
-        CHECK(spec.aws.role_arn.empty());
+            REQUIRE(session.ok());
+            REQUIRE(f.provider_log.renewals.size() == 1);
+            const Template& spec = f.provider_log.renewals[0].spec;
+            CHECK(spec.name == "deploy");
+            CHECK(spec.provider == "aws-sts");
+            CHECK(spec.aws.role_arn == k_deploy_role);
+        }
     }
 
     TEST_CASE("aws session locked keyring") {

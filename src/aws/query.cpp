@@ -167,6 +167,8 @@ Result<HttpRequest> QueryClient::build_request(std::string_view action,
             return found.error();
         }
         m_credentials = std::move(found).value();
+        add_redacted_value(m_credentials->secret_access_key);
+        add_redacted_value(m_credentials->session_token);
     }
 
     SigningRequest unsigned_request;

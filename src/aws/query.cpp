@@ -69,6 +69,10 @@ Result<EndpointUrl> parse_endpoint_url(std::string_view url, std::string_view so
     if (rest.find_first_of("?#") != std::string_view::npos) {
         return invalid("remove the query or fragment");
     }
+    // The path goes into the request line and the signature, so it keeps to printable ASCII.
+    if (std::any_of(rest.begin(), rest.end(), [](char c) { return c <= ' ' || c >= '\x7f'; })) {
+        return invalid("remove the white space, control and non-ASCII characters");
+    }
     const std::size_t slash = rest.find('/');
     const std::string_view authority = rest.substr(0, slash);
     const std::string path =

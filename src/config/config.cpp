@@ -228,6 +228,7 @@ void read_mount_source(const Field& field, Mount& mount) {
                                 source));
     }
     mount.source = without_trailing_separator((field.source.base_dir / source).lexically_normal());
+    mount.origin = format_position(field.source, field.node.source());
 }
 
 void read_mount_target(const Field& field, Mount& mount) {
@@ -245,10 +246,15 @@ void read_mount_writable(const Field& field, Mount& mount) {
     mount.writable = read_bool(field);
 }
 
-constexpr std::array<KeyRule<Mount>, 3> k_mount_keys{{
+void read_mount_allow_sensitive(const Field& field, Mount& mount) {
+    mount.allow_sensitive = read_bool(field);
+}
+
+constexpr std::array<KeyRule<Mount>, 4> k_mount_keys{{
     {"source", read_mount_source},
     {"target", read_mount_target},
     {"writable", read_mount_writable},
+    {"allow_sensitive", read_mount_allow_sensitive},
 }};
 
 Mount read_mount(const Field& field) {

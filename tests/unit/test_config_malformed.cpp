@@ -1,5 +1,5 @@
-// Malformed configuration and policy files, loaded the way every command loads them: each case
-// writes a project file (and, where it needs one, a system file) into a temp folder, and
+// Malformed configuration and policy files, loaded the way every command loads them. Each case
+// writes a project file, and a system file where it needs one, into a temp folder. Then
 // load_layered_config must fail with exactly the expected line and exit code.
 
 #include "jitbox/policy/layers.hpp"

@@ -21,6 +21,9 @@ setup_packages=(
     libpugixml-dev
     # Time zones of policy windows: the date library and the tz database it reads
     libhowardhinnant-date-dev tzdata
+    # The fuzz targets of fuzz/ (scripts/fuzz.sh): clang 14 and its libFuzzer and sanitizer
+    # runtimes
+    clang-14 libclang-rt-14-dev
     # Docker engine, and cgroupfs-mount for machines whose init system mounts no cgroups
     docker.io cgroupfs-mount
     # Content of the locally built busybox:1.36 image

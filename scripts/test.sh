@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds jitbox (scripts/setup.sh), runs every ctest test, unit and integration, and then checks
-# that the run left no jitbox container, network or `jitbox __reap` process behind. Resources
-# and processes that existed before the run, such as a quickstart sandbox, are not counted.
-# Exits non-zero when a test failed or something was left over. Run it as root.
+# Builds jitbox (scripts/setup.sh), runs every ctest test, unit and integration, runs each fuzz
+# target for a short time (scripts/fuzz.sh), and then checks that the run left no jitbox
+# container, network or `jitbox __reap` process behind. Resources and processes that existed
+# before the run, such as a quickstart sandbox, are not counted. Exits non-zero when a test or
+# a fuzz target failed or something was left over. Run it as root.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -86,6 +87,8 @@ trap cleanup EXIT
 
 failed=0
 ctest --test-dir build --output-on-failure || failed=1
+# Every fuzz target once, briefly: a clang build into build-fuzz/ and 20 s per target.
+JITBOX_FUZZ_SECONDS=${JITBOX_FUZZ_SECONDS:-20} bash scripts/fuzz.sh || failed=1
 
 # Lines that are in the second list and not in the first.
 added() {

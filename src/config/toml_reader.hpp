@@ -118,8 +118,11 @@ template <typename Target, std::size_t N>
 void read_keys(const Field& field, const std::array<KeyRule<Target>, N>& rules, Target& target) {
     for (const auto& [key, node] : entries_in_file_order(read_table(field))) {
         const Field value{*node, append_key(field.key_path, key->str()), field.source};
-        const auto rule = std::find_if(rules.begin(), rules.end(), [&](const auto& candidate) {
-            return candidate.key == key->str();
+        // Named outside the lambda because clang 14, which builds the fuzz targets, cannot
+        // capture a structured binding.
+        const std::string_view name = key->str();
+        const auto rule = std::find_if(rules.begin(), rules.end(), [&name](const auto& candidate) {
+            return candidate.key == name;
         });
         if (rule == rules.end()) {
             std::vector<std::string> known;

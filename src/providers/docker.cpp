@@ -1,9 +1,9 @@
 #include "jitbox/providers/docker.hpp"
 
+#include "docker_json.hpp"
 #include "jitbox/policy/mounts.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -14,13 +14,18 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 #include <vector>
 
 namespace jitbox {
 
-using Json = nlohmann::json;
+using docker_json::ApiVersion;
+using docker_json::engine_message;
+using docker_json::Json;
+using docker_json::member;
+using docker_json::one_line;
+using docker_json::string_field;
+using docker_json::trim;
 
 ImageReference split_image_reference(std::string_view reference) {
     std::string_view repository = reference;
@@ -51,7 +56,6 @@ constexpr auto k_ping_timeout = std::chrono::seconds(10);
 // Time the engine may take after the stop grace period to kill the container and reply.
 constexpr auto k_stop_reply_margin = std::chrono::seconds(30);
 constexpr std::size_t k_short_id_length = 8;
-constexpr std::size_t k_max_quoted_length = 300;
 
 constexpr std::string_view k_engine_log_hint =
     "check the engine's log, for example with `journalctl -u docker`";
@@ -59,72 +63,14 @@ constexpr std::string_view k_pull_hint = "check the name and that the registry i
 
 // ---- JSON and message helpers -------------------------------------------------------------
 
-const Json& member(const Json& object, const char* key) {
-    static const Json k_null;
-    if (!object.is_object()) {
-        return k_null;
-    }
-    const auto found = object.find(key);
-    return found == object.end() ? k_null : *found;
-}
-
-std::string string_field(const Json& object, const char* key) {
-    const Json& value = member(object, key);
-    return value.is_string() ? value.get<std::string>() : std::string();
-}
-
-std::map<std::string, std::string> string_map(const Json& object) {
-    std::map<std::string, std::string> result;
-    if (!object.is_object()) {
-        return result;
-    }
-    for (const auto& [key, value] : object.items()) {
-        if (value.is_string()) {
-            result.emplace(key, value.get<std::string>());
-        }
-    }
-    return result;
-}
-
 // Invalid UTF-8 in a template value becomes U+FFFD instead of an exception.
 std::string to_body(const Json& body) {
     return body.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-std::string_view trim(std::string_view text) {
-    const auto first = text.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos) {
-        return {};
-    }
-    const auto last = text.find_last_not_of(" \t\r\n");
-    return text.substr(first, last - first + 1);
-}
-
-// Replaces line breaks with spaces and cuts the text to k_max_quoted_length characters, so
-// engine text fits in a one-line message.
-std::string one_line(std::string_view text) {
-    std::string line(trim(text).substr(0, k_max_quoted_length));
-    for (char& c : line) {
-        if (c == '\n' || c == '\r' || c == '\t') {
-            c = ' ';
-        }
-    }
-    return line;
-}
-
-// Returns the `message` of an error response's JSON body, or else the body itself.
-std::string engine_message(const HttpResponse& response) {
-    const Json body = Json::parse(response.body, nullptr, false);
-    std::string message = one_line(string_field(body, "message"));
-    if (message.empty()) {
-        message = one_line(response.body);
-    }
-    return message.empty() ? "no message" : message;
-}
-
 Failure http_failure(std::string_view action, const HttpResponse& response, std::string_view hint) {
     return make_failure(ExitCode::provider, "{} failed (HTTP {}: {}); {}", action, response.status,
-                        engine_message(response), hint);
+                        engine_message(response.body), hint);
 }
 
 std::string default_hint(long status) {
@@ -161,31 +107,6 @@ bool is_path_token(std::string_view token) {
 
 // ---- API version ----------------------------------------------------------------------------
 
-struct ApiVersion {
-    int major = 0;
-    int minor = 0;
-
-    auto operator<=>(const ApiVersion&) const = default;
-};
-
-bool parse_number(std::string_view digits, int& number) {
-    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
-        return false;
-    }
-    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
-    return error == std::errc() && end == digits.data() + digits.size();
-}
-
-std::optional<ApiVersion> parse_api_version(std::string_view text) {
-    const auto dot = text.find('.');
-    ApiVersion version;
-    if (dot == std::string_view::npos || !parse_number(text.substr(0, dot), version.major) ||
-        !parse_number(text.substr(dot + 1), version.minor)) {
-        return std::nullopt;
-    }
-    return version;
-}
-
 // Removes the "cannot reach ENDPOINT: " that HttpClient puts before a transport failure.
 std::string transport_reason(const std::string& message) {
     constexpr std::string_view k_prefix = "cannot reach ";
@@ -194,83 +115,6 @@ std::string transport_reason(const std::string& message) {
         return message;
     }
     return message.substr(separator + 2);
-}
-
-// ---- Pull progress stream -------------------------------------------------------------------
-
-// POST /images/create streams one JSON object per line. A chunk may end inside an object, so
-// the incomplete tail is kept until the next chunk completes it.
-class PullStream {
-public:
-    explicit PullStream(const ProgressFn& progress) : m_progress(progress) {}
-
-    void feed(std::string_view chunk) {
-        m_pending.append(chunk);
-        std::size_t start = 0;
-        for (auto end = m_pending.find('\n'); end != std::string::npos;
-             end = m_pending.find('\n', start)) {
-            handle_line(std::string_view(m_pending).substr(start, end - start));
-            start = end + 1;
-        }
-        m_pending.erase(0, start);
-    }
-
-    void finish() {
-        handle_line(m_pending);
-        m_pending.clear();
-    }
-
-    /// The first error the engine reported, or empty when there was none. For an error response
-    /// it is the response's `message`.
-    const std::string& error() const { return m_error; }
-
-private:
-    void handle_line(std::string_view line);
-
-    const ProgressFn& m_progress;
-    std::string m_pending;
-    std::string m_error;
-};
-
-void PullStream::handle_line(std::string_view line) {
-    line = trim(line);
-    if (line.empty()) {
-        return;
-    }
-
-    const Json object = Json::parse(line, nullptr, false);
-    if (!object.is_object()) {
-        if (m_error.empty()) {
-            m_error = fmt::format("the engine sent a line that is not JSON: {}", one_line(line));
-        }
-        return;
-    }
-
-    std::string error = string_field(member(object, "errorDetail"), "message");
-    if (error.empty()) {
-        error = string_field(object, "error");
-    }
-    if (error.empty()) {
-        error = string_field(object, "message"); // the body of a non-200 response
-    }
-    if (!error.empty()) {
-        if (m_error.empty()) {
-            m_error = one_line(error);
-        }
-        return;
-    }
-
-    std::string text = string_field(object, "status");
-    if (text.empty()) {
-        return;
-    }
-    if (const std::string layer = string_field(object, "id"); !layer.empty()) {
-        text = layer + ": " + text;
-    }
-    if (const std::string bar = string_field(object, "progress"); !bar.empty()) {
-        text += " " + bar;
-    }
-    report(m_progress, text);
 }
 
 // ---- Request bodies -------------------------------------------------------------------------
@@ -382,27 +226,6 @@ Json container_body(const SandboxPlan& plan, const std::string& network_mode) {
         body["ExposedPorts"] = exposed_ports(spec.ports);
     }
     return body;
-}
-
-std::vector<PublishedPort> published_ports(const Json& ports) {
-    std::vector<PublishedPort> result;
-    if (!ports.is_object()) {
-        return result;
-    }
-    for (const auto& [container_port, bindings] : ports.items()) {
-        if (!bindings.is_array()) {
-            continue; // null: exposed but not published
-        }
-        for (const Json& binding : bindings) {
-            PublishedPort port{container_port, string_field(binding, "HostIp"), 0};
-            const std::string host_port = string_field(binding, "HostPort");
-            if (!parse_number(host_port, port.host_port)) {
-                continue;
-            }
-            result.push_back(std::move(port));
-        }
-    }
-    return result;
 }
 
 // ---- Plan validation ------------------------------------------------------------------------
@@ -564,7 +387,7 @@ Result<void> DockerProvider::negotiate() {
     if (response->status != 200) {
         return make_failure(
             ExitCode::provider, "the Docker engine at {} answered GET /_ping with HTTP {} ({}); {}",
-            m_endpoint, response->status, engine_message(*response), k_engine_log_hint);
+            m_endpoint, response->status, engine_message(response->body), k_engine_log_hint);
     }
 
     const auto header = response->headers.find("api-version");
@@ -574,20 +397,20 @@ Result<void> DockerProvider::negotiate() {
                             "Docker engine; check DOCKER_HOST",
                             m_endpoint);
     }
-    const std::optional<ApiVersion> server = parse_api_version(header->second);
+    const std::optional<ApiVersion> server = docker_json::parse_api_version(header->second);
     if (!server) {
         return make_failure(ExitCode::provider,
                             "the Docker engine at {} sent the invalid API version \"{}\"; {}",
                             m_endpoint, one_line(header->second), k_engine_log_hint);
     }
-    if (*server < *parse_api_version(k_docker_min_api)) {
+    if (*server < *docker_json::parse_api_version(k_docker_min_api)) {
         return make_failure(ExitCode::provider,
                             "the Docker engine at {} speaks API {}, older than the {} jitbox "
                             "needs; upgrade the engine (Docker 19.03 or newer)",
                             m_endpoint, header->second, k_docker_min_api);
     }
 
-    const ApiVersion chosen = std::min(*server, *parse_api_version(k_docker_max_api));
+    const ApiVersion chosen = std::min(*server, *docker_json::parse_api_version(k_docker_max_api));
     m_version_prefix = fmt::format("/v{}.{}", chosen.major, chosen.minor);
     return {};
 }
@@ -679,7 +502,7 @@ Result<void> DockerProvider::pull_image(const std::string& image, const Progress
                                                            url_encode(reference.repository),
                                                            url_encode(reference.tag)));
     request.timeout = std::chrono::milliseconds::zero(); // the transport's low-speed limit applies
-    PullStream stream(progress);
+    docker_json::PullStream stream(progress);
     request.on_body = [&stream](std::string_view chunk) {
         stream.feed(chunk);
         return true;
@@ -808,7 +631,7 @@ Result<std::vector<PublishedPort>> DockerProvider::inspect_ports(const std::stri
         return make_failure(ExitCode::provider, "{} failed: the reply is not a JSON object; {}",
                             action, k_engine_log_hint);
     }
-    return published_ports(member(member(details, "NetworkSettings"), "Ports"));
+    return docker_json::published_ports(member(member(details, "NetworkSettings"), "Ports"));
 }
 
 // ---- Teardown -------------------------------------------------------------------------------
@@ -819,7 +642,7 @@ std::string display_name(const Resource& resource) {
 
 bool is_removal_in_progress(const HttpResponse& response) {
     return response.status == 409 &&
-           engine_message(response).find("already in progress") != std::string::npos;
+           engine_message(response.body).find("already in progress") != std::string::npos;
 }
 
 Result<void> DockerProvider::destroy(const ResourceSet& resources,
@@ -908,7 +731,7 @@ Result<void> DockerProvider::remove_container(const Resource& container,
         return {};
     }
     return make_failure(ExitCode::provider, "HTTP {}: {}", response->status,
-                        engine_message(*response));
+                        engine_message(response->body));
 }
 
 Result<void> DockerProvider::remove_network(const Resource& network) {
@@ -926,7 +749,7 @@ Result<void> DockerProvider::remove_network(const Resource& network) {
         return {};
     }
     return make_failure(ExitCode::provider, "HTTP {}: {}", response->status,
-                        engine_message(*response));
+                        engine_message(response->body));
 }
 
 // ---- Listing --------------------------------------------------------------------------------
@@ -956,16 +779,7 @@ Result<std::vector<LabelledResource>> DockerProvider::list_containers(const std:
 
     std::vector<LabelledResource> found;
     for (const Json& entry : *reply) {
-        LabelledResource item;
-        item.resource = Resource{"container", string_field(entry, "Id"), {}};
-        const Json& names = member(entry, "Names");
-        if (names.is_array() && !names.empty() && names.front().is_string()) {
-            const std::string name = names.front().get<std::string>();
-            item.resource.name = name.starts_with('/') ? name.substr(1) : name;
-        }
-        item.state = string_field(entry, "State");
-        item.labels = string_map(member(entry, "Labels"));
-        found.push_back(std::move(item));
+        found.push_back(docker_json::container_entry(entry));
     }
     return found;
 }
@@ -980,10 +794,7 @@ Result<std::vector<LabelledResource>> DockerProvider::list_networks(const std::s
 
     std::vector<LabelledResource> found;
     for (const Json& entry : *reply) {
-        LabelledResource item;
-        item.resource = Resource{"network", string_field(entry, "Id"), string_field(entry, "Name")};
-        item.labels = string_map(member(entry, "Labels"));
-        found.push_back(std::move(item)); // networks have no state; it stays empty
+        found.push_back(docker_json::network_entry(entry));
     }
     return found;
 }

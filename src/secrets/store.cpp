@@ -12,14 +12,8 @@ namespace jitbox {
 
 namespace {
 
-constexpr std::size_t k_max_key_bytes = 128;
 constexpr std::string_view k_auto = "auto";
 constexpr std::string_view k_env_choice = "JITBOX_KEYRING";
-
-bool is_key_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
-}
 
 // Length of the UTF-8 sequence that starts with `lead`, or 0 when `lead` cannot start one.
 std::size_t utf8_sequence_length(unsigned char lead) {
@@ -145,11 +139,6 @@ std::string_view to_string(LookupStatus status) {
     return "unknown";
 }
 
-bool is_valid_secret_key(std::string_view key) {
-    return !key.empty() && key.size() <= k_max_key_bytes &&
-           std::all_of(key.begin(), key.end(), is_key_char);
-}
-
 Result<void> validate_secret_sandbox(std::string_view sandbox) {
     if (!is_valid_sandbox_name(sandbox)) {
         return make_failure(ExitCode::usage,
@@ -168,7 +157,7 @@ Result<void> validate_secret_name(std::string_view sandbox, std::string_view key
         return make_failure(ExitCode::usage,
                             "invalid secret key \"{}\" of sandbox {}: use 1 to {} of the "
                             "characters A-Z a-z 0-9 . _ -",
-                            key, sandbox, k_max_key_bytes);
+                            key, sandbox, k_max_secret_key_bytes);
     }
     return {};
 }

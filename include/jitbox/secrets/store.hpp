@@ -86,7 +86,11 @@ public:
 /// 20000 bytes by default (/proc/sys/kernel/keys/maxbytes).
 inline constexpr std::size_t k_max_secret_bytes = 16 * 1024;
 
-/// True when `key` matches [A-Za-z0-9._-]{1,128}.
+/// The maximum length of a secret key in bytes.
+inline constexpr std::size_t k_max_secret_key_bytes = 128;
+
+/// True when `key` matches [A-Za-z0-9._-]{1,128}. It is defined in secret_key.cpp, apart from
+/// the backends, so the configuration reader links without them.
 bool is_valid_secret_key(std::string_view key);
 
 /// Checks the sandbox name of a secret (see is_valid_sandbox_name); fails with ExitCode::usage.

@@ -1,0 +1,193 @@
+#include "docker_json.hpp"
+
+#include <charconv>
+#include <fmt/format.h>
+#include <system_error>
+#include <utility>
+
+namespace jitbox::docker_json {
+
+namespace {
+
+constexpr std::size_t k_max_quoted_length = 300;
+
+void report(const ProgressFn& progress, std::string_view message) {
+    if (progress) {
+        progress(message);
+    }
+}
+
+} // namespace
+
+const Json& member(const Json& object, const char* key) {
+    static const Json k_null;
+    if (!object.is_object()) {
+        return k_null;
+    }
+    const auto found = object.find(key);
+    return found == object.end() ? k_null : *found;
+}
+
+std::string string_field(const Json& object, const char* key) {
+    const Json& value = member(object, key);
+    return value.is_string() ? value.get<std::string>() : std::string();
+}
+
+std::map<std::string, std::string> string_map(const Json& object) {
+    std::map<std::string, std::string> result;
+    if (!object.is_object()) {
+        return result;
+    }
+    for (const auto& [key, value] : object.items()) {
+        if (value.is_string()) {
+            result.emplace(key, value.get<std::string>());
+        }
+    }
+    return result;
+}
+
+std::string_view trim(std::string_view text) {
+    const auto first = text.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) {
+        return {};
+    }
+    const auto last = text.find_last_not_of(" \t\r\n");
+    return text.substr(first, last - first + 1);
+}
+
+std::string one_line(std::string_view text) {
+    std::string line(trim(text).substr(0, k_max_quoted_length));
+    for (char& c : line) {
+        if (c == '\n' || c == '\r' || c == '\t') {
+            c = ' ';
+        }
+    }
+    return line;
+}
+
+std::string engine_message(std::string_view body) {
+    const Json parsed = Json::parse(body, nullptr, false);
+    std::string message = one_line(string_field(parsed, "message"));
+    if (message.empty()) {
+        message = one_line(body);
+    }
+    return message.empty() ? "no message" : message;
+}
+
+bool parse_number(std::string_view digits, int& number) {
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+        return false;
+    }
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+    return error == std::errc() && end == digits.data() + digits.size();
+}
+
+std::optional<ApiVersion> parse_api_version(std::string_view text) {
+    const auto dot = text.find('.');
+    ApiVersion version;
+    if (dot == std::string_view::npos || !parse_number(text.substr(0, dot), version.major) ||
+        !parse_number(text.substr(dot + 1), version.minor)) {
+        return std::nullopt;
+    }
+    return version;
+}
+
+void PullStream::feed(std::string_view chunk) {
+    m_pending.append(chunk);
+    std::size_t start = 0;
+    for (auto end = m_pending.find('\n'); end != std::string::npos;
+         end = m_pending.find('\n', start)) {
+        handle_line(std::string_view(m_pending).substr(start, end - start));
+        start = end + 1;
+    }
+    m_pending.erase(0, start);
+}
+
+void PullStream::finish() {
+    handle_line(m_pending);
+    m_pending.clear();
+}
+
+void PullStream::handle_line(std::string_view line) {
+    line = trim(line);
+    if (line.empty()) {
+        return;
+    }
+
+    const Json object = Json::parse(line, nullptr, false);
+    if (!object.is_object()) {
+        if (m_error.empty()) {
+            m_error = fmt::format("the engine sent a line that is not JSON: {}", one_line(line));
+        }
+        return;
+    }
+
+    std::string error = string_field(member(object, "errorDetail"), "message");
+    if (error.empty()) {
+        error = string_field(object, "error");
+    }
+    if (error.empty()) {
+        error = string_field(object, "message"); // the body of a non-200 response
+    }
+    if (!error.empty()) {
+        if (m_error.empty()) {
+            m_error = one_line(error);
+        }
+        return;
+    }
+
+    std::string text = string_field(object, "status");
+    if (text.empty()) {
+        return;
+    }
+    if (const std::string layer = string_field(object, "id"); !layer.empty()) {
+        text = layer + ": " + text;
+    }
+    if (const std::string bar = string_field(object, "progress"); !bar.empty()) {
+        text += " " + bar;
+    }
+    report(m_progress, text);
+}
+
+std::vector<PublishedPort> published_ports(const Json& ports) {
+    std::vector<PublishedPort> result;
+    if (!ports.is_object()) {
+        return result;
+    }
+    for (const auto& [container_port, bindings] : ports.items()) {
+        if (!bindings.is_array()) {
+            continue; // null: exposed but not published
+        }
+        for (const Json& binding : bindings) {
+            PublishedPort port{container_port, string_field(binding, "HostIp"), 0};
+            const std::string host_port = string_field(binding, "HostPort");
+            if (!parse_number(host_port, port.host_port)) {
+                continue;
+            }
+            result.push_back(std::move(port));
+        }
+    }
+    return result;
+}
+
+LabelledResource container_entry(const Json& entry) {
+    LabelledResource item;
+    item.resource = Resource{"container", string_field(entry, "Id"), {}};
+    const Json& names = member(entry, "Names");
+    if (names.is_array() && !names.empty() && names.front().is_string()) {
+        const std::string name = names.front().get<std::string>();
+        item.resource.name = name.starts_with('/') ? name.substr(1) : name;
+    }
+    item.state = string_field(entry, "State");
+    item.labels = string_map(member(entry, "Labels"));
+    return item;
+}
+
+LabelledResource network_entry(const Json& entry) {
+    LabelledResource item;
+    item.resource = Resource{"network", string_field(entry, "Id"), string_field(entry, "Name")};
+    item.labels = string_map(member(entry, "Labels"));
+    return item;
+}
+
+} // namespace jitbox::docker_json

@@ -10,6 +10,11 @@ struct GcOptions {
 };
 
 void run_gc(Context& context, const GcOptions& options) {
+    // Like every command that changes something, gc first rolls back what a killed `up` left
+    // `creating`, because the label pass below skips such records. A dry run changes nothing.
+    if (!options.dry_run) {
+        context.lifecycle().reconcile();
+    }
     auto actions = value_or_throw(context.lifecycle().gc(
         options.all_users ? GcScope::all_users : GcScope::own,
         options.dry_run ? GcMode::dry_run : GcMode::remove));

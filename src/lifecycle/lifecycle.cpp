@@ -3,6 +3,7 @@
 #include "jitbox/secrets/generate.hpp"
 #include "jitbox/secrets/store.hpp"
 #include "jitbox/providers/aws.hpp"
+#include "jitbox/util/fault.hpp"
 #include "jitbox/util/log.hpp"
 
 #include <fmt/chrono.h>
@@ -284,6 +285,7 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     if (auto inserted = m_services.store.insert(record); !inserted) {
         return inserted.error();
     }
+    fault_point("lifecycle.creating.after");
 
     SandboxPlan plan;
     plan.id = record.id;
@@ -306,6 +308,7 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     if (created) {
         auto child = m_services.children.start(record.name);
         if (child) {
+            fault_point("lifecycle.running.before");
             record.state = SandboxState::running;
             record.child_pid = child->pid;
             record.child_start_time = child->start_time;
@@ -727,6 +730,7 @@ Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action
     if (auto updated = m_services.store.update(record); !updated) {
         return updated.error();
     }
+    fault_point("lifecycle.removing.after");
     auto fail = [&](const Failure& failure) -> Result<void> {
         if (audit_failure == FailureAudit::record) {
             audit(action, record, &failure);
@@ -748,6 +752,7 @@ Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action
         return fail(receipt.error());
     }
     remove_secrets(record);
+    fault_point("lifecycle.record.remove.before");
     if (auto removed = m_services.store.remove(record.name); !removed) {
         return fail(removed.error());
     }
@@ -964,22 +969,40 @@ Result<std::vector<GcAction>> Lifecycle::gc(GcScope scope, GcMode mode) {
         GcAction action{record.id, record.name, record.owner, "record whose resources are gone",
                         mode == GcMode::dry_run ? "would forget" : "forgotten"};
         if (mode == GcMode::remove) {
-            m_services.children.stop(record);
-            auto lock = m_services.store.lock_sandbox(record.name);
-            if (lock) {
-                remove_secrets(record);
-            }
-            auto removed = lock ? m_services.store.remove(record.name) : Result<void>(lock.error());
-            if (!removed) {
-                action.result = "failed: " + removed.error().message;
-            } else {
-                audit("gc", record, nullptr, AuditExtras{"resources were already gone", "", "",
-                                                        false});
+            auto forgotten = forget_record(record);
+            if (!forgotten) {
+                action.result = "failed: " + forgotten.error().message;
+            } else if (!*forgotten) {
+                continue; // removed or replaced by another command since the list
             }
         }
         actions.push_back(action);
     }
     return actions;
+}
+
+// Removes the record of a sandbox whose resources are gone. Under the lock the record is read
+// again: a `down` and a new `up` of the same name since gc listed the records must not lose
+// the new sandbox's record. Returns false when the listed record is no longer there.
+Result<bool> Lifecycle::forget_record(const SandboxRecord& listed) {
+    auto lock = m_services.store.lock_sandbox(listed.name);
+    if (!lock) {
+        return lock.error();
+    }
+    auto found = m_services.store.find(listed.name);
+    if (!found) {
+        return found.error();
+    }
+    if (!found->has_value() || (**found).id != listed.id) {
+        return false;
+    }
+    m_services.children.stop(**found);
+    remove_secrets(**found);
+    if (auto removed = m_services.store.remove(listed.name); !removed) {
+        return removed.error();
+    }
+    audit("gc", **found, nullptr, AuditExtras{"resources were already gone", "", "", false});
+    return true;
 }
 
 void Lifecycle::reconcile() {

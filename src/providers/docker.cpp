@@ -2,6 +2,7 @@
 
 #include "docker_json.hpp"
 #include "jitbox/policy/mounts.hpp"
+#include "jitbox/util/fault.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -508,7 +509,9 @@ Result<void> DockerProvider::pull_image(const std::string& image, const Progress
         return true;
     };
 
+    fault_point("docker.image.pull.before");
     const Result<HttpResponse> response = send(action, std::move(request));
+    fault_point("docker.image.pull.after");
     if (!response) {
         return response.error();
     }
@@ -533,8 +536,10 @@ Result<void> DockerProvider::create_network(const SandboxPlan& plan, const std::
                        {"CheckDuplicate", true},
                        {"Labels", sandbox_labels(plan)}};
     const std::string action = fmt::format("creating network {}", name);
+    fault_point("docker.network.create.before");
     const Result<HttpResponse> response =
         send(action, make_request("POST", "/networks/create", to_body(body)));
+    fault_point("docker.network.create.after");
     if (!response) {
         // The engine may have created it before the connection failed, so it is recorded by
         // name for cleanup. Removing a network that does not exist counts as success.
@@ -571,8 +576,10 @@ Result<std::string> DockerProvider::create_container(const SandboxPlan& plan,
                                                      const ProgressFn& progress) {
     const std::string action = fmt::format("creating container {}", name);
     const std::string body = to_body(container_body(plan, network_mode));
+    fault_point("docker.container.create.before");
     const Result<HttpResponse> response =
         send(action, make_request("POST", "/containers/create?name=" + url_encode(name), body));
+    fault_point("docker.container.create.after");
     if (!response) {
         // As for networks: it may exist, so it is recorded by name for cleanup.
         created.items.push_back(Resource{"container", name, name});
@@ -598,8 +605,10 @@ Result<std::string> DockerProvider::create_container(const SandboxPlan& plan,
 
 Result<void> DockerProvider::start_container(const std::string& id, const std::string& name) {
     const std::string action = fmt::format("starting container {}", name);
+    fault_point("docker.container.start.before");
     const Result<HttpResponse> response =
         send(action, make_request("POST", fmt::format("/containers/{}/start", url_encode(id))));
+    fault_point("docker.container.start.after");
     if (!response) {
         return response.error();
     }
@@ -709,7 +718,9 @@ void DockerProvider::stop_container(const std::string& target, Seconds stop_time
     HttpRequest request =
         make_request("POST", fmt::format("/containers/{}/stop?t={}", target, stop_timeout.count()));
     request.timeout = stop_timeout + k_stop_reply_margin;
+    fault_point("docker.container.stop.before");
     static_cast<void>(exchange(std::move(request)));
+    fault_point("docker.container.stop.after");
 }
 
 Result<void> DockerProvider::remove_container(const Resource& container,
@@ -722,8 +733,10 @@ Result<void> DockerProvider::remove_container(const Resource& container,
         stop_container(*target, *stop_timeout);
     }
 
+    fault_point("docker.container.remove.before");
     const Result<HttpResponse> response =
         exchange(make_request("DELETE", fmt::format("/containers/{}?force=true&v=true", *target)));
+    fault_point("docker.container.remove.after");
     if (!response) {
         return response.error();
     }
@@ -740,8 +753,10 @@ Result<void> DockerProvider::remove_network(const Resource& network) {
         return target.error();
     }
 
+    fault_point("docker.network.remove.before");
     const Result<HttpResponse> response =
         exchange(make_request("DELETE", fmt::format("/networks/{}", *target)));
+    fault_point("docker.network.remove.after");
     if (!response) {
         return response.error();
     }

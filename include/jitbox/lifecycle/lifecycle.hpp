@@ -168,6 +168,7 @@ private:
     void remove_secrets(const SandboxRecord& record);
     void renew_secrets(const SandboxRecord& record);
     Result<void> roll_back_abandoned(const std::string& name);
+    Result<bool> forget_record(const SandboxRecord& listed);
     void audit(const std::string& action, const SandboxRecord& record, const Failure* failure,
                const AuditExtras& extras = {});
     Requester requester() const;

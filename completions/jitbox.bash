@@ -14,7 +14,7 @@ _jitbox_sandbox_names() {
 
 _jitbox() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="up down status extend templates gc reap audit policy creds"
+    local commands="up down status extend templates gc reap audit policy creds env exec"
     local global="--config --json -v --verbose -q --quiet --help --version"
 
     if [[ $prev == --config ]]; then
@@ -44,6 +44,19 @@ _jitbox() {
         status) [[ $cur == -* ]] || words=$(_jitbox_sandbox_names) ;;
         extend)
             options="--by --reason"
+            [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
+            ;;
+        env)
+            options="--mfa-stdin"
+            [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
+            ;;
+        exec)
+            # After `--` the words belong to the command, so offer file names.
+            if [[ " ${COMP_WORDS[*]:1:COMP_CWORD-1} " == *" -- "* ]]; then
+                mapfile -t COMPREPLY < <(compgen -c -f -- "$cur")
+                return
+            fi
+            options="--allow-nested --mfa-stdin --"
             [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
             ;;
         gc) options="--dry-run --all-users" ;;

@@ -4,6 +4,8 @@
 
 #include "jitbox/util/log.hpp"
 
+#include <fmt/ranges.h>
+
 #include <filesystem>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@ constexpr const char* k_exit_codes_help = R"(Exit codes:
   7  the keyring holds the credentials but is locked; unlock it and retry
   8  checks failed: policy check --strict found warnings, a policy test case did not match,
      or audit verify found a broken hash chain
+  125  exec failed before running the command (126: cannot run it, 127: not found)
   130  interrupted (SIGINT, SIGTERM or SIGHUP) during up; what was created is removed
 )";
 
@@ -69,6 +72,30 @@ const StateStore& Context::store() {
         log_debug(1, "state folder: {}", m_store->dir().string());
     }
     return *m_store;
+}
+
+std::string Context::resolve_sandbox_name(const std::string& name) {
+    if (value_or_throw(store().find(name))) {
+        return name;
+    }
+    std::vector<std::string> matches;
+    for (const auto& record : value_or_throw(store().list())) {
+        if (record.template_name == name) {
+            matches.push_back(record.name);
+        }
+    }
+    if (matches.size() > 1) {
+        throw Error(ExitCode::usage,
+                    fmt::format("no sandbox is named \"{}\", and {} sandboxes use the template "
+                                "of that name ({}); name one of them",
+                                name, matches.size(), fmt::join(matches, ", ")));
+    }
+    if (matches.size() == 1) {
+        log_debug(1, "\"{}\" names template {}, whose only sandbox is {}", name, name,
+                  matches.front());
+        return matches.front();
+    }
+    return name;
 }
 
 SecretStores& Context::secret_stores() {
@@ -182,6 +209,8 @@ int run_cli(int argc, char** argv) {
     cli::register_gc(app, context);
     cli::register_audit(app, context);
     cli::register_creds(app, context);
+    cli::register_env(app, context);
+    cli::register_exec(app, context);
     cli::register_reap(app, context);
 
     try {

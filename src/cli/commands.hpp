@@ -6,6 +6,7 @@
 #include "jitbox/config/config.hpp"
 #include "jitbox/lifecycle/lifecycle.hpp"
 #include "jitbox/policy/layers.hpp"
+#include "jitbox/providers/aws.hpp"
 #include "jitbox/providers/factory.hpp"
 #include "jitbox/secrets/store.hpp"
 
@@ -67,6 +68,11 @@ public:
     const StateStore& store();
     /// The keyring backends, opened on first use.
     SecretStores& secret_stores();
+    /// The sandbox that `name` means: the sandbox of that name, or else this user's only
+    /// sandbox of the template of that name, so `jitbox up db` can be followed by
+    /// `jitbox exec db`. Several sandboxes of the template are a usage error listing them;
+    /// anything else is returned unchanged for the command to report.
+    std::string resolve_sandbox_name(const std::string& name);
     /// The lifecycle; `interrupted` returns true once the user has asked `up` to stop.
     Lifecycle& lifecycle(std::function<bool()> interrupted = [] { return false; });
 
@@ -102,6 +108,46 @@ void register_policy(CLI::App& app, Context& context);
 void register_gc(CLI::App& app, Context& context);
 void register_audit(CLI::App& app, Context& context);
 void register_creds(CLI::App& app, Context& context);
+void register_env(CLI::App& app, Context& context);
+void register_exec(CLI::App& app, Context& context);
+
+/// Reads an MFA code from one line of standard input (`from_stdin`) or by prompting on the
+/// controlling terminal, for at most two minutes; `interrupted` ends the wait early (mfa.cpp).
+MfaCodeFn make_mfa_source(bool from_stdin, std::function<bool()> interrupted = [] {
+    return false;
+});
+
+// What a sandbox hands to local programs (sandbox_env.cpp).
+
+/// Set in the environment that `env` and `exec` give out, to the sandbox's name, so that a
+/// nested `exec` notices it runs inside another sandbox's credentials.
+inline constexpr const char* k_sandbox_marker = "JITBOX_SANDBOX";
+
+/// Variables that would make AWS tools prefer a profile over the session's credentials.
+inline const std::vector<std::string> k_aws_profile_variables = {"AWS_PROFILE",
+                                                                 "AWS_DEFAULT_PROFILE"};
+
+/// The variables to set, in order, and those to unset.
+struct SandboxEnvironment {
+    std::vector<std::pair<std::string, std::string>> set;
+    std::vector<std::string> unset;
+};
+
+/// The AWS session of aws-sts sandbox `name`, renewed when needed (Lifecycle::aws_session).
+AwsSession current_aws_session(Context& context, const std::string& name,
+                               const MfaCodeFn& mfa_code);
+
+/// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_SESSION_EXPIRATION,
+/// AWS_REGION and AWS_DEFAULT_REGION for `session`.
+std::vector<std::pair<std::string, std::string>> aws_session_variables(const AwsSession& session);
+
+/// An aws-sts sandbox's session variables, or a docker sandbox's generated secrets, plus
+/// JITBOX_SANDBOX. Fails with ExitCode::usage for a sandbox with neither.
+SandboxEnvironment sandbox_environment(Context& context, const std::string& name,
+                                       const MfaCodeFn& mfa_code);
+
+/// `value` in single quotes, safe for a POSIX shell's eval.
+std::string shell_quote(std::string_view value);
 
 /// The request attributes that the layers' `attributes_from_env` name, read from the
 /// environment; policy explanations mark them as spoofable.

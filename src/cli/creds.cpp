@@ -10,7 +10,14 @@ namespace jitbox::cli {
 
 namespace {
 
-enum class CredsFormat { env, json };
+enum class CredsFormat { env, json, credential_process };
+
+CredsFormat parse_format(const std::string& text) {
+    if (text == "json") {
+        return CredsFormat::json;
+    }
+    return text == "credential-process" ? CredsFormat::credential_process : CredsFormat::env;
+}
 
 struct CredsOptions {
     std::string name;
@@ -120,15 +127,6 @@ std::map<std::string, std::string> read_values(SecretStore& store, const std::st
     return values;
 }
 
-// A shell word in single quotes, safe for eval: each ' becomes '\''.
-std::string shell_quote(std::string_view value) {
-    std::string quoted = "'";
-    for (const char c : value) {
-        quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    }
-    return quoted + "'";
-}
-
 bool is_shell_name(std::string_view key) {
     const auto is_name_char = [](char c) {
         return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
@@ -152,12 +150,67 @@ void print_env(const std::string& name, const std::map<std::string, std::string>
     }
 }
 
-void run_show(Context& context, const CredsOptions& options) {
+// The JSON that the AWS CLI and SDKs expect from a `credential_process` program: version 1,
+// with Expiration so that they ask again before it passes.
+void print_credential_process(const AwsSession& session) {
+    const aws::Credentials& credentials = session.credentials;
+    const nlohmann::json document = {{"Version", 1},
+                                     {"AccessKeyId", credentials.access_key_id},
+                                     {"SecretAccessKey", credentials.secret_access_key},
+                                     {"SessionToken", credentials.session_token},
+                                     {"Expiration", format_rfc3339(*credentials.expiration)}};
+    fmt::print("{}\n", document.dump());
+}
+
+// An aws-sts sandbox shows its session, renewed when it is near its end, as the variables
+// `jitbox env` prints.
+void show_aws_session(Context& context, const CredsOptions& options, CredsFormat format) {
+    const AwsSession session = current_aws_session(context, options.name, make_mfa_source(false));
+    if (format == CredsFormat::credential_process) {
+        if (!options.key.empty()) {
+            throw Error(ExitCode::usage, "--format credential-process prints the whole session; "
+                                         "leave out the key");
+        }
+        print_credential_process(session);
+        return;
+    }
+    std::map<std::string, std::string> values;
+    for (auto& [name, value] : aws_session_variables(session)) {
+        if (options.key.empty() || options.key == name) {
+            values[name] = std::move(value);
+        }
+    }
+    if (values.empty()) {
+        throw Error(ExitCode::not_found,
+                    fmt::format("the AWS session of \"{}\" has no value {}; its keys are "
+                                "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, "
+                                "AWS_SESSION_EXPIRATION, AWS_REGION and AWS_DEFAULT_REGION",
+                                options.name, options.key));
+    }
+    if (format == CredsFormat::json) {
+        fmt::print("{}\n", nlohmann::json(values).dump(2));
+    } else {
+        print_env(options.name, values);
+    }
+}
+
+void run_show(Context& context, CredsOptions options) {
+    options.name = context.resolve_sandbox_name(options.name);
+    const CredsFormat format = parse_format(options.format);
+    const auto record = value_or_throw(context.store().find(options.name));
+    if (record && record->provider == "aws-sts") {
+        show_aws_session(context, options, format);
+        return;
+    }
+    if (format == CredsFormat::credential_process) {
+        throw Error(ExitCode::usage,
+                    fmt::format("--format credential-process needs an aws-sts sandbox, and "
+                                "\"{}\" is {}",
+                                options.name,
+                                record ? "a " + record->provider + " sandbox" : "not a sandbox"));
+    }
     SecretStore& store = open_purged(context, backend_of(context, options.name));
     const auto values = read_values(store, options.name, options.key);
-    // TODO: a `credential-process` format prints the aws-session item (k_aws_session_key) in
-    // the AWS CLI's credential_process JSON once aws-sts sandboxes store one; it goes here.
-    const CredsFormat format = options.format == "json" ? CredsFormat::json : CredsFormat::env;
     switch (format) {
     case CredsFormat::env:
         print_env(options.name, values);
@@ -165,6 +218,8 @@ void run_show(Context& context, const CredsOptions& options) {
     case CredsFormat::json:
         fmt::print("{}\n", nlohmann::json(values).dump(2));
         break;
+    case CredsFormat::credential_process:
+        break; // refused above
     }
 }
 
@@ -189,9 +244,12 @@ void run_list(Context& context) {
     print_table(rows);
 }
 
-void run_clear(Context& context, const CredsOptions& options) {
+void run_clear(Context& context, CredsOptions options) {
     if (options.all == !options.name.empty()) {
         throw Error(ExitCode::usage, "name the sandbox whose items to remove, or give --all");
+    }
+    if (!options.all) {
+        options.name = context.resolve_sandbox_name(options.name);
     }
     if (!options.all) {
         SecretStore& store = open_purged(context, backend_of(context, options.name));
@@ -233,8 +291,10 @@ void register_creds(CLI::App& app, Context& context) {
     show->add_option("key", options->key, "Only this item (default: all of them)")
         ->type_name("KEY");
     show->add_option("--format", options->format,
-                     "env: `export KEY='value'` lines for eval; json: one object")
-        ->check(CLI::IsMember({"env", "json"}))
+                     "env: `export KEY='value'` lines for eval; json: one object; "
+                     "credential-process: the JSON of AWS's credential_process setting "
+                     "(aws-sts sandboxes)")
+        ->check(CLI::IsMember({"env", "json", "credential-process"}))
         ->type_name("FORMAT");
     show->callback([&context, options] { run_show(context, *options); });
 

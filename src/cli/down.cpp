@@ -17,7 +17,10 @@ void run_down(Context& context, const DownOptions& options) {
     Lifecycle& lifecycle = context.lifecycle();
     lifecycle.reconcile();
 
-    std::vector<std::string> names = options.names;
+    std::vector<std::string> names;
+    for (const auto& name : options.names) {
+        names.push_back(context.resolve_sandbox_name(name));
+    }
     if (options.all) {
         for (const auto& record : value_or_throw(context.store().list())) {
             names.push_back(record.name);

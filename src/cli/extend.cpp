@@ -14,7 +14,8 @@ void run_extend(Context& context, const ExtendOptions& options) {
     Seconds by = parse_duration_or_throw(options.by, "--by");
     Lifecycle& lifecycle = context.lifecycle();
     lifecycle.reconcile();
-    SandboxRecord record = value_or_throw(lifecycle.extend(options.name, by, options.reason));
+    SandboxRecord record = value_or_throw(
+        lifecycle.extend(context.resolve_sandbox_name(options.name), by, options.reason));
     if (context.options().json) {
         fmt::print("{}\n", status_to_json({record, "running", true, "", ""}).dump(2));
         return;

@@ -2,6 +2,7 @@
 
 #include "jitbox/secrets/generate.hpp"
 #include "jitbox/secrets/store.hpp"
+#include "jitbox/providers/aws.hpp"
 #include "jitbox/util/log.hpp"
 
 #include <fmt/chrono.h>
@@ -189,6 +190,18 @@ Decision Lifecycle::decide(Action action, const Template& spec, std::optional<Se
 
 // The template a live sandbox was made from, for decisions about it. When the configuration no
 // longer defines it, a stand-in with the record's own bounds keeps rules on its name working.
+Result<SandboxRecord> Lifecycle::find_record(const std::string& name) const {
+    auto found = m_services.store.find(name);
+    if (!found) {
+        return found.error();
+    }
+    if (!found->has_value()) {
+        return make_failure(ExitCode::not_found, "no sandbox named \"{}\"; `jitbox status` lists "
+                            "yours", name);
+    }
+    return std::move(**found);
+}
+
 Template Lifecycle::template_for(const SandboxRecord& record) const {
     auto found = m_services.config.templates.find(record.template_name);
     if (found != m_services.config.templates.end()) {
@@ -410,15 +423,11 @@ Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by,
     if (!lock) {
         return lock.error();
     }
-    auto found = m_services.store.find(name);
+    auto found = find_record(name);
     if (!found) {
         return found.error();
     }
-    if (!found->has_value()) {
-        return make_failure(ExitCode::not_found, "no sandbox named \"{}\"; `jitbox status` lists "
-                            "yours", name);
-    }
-    SandboxRecord record = std::move(**found);
+    SandboxRecord record = std::move(found).value();
     TimePoint now = m_services.clock.now();
     if (is_expired(record, now)) {
         return make_failure(ExitCode::not_found, "sandbox \"{}\" expired at {} and is being "
@@ -468,6 +477,97 @@ Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by,
     }
     audit("extend", record, nullptr, extras);
     return record;
+}
+
+namespace {
+
+// Reads the sandbox's cached session; none when it is missing, undecodable or expired.
+Result<std::optional<AwsSession>> cached_aws_session(SecretStore& store,
+                                                     const std::string& name) {
+    auto lookup = store.get(name, k_aws_session_key);
+    if (!lookup) {
+        return lookup.error();
+    }
+    if (lookup->status == LookupStatus::locked) {
+        return make_failure(ExitCode::locked, "keyring {} is locked, so the AWS session of "
+                            "\"{}\" cannot be read; unlock its default collection and retry",
+                            store.name(), name);
+    }
+    if (lookup->status == LookupStatus::not_found) {
+        return std::optional<AwsSession>();
+    }
+    auto session = decode_aws_session(lookup->value);
+    if (!session) {
+        log_debug(1, "the cached AWS session of {} is unreadable, requesting a new one: {}", name,
+                  session.error().message);
+        return std::optional<AwsSession>();
+    }
+    return std::optional<AwsSession>(std::move(session).value());
+}
+
+} // namespace
+
+Result<AwsSession> Lifecycle::aws_session(const std::string& name,
+                                          const std::function<Result<std::string>()>& mfa_code) {
+    auto lock = m_services.store.lock_sandbox(name);
+    if (!lock) {
+        return lock.error();
+    }
+    auto found = find_record(name);
+    if (!found) {
+        return found.error();
+    }
+    const SandboxRecord record = std::move(found).value();
+    if (record.provider != "aws-sts") {
+        return make_failure(ExitCode::usage, "sandbox \"{}\" has provider {}, not aws-sts, so it "
+                            "has no AWS session", name, record.provider);
+    }
+    const TimePoint now = m_services.clock.now();
+    if (is_expired(record, now) || record.state != SandboxState::running) {
+        return make_failure(ExitCode::not_found, "sandbox \"{}\" is {}; start a new one with "
+                            "`jitbox up`", name, is_expired(record, now) ? "expired"
+                            : std::string(to_string(record.state)));
+    }
+    auto store = m_services.open_secrets(record.secret_backend);
+    if (!store) {
+        return store.error();
+    }
+    auto cached = cached_aws_session(**store, name);
+    if (!cached) {
+        return cached.error();
+    }
+    if (*cached && !aws_session_needs_renewal(**cached, record.expires_at, now)) {
+        return std::move(**cached);
+    }
+
+    auto provider = m_services.providers.make(record.provider, location_of(record));
+    if (!provider) {
+        return provider.error();
+    }
+    SandboxPlan plan;
+    plan.id = record.id;
+    plan.name = record.name;
+    plan.owner = record.owner;
+    plan.spec = template_for(record);
+    plan.expires_at = record.expires_at;
+    plan.secrets = *store;
+    plan.mfa_code = mfa_code;
+    auto renewed = (*provider)->renew_credentials(plan);
+    AuditExtras extras;
+    extras.detail = *cached ? "session near its expiry" : "no session in the keyring";
+    audit("renew", record, renewed ? nullptr : &renewed.error(), extras);
+    if (!renewed) {
+        return renewed.error();
+    }
+    auto fresh = cached_aws_session(**store, name);
+    if (!fresh) {
+        return fresh.error();
+    }
+    if (!*fresh) {
+        return make_failure(ExitCode::internal, "the renewed AWS session of \"{}\" is not in "
+                            "keyring {}", name, (*store)->name());
+    }
+    return std::move(**fresh);
 }
 
 Result<void> Lifecycle::down(const std::string& name) {

@@ -119,6 +119,22 @@ public:
 
     bool lists_resources() const override { return false; }
 
+    Result<void> renew_credentials(const SandboxPlan& plan) override {
+        if (plan.secrets == nullptr) {
+            return make_failure(ExitCode::internal,
+                                "no keyring was opened to renew the session of \"{}\"; this is "
+                                "a bug in jitbox",
+                                plan.name);
+        }
+        const AwsSessionSubject subject{plan.id, plan.name, plan.owner};
+        auto session = renew_aws_session(*m_sts, plan.spec, subject, plan.expires_at,
+                                         m_clock.now(), plan.mfa_code);
+        if (!session) {
+            return session.error();
+        }
+        return plan.secrets->put(make_aws_session_item(plan.name, session->session));
+    }
+
 private:
     std::unique_ptr<aws::QueryClient> m_sts;
     const Clock& m_clock;

@@ -4,6 +4,7 @@
 #include "jitbox/config/config.hpp"
 #include "jitbox/lifecycle/identity.hpp"
 #include "jitbox/policy/policy.hpp"
+#include "jitbox/providers/aws_session.hpp"
 #include "jitbox/providers/provider.hpp"
 #include "jitbox/reaper/reaper.hpp"
 #include "jitbox/state/store.hpp"
@@ -125,6 +126,13 @@ public:
     Result<SandboxRecord> up(const UpRequest& request);
     Result<SandboxRecord> extend(const std::string& name, Seconds by,
                                  const std::string& reason = "");
+    /// The AWS session of a live aws-sts sandbox: the one in its keyring, or a new one from STS
+    /// when that one is missing or has less than k_aws_session_renewal_margin left. STS is
+    /// called only while the grant runs, under the sandbox's lock, and each call is audited as
+    /// "renew". ExitCode::not_found for no record or an expired grant, ExitCode::locked for a
+    /// locked keyring.
+    Result<AwsSession> aws_session(const std::string& name,
+                                   const std::function<Result<std::string>()>& mfa_code);
     /// Tears a sandbox down now. ExitCode::not_found when there is no record.
     Result<void> down(const std::string& name);
     /// Tears a sandbox down if its deadline has passed; called by its background child.
@@ -167,6 +175,8 @@ private:
     Decision decide(Action action, const Template& spec, std::optional<Seconds> ttl,
                     const std::string& reason, bool break_glass) const;
     Template template_for(const SandboxRecord& record) const;
+    /// The record of `name`, or ExitCode::not_found naming it.
+    Result<SandboxRecord> find_record(const std::string& name) const;
 
     LifecycleServices m_services;
 };

@@ -106,6 +106,13 @@ public:
         static_cast<void>(expires_at);
         return {};
     }
+
+    /// Issues fresh credentials for a live sandbox into plan.secrets, for a provider whose
+    /// credentials can end before the grant does (aws-sts). The default has none to issue.
+    virtual Result<void> renew_credentials(const SandboxPlan& plan) {
+        return make_failure(ExitCode::usage, "sandbox \"{}\" has no credentials to renew",
+                            plan.name);
+    }
 };
 
 } // namespace jitbox

@@ -22,6 +22,9 @@ enum class ExitCode : int {
     locked = 7,      // the keyring holds the credentials but is locked
     checks_failed = 8, // `policy check --strict` found warnings, or a `policy test` case failed
                        // or `audit verify` found a broken hash chain
+    exec_failed = 125,       // `jitbox exec` failed before running the command
+    cannot_execute = 126,    // `jitbox exec`: the command exists but cannot be run
+    command_not_found = 127, // `jitbox exec`: no such command
     interrupted = 130, // stopped by SIGINT, SIGTERM or SIGHUP; what was created is removed
 };
 

@@ -216,6 +216,10 @@ expect_eq "the record names the kernel backend" "$(record_field "$RO" .secret_ba
 logged 0 jb exec "$RO" -- "${GET_CALLER_IDENTITY[@]}"
 expect_eq "exec: get-caller-identity returns the assumed role" "$(caller_arn_of_output)" \
     "$ASSUMED_ROLE_PREFIX/$OWNER@$RO"
+# The template name stands for the user's only sandbox of that template.
+logged 0 jb exec aws-readonly -- "${GET_CALLER_IDENTITY[@]}"
+expect_eq "exec by template name: the only sandbox's role" "$(caller_arn_of_output)" \
+    "$ASSUMED_ROLE_PREFIX/$OWNER@$RO"
 logged 7 jb exec "$RO" -- sh -c 'exit 7'
 logged 0 jb exec "$RO" -- sh -c 'printf "%s\n" "$AWS_SESSION_EXPIRATION" "$JITBOX_SANDBOX"'
 session_expiration=$(sed -n 1p "$TEST_DIR/last.out")
@@ -276,9 +280,12 @@ expect_eq "exec called AssumeRole once more" "$(assume_role_count "$OWNER@$RENEW
 renewed_duration=$(json "$(last_assume_role "$OWNER@$RENEW")" .DurationSeconds)
 check "the renewed session ends with the grant (DurationSeconds $renewed_duration)" \
     test "${renewed_duration:-0}" -gt 3000 -a "${renewed_duration:-0}" -lt 3600
+expect_eq "the renewal is in the audit log" "$(audit_count renew "$RENEW" ok)" 1
 logged 0 jb exec "$RENEW" -- true
 expect_eq "the next exec uses the renewed session" "$(assume_role_count "$OWNER@$RENEW")" \
     $((before + 1))
+logged "$EXEC_FAILED" jb exec aws-readonly -- true
+expect_contains "exec by template name with two sandboxes lists them" "$ERR" "$RENEW"
 
 logged 0 jb down "$RENEW"
 logged "$EXEC_FAILED" jb exec "$RENEW" -- true

@@ -24,6 +24,7 @@ constexpr const char* k_exit_codes_help = R"(Exit codes:
   7  the keyring holds the credentials but is locked; unlock it and retry
   8  checks failed: policy check --strict found warnings, a policy test case did not match,
      or audit verify found a broken hash chain
+  9  teardown was partial: some of the sandbox's resources still exist; it is retried
   125  exec failed before running the command (126: cannot run it, 127: not found)
   130  interrupted (SIGINT, SIGTERM or SIGHUP) during up; what was created is removed
 )";

@@ -267,6 +267,11 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     }
     record.endpoint = location->endpoint;
     record.region = location->region;
+    if (chosen.provider == "aws-sts") {
+        record.role_arn = chosen.aws.role_arn;
+        record.session_policy = chosen.aws.session_policy;
+        record.mfa_serial = chosen.aws.mfa_serial;
+    }
     auto provider = m_services.providers.make(record.provider, *location);
     if (!provider) {
         return provider.error();
@@ -549,6 +554,13 @@ Result<AwsSession> Lifecycle::aws_session(const std::string& name,
     plan.name = record.name;
     plan.owner = record.owner;
     plan.spec = template_for(record);
+    if (!record.role_arn.empty()) {
+        // The grant's role and policy, not today's template: an edited template must not widen
+        // or move a live sandbox's permissions.
+        plan.spec.aws.role_arn = record.role_arn;
+        plan.spec.aws.session_policy = record.session_policy;
+        plan.spec.aws.mfa_serial = record.mfa_serial;
+    }
     plan.expires_at = record.expires_at;
     plan.secrets = *store;
     plan.mfa_code = mfa_code;
@@ -670,6 +682,39 @@ Result<void> add_labelled_resources(Provider& provider, SandboxRecord& record) {
     return {};
 }
 
+// Provider states of a resource that is on its way out and needs no further call.
+bool is_leaving(const std::string& state) {
+    return state == "removing" || state == "terminated" || state == "shutting-down";
+}
+
+// Asks the provider again, after destroy, for what still carries the sandbox's id: the receipt
+// that teardown is complete. Fails with ExitCode::partial_teardown naming what is left.
+Result<void> check_teardown_receipt(Provider& provider, const SandboxRecord& record) {
+    if (!provider.lists_resources()) {
+        return {};
+    }
+    auto listed = provider.list_labelled(ListScope::all);
+    if (!listed) {
+        return make_failure(listed.error().code, "could not confirm the removal of \"{}\": {}",
+                            record.name, listed.error().message);
+    }
+    std::vector<std::string> left;
+    for (const auto& found : *listed) {
+        auto label = found.labels.find(k_label_sandbox);
+        if (label != found.labels.end() && label->second == record.id &&
+            !is_leaving(found.state)) {
+            left.push_back(fmt::format("{} {} ({})", found.resource.kind, found.resource.name,
+                                       found.state));
+        }
+    }
+    if (left.empty()) {
+        return {};
+    }
+    return make_failure(ExitCode::partial_teardown, "sandbox \"{}\" was removed only in part: "
+                        "{} still exist; the record stays and the removal is retried",
+                        record.name, fmt::join(left, ", "));
+}
+
 } // namespace
 
 // Removes the provider's resources, then the record. The caller holds the sandbox lock. On
@@ -697,6 +742,9 @@ Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action
     if (auto destroyed = (*provider)->destroy(record.resources, record.stop_timeout);
         !destroyed) {
         return fail(destroyed.error());
+    }
+    if (auto receipt = check_teardown_receipt(**provider, record); !receipt) {
+        return fail(receipt.error());
     }
     remove_secrets(record);
     if (auto removed = m_services.store.remove(record.name); !removed) {

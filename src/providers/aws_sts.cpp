@@ -126,6 +126,15 @@ public:
                                 "a bug in jitbox",
                                 plan.name);
         }
+        // A template removed from the configuration reaches here as a stand-in without AWS
+        // settings, and AssumeRole with an empty RoleArn cannot succeed.
+        if (plan.spec.aws.role_arn.empty()) {
+            return make_failure(ExitCode::usage,
+                                "template \"{}\" sets no role_arn, so the AWS session of "
+                                "\"{}\" cannot be renewed; restore the template in the "
+                                "configuration, or start a new sandbox with `jitbox up`",
+                                plan.spec.name, plan.name);
+        }
         const AwsSessionSubject subject{plan.id, plan.name, plan.owner};
         auto session = renew_aws_session(*m_sts, plan.spec, subject, plan.expires_at,
                                          m_clock.now(), plan.mfa_code);

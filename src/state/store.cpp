@@ -363,6 +363,9 @@ std::string record_to_json(const SandboxRecord& record) {
         {"reason", record.reason},
         {"break_glass", record.break_glass},
         {"secret_backend", record.secret_backend},
+        {"role_arn", record.role_arn},
+        {"session_policy", record.session_policy},
+        {"mfa_serial", record.mfa_serial},
         {"stop_timeout", nullptr},
         {"child_pid", nullptr},
         {"child_start_time", nullptr},
@@ -395,6 +398,9 @@ Result<SandboxRecord> record_from_json(std::string_view text) {
         record.reason = object.value("reason", std::string());
         record.break_glass = object.value("break_glass", false);
         record.secret_backend = object.value("secret_backend", std::string());
+        record.role_arn = object.value("role_arn", std::string());
+        record.session_policy = object.value("session_policy", std::string());
+        record.mfa_serial = object.value("mfa_serial", std::string());
         auto state = parse_state(object.at("state").get<std::string>());
         if (!state) {
             return state.error();

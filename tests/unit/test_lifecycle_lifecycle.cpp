@@ -1,13 +1,16 @@
 #include "jitbox/lifecycle/lifecycle.hpp"
+#include "memory_secret_store.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace jitbox;
+using jitbox::test::MemorySecretStore;
 
 namespace {
 
@@ -32,6 +35,7 @@ struct ProviderLog {
     std::vector<ResourceSet> destroyed;
     std::optional<std::size_t> fail_create_after;
     bool fail_destroy = false;
+    bool destroy_leaves_container = false; // destroy reports success, but the container stays
     std::map<std::string, std::string> engine_states; // sandbox id -> state
     int list_calls = 0;
     std::vector<TimePoint> extended;
@@ -40,7 +44,14 @@ struct ProviderLog {
     std::string detail;
     ProviderLocation location{"fake://engine", ""};
     std::vector<ProviderLocation> made_at;
+    std::vector<SandboxPlan> renewals;
+    std::optional<Failure> fail_renew;
 };
+
+// The session the fake provider's renew_credentials stores: valid until the grant ends.
+AwsSession renewed_session(TimePoint expires_at) {
+    return AwsSession{{"ASIARENEWED", "renewed-secret", "renewed-token", expires_at}, "eu-west-1"};
+}
 
 class FakeProvider final : public Provider {
 public:
@@ -63,6 +74,13 @@ public:
             return make_failure(ExitCode::provider, "engine unreachable");
         }
         m_log.destroyed.push_back(resources);
+        if (m_log.destroy_leaves_container) {
+            return {};
+        }
+        for (const Resource& resource : resources.items) {
+            const std::size_t dash = resource.id.find('-');
+            m_log.engine_states.erase(resource.id.substr(dash + 1));
+        }
         return {};
     }
     Result<std::vector<LabelledResource>> list_labelled(ListScope) override {
@@ -81,6 +99,14 @@ public:
         }
         m_log.extended.push_back(expires_at);
         return {};
+    }
+    Result<void> renew_credentials(const SandboxPlan& plan) override {
+        m_log.renewals.push_back(plan);
+        if (m_log.fail_renew) {
+            return *m_log.fail_renew;
+        }
+        return plan.secrets->put(
+            make_aws_session_item(plan.name, renewed_session(plan.expires_at)));
     }
 
 private:
@@ -151,11 +177,17 @@ struct Fixture {
     FakeFactory providers{provider_log};
     FixedClock clock;
     FakeSupervisor children;
+    MemorySecretStore secrets;
+    std::vector<std::string> opened_backends;
     Lifecycle lifecycle;
 
     explicit Fixture(Identity identity = test_identity(), PolicyInputs policy = {})
         : lifecycle({config, store, audit, providers, clock, children, std::move(identity),
-                     [](std::string_view) {}, std::move(policy)}) {}
+                     [](std::string_view) {}, std::move(policy), [] { return false; },
+                     [this](std::string_view backend) -> Result<SecretStore*> {
+                         opened_backends.emplace_back(backend);
+                         return &secrets;
+                     }}) {}
 
     std::size_t record_count() { return store.list().value().size(); }
     std::vector<std::string> audit_lines() {
@@ -180,6 +212,44 @@ PolicyInputs dev_policy() {
     PolicyLayer layer{"jitbox.toml", {}};
     layer.policy.roles = {dev};
     return PolicyInputs{{layer}, std::string(64, 'a'), {}};
+}
+
+constexpr const char* k_deploy_role = "arn:aws:iam::123456789012:role/deploy";
+
+// Adds the aws-sts template "deploy" and starts sandbox "deploy-1" from it for `ttl`.
+SandboxRecord start_sts_sandbox(Fixture& f, Seconds ttl) {
+    Template deploy;
+    deploy.name = "deploy";
+    deploy.provider = "aws-sts";
+    deploy.aws.role_arn = k_deploy_role;
+    deploy.ttl = ttl;
+    deploy.max_ttl = Seconds(12 * 3600);
+    f.config.templates["deploy"] = deploy;
+    auto record = f.lifecycle.up({"deploy", ttl, std::string("deploy-1")});
+    REQUIRE(record.ok());
+    return *record;
+}
+
+// Stores a session for deploy-1 in the keyring that expires `left` from now.
+void put_cached_session(Fixture& f, Seconds left) {
+    const AwsSession cached{{"ASIACACHED", "cached-secret", "cached-token", f.clock.current + left},
+                            "us-east-1"};
+    REQUIRE(f.secrets.put(make_aws_session_item("deploy-1", cached)).ok());
+}
+
+bool contains(const std::string& text, std::string_view part) {
+    return text.find(part) != std::string::npos;
+}
+
+std::size_t count_renew_records(Fixture& f) {
+    auto lines = f.audit_lines();
+    return static_cast<std::size_t>(std::count_if(lines.begin(), lines.end(), [](const auto& l) {
+        return contains(l, "\"action\":\"renew\"");
+    }));
+}
+
+Result<std::string> mfa_654321() {
+    return std::string("654321");
 }
 
 } // namespace
@@ -388,6 +458,24 @@ TEST_SUITE("lifecycle") {
         CHECK(f.audit_lines().size() == 2);
     }
 
+    TEST_CASE("a partial teardown keeps the record") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+        f.provider_log.destroy_leaves_container = true;
+        auto result = f.lifecycle.down("db-1");
+        REQUIRE(!result.ok());
+        CHECK(result.error().code == ExitCode::partial_teardown);
+        CHECK(result.error().message.find("removed only in part") != std::string::npos);
+        auto kept = f.store.find("db-1").value();
+        REQUIRE(kept.has_value());
+        CHECK(kept->state == SandboxState::removing);
+        CHECK(f.audit_lines().back().find("\"result\":\"error\"") != std::string::npos);
+
+        f.provider_log.destroy_leaves_container = false;
+        REQUIRE(f.lifecycle.down("db-1").ok());
+        CHECK(f.record_count() == 0);
+    }
+
     TEST_CASE("a failed teardown keeps the record for a later attempt") {
         Fixture f;
         REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
@@ -479,5 +567,212 @@ TEST_SUITE("lifecycle") {
         REQUIRE(actions.ok());
         CHECK(actions->empty());
         CHECK(f.record_count() == 1);
+    }
+}
+
+TEST_SUITE("lifecycle aws session") {
+    TEST_CASE("aws session reuses fresh cache") {
+        // k_aws_session_renewal_margin is 300 s, and a session with exactly that left is kept.
+        for (Seconds left : {Seconds(3600), Seconds(301), Seconds(300)}) {
+            CAPTURE(left.count());
+            Fixture f;
+            start_sts_sandbox(f, Seconds(3600));
+            put_cached_session(f, left);
+            const std::string stored = f.secrets.items.at({"deploy-1", "aws-session"}).value;
+
+            auto session = f.lifecycle.aws_session("deploy-1", nullptr);
+
+            REQUIRE(session.ok());
+            CHECK(session->credentials.access_key_id == "ASIACACHED");
+            CHECK(session->credentials.secret_access_key == "cached-secret");
+            CHECK(session->credentials.expiration == f.clock.current + left);
+            CHECK(session->region == "us-east-1");
+            CHECK(f.opened_backends.back() == "memory");
+            CHECK(f.provider_log.renewals.empty());
+            CHECK(f.secrets.put_count == 1);
+            CHECK(f.secrets.items.at({"deploy-1", "aws-session"}).value == stored);
+            CHECK(count_renew_records(f) == 0);
+        }
+    }
+
+    TEST_CASE("aws session renews missing or stale") {
+        struct Case {
+            std::string label;
+            std::optional<Seconds> left; // unset: no item in the keyring
+            bool unreadable;
+            std::string detail;
+        };
+        const std::vector<Case> cases{
+            {"missing", std::nullopt, false, "no session in the keyring"},
+            {"unreadable", Seconds(3000), true, "no session in the keyring"},
+            {"within margin", Seconds(299), false, "session near its expiry"},
+            {"already expired", Seconds(-60), false, "session near its expiry"},
+        };
+        for (const Case& c : cases) {
+            CAPTURE(c.label);
+            Fixture f;
+            const SandboxRecord record = start_sts_sandbox(f, Seconds(3600));
+            if (c.unreadable) {
+                REQUIRE(f.secrets.put({"deploy-1", "aws-session", "{}", record.expires_at}).ok());
+            } else if (c.left) {
+                put_cached_session(f, *c.left);
+            }
+
+            auto session = f.lifecycle.aws_session("deploy-1", mfa_654321);
+
+            REQUIRE(session.ok());
+            CHECK(session->credentials.access_key_id == "ASIARENEWED");
+            CHECK(session->credentials.session_token == "renewed-token");
+            CHECK(session->credentials.expiration == record.expires_at);
+            CHECK(session->region == "eu-west-1");
+            REQUIRE(f.provider_log.renewals.size() == 1);
+            const SandboxPlan& plan = f.provider_log.renewals[0];
+            CHECK(plan.id == record.id);
+            CHECK(plan.name == "deploy-1");
+            CHECK(plan.owner == "alice");
+            CHECK(plan.spec.name == "deploy");
+            CHECK(plan.spec.aws.role_arn == k_deploy_role);
+            CHECK(plan.expires_at == record.expires_at);
+            CHECK(plan.secrets == &f.secrets);
+            REQUIRE(plan.mfa_code);
+            CHECK(plan.mfa_code().value() == "654321");
+            CHECK(f.provider_log.made_at.back() == f.provider_log.location);
+            const std::string line = f.audit_lines().back();
+            CHECK(contains(line, "\"action\":\"renew\""));
+            CHECK(contains(line, "\"sandbox\":\"deploy-1\""));
+            CHECK(contains(line, "\"result\":\"ok\""));
+            CHECK(contains(line, "\"detail\":\"" + c.detail + "\""));
+        }
+    }
+
+    TEST_CASE("aws session near grant end") {
+        Fixture f;
+        const SandboxRecord record = start_sts_sandbox(f, Seconds(3600));
+        f.clock.current = record.expires_at - Seconds(200);
+
+        SUBCASE("cache outlasting the grant is kept") {
+            put_cached_session(f, Seconds(240));
+            auto session = f.lifecycle.aws_session("deploy-1", nullptr);
+            REQUIRE(session.ok());
+            CHECK(session->credentials.access_key_id == "ASIACACHED");
+            CHECK(f.provider_log.renewals.empty());
+        }
+        SUBCASE("cache ending first is renewed") {
+            put_cached_session(f, Seconds(100));
+            auto session = f.lifecycle.aws_session("deploy-1", nullptr);
+            REQUIRE(session.ok());
+            CHECK(session->credentials.access_key_id == "ASIARENEWED");
+            REQUIRE(f.provider_log.renewals.size() == 1);
+            CHECK(f.provider_log.renewals[0].expires_at == record.expires_at);
+        }
+    }
+
+    TEST_CASE("aws session rejects unusable sandboxes") {
+        struct Case {
+            std::string label;
+            std::string name;
+            std::function<void(Fixture&, SandboxRecord&)> change;
+            ExitCode code;
+            std::string message;
+        };
+        const std::vector<Case> cases{
+            {"unknown name", "ghost", [](Fixture&, SandboxRecord&) {}, ExitCode::not_found,
+             "no sandbox named \"ghost\""},
+            {"expired grant", "deploy-1",
+             [](Fixture& f, SandboxRecord& r) { f.clock.current = r.expires_at; },
+             ExitCode::not_found, "is expired"},
+            {"being removed", "deploy-1",
+             [](Fixture& f, SandboxRecord& r) {
+                 r.state = SandboxState::removing;
+                 REQUIRE(f.store.update(r).ok());
+             },
+             ExitCode::not_found, "is removing"},
+            {"docker sandbox", "db-1",
+             [](Fixture& f, SandboxRecord&) {
+                 REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+             },
+             ExitCode::usage, "not aws-sts"},
+        };
+        for (const Case& c : cases) {
+            CAPTURE(c.label);
+            Fixture f;
+            SandboxRecord record = start_sts_sandbox(f, Seconds(3600));
+            put_cached_session(f, Seconds(60));
+            c.change(f, record);
+            const std::size_t factory_calls = f.provider_log.made_at.size();
+
+            auto session = f.lifecycle.aws_session(c.name, mfa_654321);
+
+            REQUIRE_FALSE(session.ok());
+            CHECK(session.error().code == c.code);
+            CHECK(contains(session.error().message, c.message));
+            CHECK(f.provider_log.made_at.size() == factory_calls);
+            CHECK(f.provider_log.renewals.empty());
+            CHECK(count_renew_records(f) == 0);
+        }
+    }
+
+    TEST_CASE("aws session keeps the granted role") {
+        const std::vector<std::pair<std::string, std::function<void(Config&)>>> changes{
+            {"template removed", [](Config& c) { c.templates.erase("deploy"); }},
+            {"role changed",
+             [](Config& c) {
+                 c.templates.at("deploy").aws.role_arn = "arn:aws:iam::123456789012:role/Admin";
+                 c.templates.at("deploy").aws.session_policy = "";
+             }},
+        };
+        for (const auto& [label, change] : changes) {
+            CAPTURE(label);
+            Fixture f;
+            start_sts_sandbox(f, Seconds(3600));
+            change(f.config);
+
+            auto session = f.lifecycle.aws_session("deploy-1", nullptr);
+
+            REQUIRE(session.ok());
+            REQUIRE(f.provider_log.renewals.size() == 1);
+            const Template& spec = f.provider_log.renewals[0].spec;
+            CHECK(spec.name == "deploy");
+            CHECK(spec.provider == "aws-sts");
+            CHECK(spec.aws.role_arn == k_deploy_role);
+        }
+    }
+
+    TEST_CASE("aws session locked keyring") {
+        Fixture f;
+        start_sts_sandbox(f, Seconds(3600));
+        put_cached_session(f, Seconds(3600));
+        f.secrets.locked = true;
+
+        auto session = f.lifecycle.aws_session("deploy-1", nullptr);
+
+        REQUIRE_FALSE(session.ok());
+        CHECK(session.error().code == ExitCode::locked);
+        CHECK(contains(session.error().message, "keyring memory is locked"));
+        CHECK(f.provider_log.renewals.empty());
+        CHECK(count_renew_records(f) == 0);
+    }
+
+    TEST_CASE("aws session renewal failure") {
+        Fixture f;
+        start_sts_sandbox(f, Seconds(3600));
+        put_cached_session(f, Seconds(120));
+        const SecretItem before = f.secrets.items.at({"deploy-1", "aws-session"});
+        f.provider_log.fail_renew = Failure{ExitCode::provider, "AccessDenied: not authorized"};
+
+        auto session = f.lifecycle.aws_session("deploy-1", nullptr);
+
+        REQUIRE_FALSE(session.ok());
+        CHECK(session.error().code == ExitCode::provider);
+        CHECK(session.error().message == "AccessDenied: not authorized");
+        CHECK(f.provider_log.renewals.size() == 1);
+        CHECK(f.secrets.put_count == 1);
+        const SecretItem& after = f.secrets.items.at({"deploy-1", "aws-session"});
+        CHECK(after.value == before.value);
+        CHECK(after.expires_at == before.expires_at);
+        const std::string line = f.audit_lines().back();
+        CHECK(contains(line, "\"action\":\"renew\""));
+        CHECK(contains(line, "\"result\":\"error\""));
+        CHECK(contains(line, "\"error\":\"AccessDenied: not authorized\""));
     }
 }

@@ -1,9 +1,12 @@
 #include "fake_aws.hpp"
 #include "jitbox/providers/aws.hpp"
+#include "memory_secret_store.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+
+#include <functional>
 
 using namespace jitbox;
 using namespace jitbox::test;
@@ -14,29 +17,6 @@ constexpr const char* k_role_arn = "arn:aws:iam::123456789012:role/ci";
 constexpr const char* k_session_arn = "arn:aws:sts::123456789012:assumed-role/ci/alice@db";
 constexpr const char* k_secret = "session/secret+value";
 constexpr const char* k_token = "session-token==";
-
-// Keeps items in memory, as every backend does for the provider's purposes.
-class MemorySecretStore final : public SecretStore {
-public:
-    std::string_view name() const override { return "memory"; }
-    Result<void> put(const SecretItem& item) override {
-        items[{item.sandbox, item.key}] = item;
-        return {};
-    }
-    Result<SecretLookup> get(std::string_view sandbox, std::string_view key) override {
-        auto found = items.find({std::string(sandbox), std::string(key)});
-        if (found == items.end()) {
-            return SecretLookup{};
-        }
-        return SecretLookup{LookupStatus::found, found->second.value};
-    }
-    Result<std::vector<SecretInfo>> list() override { return std::vector<SecretInfo>{}; }
-    Result<bool> remove(std::string_view, std::string_view) override { return false; }
-    Result<std::size_t> remove_sandbox(std::string_view) override { return std::size_t{0}; }
-    Result<std::size_t> purge_expired(TimePoint) override { return std::size_t{0}; }
-
-    std::map<std::pair<std::string, std::string>, SecretItem> items;
-};
 
 std::string assume_role_reply(std::string_view expiration) {
     return std::string(R"(<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
@@ -82,6 +62,19 @@ struct StsFixture {
         return plan;
     }
 };
+
+// Checks the item of sandbox "db" that a reply of assume_role_reply("2027-01-15T09:00:00Z")
+// leaves in the keyring.
+void check_stored_session(const MemorySecretStore& secrets) {
+    const auto& item = secrets.items.at({"db", "aws-session"});
+    CHECK(item.expires_at == TimePoint{Seconds(1'800'003'600)});
+    const auto session = decode_aws_session(item.value);
+    REQUIRE(session.ok());
+    CHECK(session->credentials.access_key_id == "ASIAJITBOX");
+    CHECK(session->credentials.secret_access_key == k_secret);
+    CHECK(session->credentials.session_token == k_token);
+    CHECK(session->region == "us-east-1");
+}
 
 Template ec2_template() {
     Template spec;
@@ -244,12 +237,7 @@ TEST_SUITE("providers aws") {
         CHECK(created.items[0].id == k_session_arn);
         CHECK(created.items[0].name == "alice@db");
 
-        const auto& item = fixture.secrets.items.at({"db", "aws-session"});
-        CHECK(item.expires_at == TimePoint{Seconds(1'800'003'600)});
-        const auto session = decode_aws_session(item.value);
-        REQUIRE(session.ok());
-        CHECK(session->credentials.secret_access_key == k_secret);
-        CHECK(session->region == "us-east-1");
+        check_stored_session(fixture.secrets);
     }
 
     TEST_CASE("sts session policy is passed as it is") {
@@ -449,6 +437,113 @@ TEST_SUITE("providers aws") {
             REQUIRE_FALSE(renewed.ok());
             CHECK(renewed.error().code == ExitCode::not_found);
             CHECK(state->requests.empty());
+        }
+    }
+
+    TEST_CASE("sts renew credentials duration") {
+        struct Case {
+            Seconds remaining;
+            std::string duration;
+            bool deadline_policy;
+        };
+        const std::vector<Case> cases{
+            {Seconds(1), "900", true},         {Seconds(400), "900", true},
+            {Seconds(899), "900", true},       {Seconds(900), "900", false},
+            {Seconds(7200), "7200", false},    {Seconds(43200), "43200", false},
+            {Seconds(50'000), "43200", false},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.remaining.count());
+            StsFixture fixture;
+            fixture.state->reply(200, assume_role_reply("2027-01-15T09:00:00Z"));
+            const SandboxPlan plan = fixture.plan(item.remaining);
+
+            REQUIRE(fixture.provider->renew_credentials(plan).ok());
+
+            REQUIRE(fixture.state->requests.size() == 1);
+            const auto parameters = fixture.state->parameters(0);
+            CHECK(parameters.at("Action") == "AssumeRole");
+            CHECK(parameters.at("RoleArn") == k_role_arn);
+            CHECK(parameters.at("DurationSeconds") == item.duration);
+            REQUIRE(parameters.count("Policy") == (item.deadline_policy ? 1U : 0U));
+            if (item.deadline_policy) {
+                const auto policy = nlohmann::json::parse(parameters.at("Policy"));
+                const auto& deny = policy.at("Statement").back();
+                CHECK(deny.at("Effect") == "Deny");
+                CHECK(deny.at("Condition").at("DateGreaterThan").at("aws:CurrentTime") ==
+                      format_rfc3339(plan.expires_at));
+            }
+        }
+    }
+
+    TEST_CASE("sts renew credentials stores session") {
+        StsFixture fixture;
+        fixture.state->reply(200, assume_role_reply("2027-01-15T09:00:00Z"));
+        const AwsSession old{{"ASIAOLD", "old", "old", fixture.state->clock.current + Seconds(60)},
+                             "us-east-1"};
+        REQUIRE(fixture.secrets.put(make_aws_session_item("db", old)).ok());
+
+        REQUIRE(fixture.provider->renew_credentials(fixture.plan(Seconds(3600))).ok());
+
+        REQUIRE(fixture.secrets.items.size() == 1);
+        check_stored_session(fixture.secrets);
+    }
+
+    TEST_CASE("sts renew credentials MFA code") {
+        StsFixture fixture;
+        fixture.state->reply(200, assume_role_reply("2027-01-15T09:00:00Z"));
+        SandboxPlan plan = fixture.plan(Seconds(3600));
+        plan.spec.aws.mfa_serial = "arn:aws:iam::123456789012:mfa/alice";
+        plan.mfa_code = [] { return Result<std::string>(std::string("654321")); };
+
+        REQUIRE(fixture.provider->renew_credentials(plan).ok());
+
+        const auto parameters = fixture.state->parameters(0);
+        CHECK(parameters.at("SerialNumber") == "arn:aws:iam::123456789012:mfa/alice");
+        CHECK(parameters.at("TokenCode") == "654321");
+    }
+
+    TEST_CASE("sts renew credentials failures") {
+        struct Case {
+            std::string label;
+            std::function<void(StsFixture&, SandboxPlan&)> change;
+            ExitCode code;
+            std::string message;
+            std::size_t requests;
+        };
+        const std::vector<Case> cases{
+            {"ended grant",
+             [](StsFixture& f, SandboxPlan& plan) { plan.expires_at = f.state->clock.current; },
+             ExitCode::not_found, "ended at", 0},
+            {"no keyring", [](StsFixture&, SandboxPlan& plan) { plan.secrets = nullptr; },
+             ExitCode::internal, "no keyring", 0},
+            {"no role", [](StsFixture&, SandboxPlan& plan) { plan.spec.aws.role_arn.clear(); },
+             ExitCode::usage, "sets no role_arn", 0},
+            {"access denied",
+             [](StsFixture& f, SandboxPlan&) {
+                 f.state->reply(403, sts_error("AccessDenied", "not authorized"));
+             },
+             ExitCode::provider, "AccessDenied: not authorized", 1},
+            {"locked keyring",
+             [](StsFixture& f, SandboxPlan&) {
+                 f.state->reply(200, assume_role_reply("2027-01-15T09:00:00Z"));
+                 f.secrets.locked = true;
+             },
+             ExitCode::locked, "is locked", 1},
+        };
+        for (const Case& c : cases) {
+            CAPTURE(c.label);
+            StsFixture fixture;
+            SandboxPlan plan = fixture.plan(Seconds(3600));
+            c.change(fixture, plan);
+
+            const auto result = fixture.provider->renew_credentials(plan);
+
+            REQUIRE_FALSE(result.ok());
+            CHECK(result.error().code == c.code);
+            CHECK(result.error().message.find(c.message) != std::string::npos);
+            CHECK(fixture.state->requests.size() == c.requests);
+            CHECK(fixture.secrets.items.empty());
         }
     }
 

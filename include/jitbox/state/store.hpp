@@ -33,6 +33,11 @@ struct SandboxRecord {
     std::string endpoint; // the engine or API it was created on, such as
                           // "unix:///var/run/docker.sock" or "https://ec2.eu-west-1.amazonaws.com"
     std::string region;   // the AWS region; empty for docker and in records older than AWS
+    /// For aws-sts: the role, session policy and MFA device granted at `up`, so a renewed
+    /// session has the same permissions even when the template has changed since.
+    std::string role_arn;
+    std::string session_policy;
+    std::string mfa_serial;
     std::string removal_action; // while `removing`: the action that started it, for the audit
     std::string reason;         // --reason given to `up`
     bool break_glass = false;   // granted as a break-glass request

@@ -22,6 +22,7 @@ enum class ExitCode : int {
     locked = 7,      // the keyring holds the credentials but is locked
     checks_failed = 8, // `policy check --strict` found warnings, or a `policy test` case failed
                        // or `audit verify` found a broken hash chain
+    partial_teardown = 9, // resources of the sandbox still exist after teardown; it is retried
     exec_failed = 125,       // `jitbox exec` failed before running the command
     cannot_execute = 126,    // `jitbox exec`: the command exists but cannot be run
     command_not_found = 127, // `jitbox exec`: no such command

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The aws-sts and aws-ec2 providers end to end against the fake AWS on 127.0.0.1, with no D-Bus
-# at all, so the kernel keyring stores the sessions. Covers: `up` of a role session (the
-# AssumeRole parameters the fake logged, status, creds list), `exec` (working credentials, exit
-# statuses, its environment, nested calls), `env`, a credential_process profile, renewal of a
-# session close to its expiry, `down`, the ttl bounds, AccessDenied and clock-skew errors, MFA
-# from standard input and without a terminal, and an EC2 instance from `up` through `status`,
-# `extend` and `down` to its expiry by the background child.
+# at all, so the kernel keyring stores the sessions.
+#
+# A role session: the AssumeRole parameters the fake logged after `up`, status and creds list,
+# `exec` with its credentials, exit statuses, environment and nested calls, `env`, and a
+# credential_process profile. Then renewal of a session close to its expiry, `down`, the ttl
+# bounds, AccessDenied and clock-skew errors, and MFA from standard input and without a
+# terminal. Last, an EC2 instance from `up` through `status`, `extend` and `down`, and one that
+# the background child terminates at its expiry.
 #
 # Every template names the fake as endpoint_url and AWS_ENDPOINT_URL points there too, so no
 # command can reach a public AWS host. At the end, the secret access keys and session tokens
@@ -243,7 +245,9 @@ expect_contains "exec of a missing sandbox names it" "$ERR" "missing-$RUN_ID"
 # No output of `env` or `creds show` goes to OUTPUT_LOG, because printing the values is their job.
 expect_exit 0 jb env "$RO"
 env_output=$OUT
-run bash -c 'eval "$1" && shift && exec "$@"' bash "$env_output" "${GET_CALLER_IDENTITY[@]}"
+# The commands go in on stdin, so that no value is on a command line.
+run timeout -k 5 60 bash -c 'eval "$(cat)" && exec "$@"' bash "${GET_CALLER_IDENTITY[@]}" \
+    <<<"$env_output"
 expect_eq "eval of env: get-caller-identity returns the assumed role" "$(caller_arn_of_output)" \
     "$ASSUMED_ROLE_PREFIX/$OWNER@$RO"
 

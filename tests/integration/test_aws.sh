@@ -10,10 +10,10 @@
 # the background child terminates at its expiry.
 #
 # Every template names the fake as endpoint_url and AWS_ENDPOINT_URL points there too, so no
-# command can reach a public AWS host. At the end, the secret access keys and session tokens
-# that the fake issued are searched for in the output of every command except `env` and
-# `creds show`, in the audit log, the state folder and the command lines of all processes,
-# which a watcher samples during the run.
+# command can reach a public AWS host. At the end, the test searches for the secret access keys
+# and session tokens that the fake issued. They must not be in the output of any command but
+# `env` and `creds show`, nor in the audit log, the state folder or the command lines of all
+# processes, which a watcher samples during the run.
 # shellcheck disable=SC2016 # jq filters and sh -c scripts use $ literally.
 # shellcheck disable=SC2119 # toml_labels without extra labels takes no arguments.
 TEST_NEEDS_DOCKER=0

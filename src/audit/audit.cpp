@@ -262,18 +262,20 @@ Result<void> sync_folder(const fs::path& folder, const fs::path& head_path) {
     return {};
 }
 
-// Replaces the head file through a synced temp file and rename(2), so a reader sees the old or
-// the new content and never a mix.
-Result<void> write_head(const fs::path& path, const AuditHead& head) {
+// Writes the head file's next content to a synced temp file beside it and returns the temp
+// file's name. The append renames it over the head file once the log line is on disk, so a
+// full disk fails the append before the log changes.
+Result<std::string> stage_head(const fs::path& path, const AuditHead& head,
+                               const fs::path& log_path) {
     std::string temp_name = path.string() + ".XXXXXX";
     int fd = ::mkostemp(temp_name.data(), O_CLOEXEC);
     if (fd < 0) {
-        return head_failure(path, errno);
+        return audit_failure(log_path, errno);
     }
     FileDescriptor temp(fd);
     auto discard = [&](int error) {
         ::unlink(temp_name.c_str());
-        return head_failure(path, error);
+        return audit_failure(log_path, error);
     };
     if (::fchmod(temp.get(), 0600) != 0) {
         return discard(errno);
@@ -285,11 +287,15 @@ Result<void> write_head(const fs::path& path, const AuditHead& head) {
     if (::fsync(temp.get()) != 0) {
         return discard(errno);
     }
-    if (::rename(temp_name.c_str(), path.c_str()) != 0) {
-        return discard(errno);
+    return temp_name;
+}
+
+// Cuts the log back to the size it had before a failed append, so that a full disk leaves no
+// partial line behind. The caller holds the log's lock.
+void undo_append(int log_fd, off_t size) {
+    if (::ftruncate(log_fd, size) == 0) {
+        (void)::fsync(log_fd);
     }
-    fs::path folder = path.parent_path();
-    return sync_folder(folder.empty() ? fs::path(".") : folder, path);
 }
 
 } // namespace
@@ -365,18 +371,36 @@ Result<void> AuditLog::append(const AuditEvent& event) const {
     const fs::path head_path = audit_head_path(m_path);
     const AuditLink link = next_link(*last, read_head_if_valid(head_path));
     std::string record = audit_event_to_json(event, link);
-    // A last line without a newline is a write that was cut short. Ending it keeps the new
-    // record on a line of its own, and verify reports the fragment as malformed.
-    std::string bytes = last->exists && !last->terminated ? "\n" + record : record;
-    if (int error = write_all(log.get(), bytes); error != 0) {
-        return audit_failure(m_path, error);
+    std::string_view line = std::string_view(record).substr(0, record.size() - 1);
+    auto staged_head = stage_head(head_path, AuditHead{link.seq, sha256_hex(line)}, m_path);
+    if (!staged_head) {
+        return staged_head.error();
     }
-    if (::fsync(log.get()) != 0) {
+    auto discard_head = [&] { ::unlink(staged_head->c_str()); };
+    struct stat before {};
+    if (::fstat(log.get(), &before) != 0) {
+        discard_head();
         return audit_failure(m_path, errno);
     }
 
-    std::string_view line = std::string_view(record).substr(0, record.size() - 1);
-    return write_head(head_path, AuditHead{link.seq, sha256_hex(line)});
+    // A last line without a newline is a write cut short by a writer that could not undo it.
+    // Ending it keeps the new record on a line of its own, and verify reports the fragment as
+    // malformed.
+    std::string bytes = last->exists && !last->terminated ? "\n" + record : record;
+    int error = write_all(log.get(), bytes);
+    if (error == 0 && ::fsync(log.get()) != 0) {
+        error = errno;
+    }
+    if (error == 0 && ::rename(staged_head->c_str(), head_path.c_str()) != 0) {
+        error = errno;
+    }
+    if (error != 0) {
+        discard_head();
+        undo_append(log.get(), before.st_size);
+        return audit_failure(m_path, error);
+    }
+    fs::path folder = head_path.parent_path();
+    return sync_folder(folder.empty() ? fs::path(".") : folder, head_path);
 }
 
 } // namespace jitbox

@@ -69,6 +69,10 @@ Result<EndpointUrl> parse_endpoint_url(std::string_view url, std::string_view so
     if (rest.find_first_of("?#") != std::string_view::npos) {
         return invalid("remove the query or fragment");
     }
+    // The path goes into the request line and the signature, so it keeps to printable ASCII.
+    if (std::any_of(rest.begin(), rest.end(), [](char c) { return c <= ' ' || c >= '\x7f'; })) {
+        return invalid("remove the white space, control and non-ASCII characters");
+    }
     const std::size_t slash = rest.find('/');
     const std::string_view authority = rest.substr(0, slash);
     const std::string path =
@@ -167,6 +171,8 @@ Result<HttpRequest> QueryClient::build_request(std::string_view action,
             return found.error();
         }
         m_credentials = std::move(found).value();
+        add_redacted_value(m_credentials->secret_access_key);
+        add_redacted_value(m_credentials->session_token);
     }
 
     SigningRequest unsigned_request;

@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <regex>
 #include <utility>
 
 namespace jitbox {
@@ -58,6 +59,7 @@ max_ttl = "4h"
 constexpr std::int64_t k_min_memory_bytes = 6 * 1024 * 1024;
 constexpr double k_max_cpus = 1024;
 constexpr std::size_t k_max_template_name_length = 63;
+constexpr std::size_t k_max_image_length = 512;
 constexpr std::string_view k_reserved_label_prefix = "io.jitbox.";
 constexpr std::array<NetworkMode, 3> k_network_modes{NetworkMode::none, NetworkMode::isolated,
                                                      NetworkMode::bridge};
@@ -75,14 +77,25 @@ std::string read_provider(const Field& field) {
     return name;
 }
 
+// Docker's image reference grammar: an optional registry host with port, lower-case path
+// components, an optional tag and an optional digest. The reference goes into Engine API paths
+// and queries, so nothing outside the grammar is accepted.
+const std::regex& image_reference_pattern() {
+    const std::string domain_part = "[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?";
+    const std::string path_part = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+    static const std::regex k_pattern(
+        "(?:" + domain_part + "(?:\\." + domain_part + ")*(?::[0-9]+)?/)?" + path_part +
+        "(?:/" + path_part + ")*" + "(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?" +
+        "(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?");
+    return k_pattern;
+}
+
 std::string read_image(const Field& field) {
     const std::string image = read_non_empty_string(field, "\"postgres:16\"");
-    const auto space = std::find_if(image.begin(), image.end(), [](char c) {
-        return std::isspace(static_cast<unsigned char>(c)) != 0;
-    });
-    if (space != image.end()) {
-        fail(field, fmt::format("invalid image \"{}\": an image reference has no spaces, such as "
-                                "\"postgres:16\"",
+    if (image.size() > k_max_image_length || !std::regex_match(image, image_reference_pattern())) {
+        fail(field, fmt::format("invalid image \"{}\": use a Docker image reference of lower-case "
+                                "path components with an optional registry, tag and digest, such "
+                                "as \"postgres:16\" or \"registry.example.com:5000/team/app:1.4\"",
                                 image));
     }
     return image;
@@ -215,6 +228,7 @@ void read_mount_source(const Field& field, Mount& mount) {
                                 source));
     }
     mount.source = without_trailing_separator((field.source.base_dir / source).lexically_normal());
+    mount.origin = format_position(field.source, field.node.source());
 }
 
 void read_mount_target(const Field& field, Mount& mount) {
@@ -232,10 +246,15 @@ void read_mount_writable(const Field& field, Mount& mount) {
     mount.writable = read_bool(field);
 }
 
-constexpr std::array<KeyRule<Mount>, 3> k_mount_keys{{
+void read_mount_allow_sensitive(const Field& field, Mount& mount) {
+    mount.allow_sensitive = read_bool(field);
+}
+
+constexpr std::array<KeyRule<Mount>, 4> k_mount_keys{{
     {"source", read_mount_source},
     {"target", read_mount_target},
     {"writable", read_mount_writable},
+    {"allow_sensitive", read_mount_allow_sensitive},
 }};
 
 Mount read_mount(const Field& field) {
@@ -435,6 +454,21 @@ std::string_view without_byte_order_mark(std::string_view text) {
     return text;
 }
 
+// Messages quote values from the file, which TOML escapes may fill with line breaks and other
+// control characters. Writing those as \xNN keeps each message on one line.
+std::string escape_control_characters(std::string_view text) {
+    std::string escaped;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f) {
+            escaped += fmt::format("\\x{:02x}", byte);
+        } else {
+            escaped += c;
+        }
+    }
+    return escaped;
+}
+
 // ---- finding and reading the file ----
 
 Result<fs::path> check_named_file(const fs::path& path, std::string_view named_by) {
@@ -561,7 +595,7 @@ Result<ConfigTree> config_detail::parse_config_tree(std::string_view text, const
         return make_failure(ExitCode::usage, "{}: invalid TOML: {}",
                             format_position(source, error.source()), description);
     } catch (const InvalidConfig& error) {
-        return Failure{ExitCode::usage, error.message};
+        return Failure{ExitCode::usage, escape_control_characters(error.message)};
     }
 }
 

@@ -400,10 +400,16 @@ void read_require_signed(const Field& field, Policy& policy) {
     policy.require_signed = read_bool(field);
 }
 
-constexpr std::array<KeyRule<Policy>, 3> k_policy_keys{{
+void read_allow_sensitive_mounts(const Field& field, Policy& policy) {
+    policy.allow_sensitive_mounts = read_bool(field);
+    policy.allow_sensitive_mounts_origin = format_position(field.source, field.node.source());
+}
+
+constexpr std::array<KeyRule<Policy>, 4> k_policy_keys{{
     {"max_ttl", read_policy_max_ttl},
     {"attributes_from_env", read_attributes_from_env},
     {"require_signed", read_require_signed},
+    {"allow_sensitive_mounts", read_allow_sensitive_mounts},
 }};
 
 // ---- templates named by rules ----

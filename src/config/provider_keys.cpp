@@ -161,8 +161,9 @@ std::string endpoint_url_problem(std::string_view url) {
     if (rest.find_first_of("?#") != std::string_view::npos) {
         return "remove the query and fragment, jitbox adds its own";
     }
-    if (rest.find_first_of(" \t\r\n") != std::string_view::npos) {
-        return "remove the white space";
+    // The URL becomes the request line and the signed path, so it keeps to printable ASCII.
+    if (std::any_of(rest.begin(), rest.end(), [](char c) { return c <= ' ' || c >= '\x7f'; })) {
+        return "remove the white space, control and non-ASCII characters (percent-encode them)";
     }
     return authority_problem(rest.substr(0, rest.find('/')));
 }

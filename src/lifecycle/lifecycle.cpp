@@ -367,6 +367,7 @@ Result<void> Lifecycle::put_generated_secrets(const Template& spec, const Sandbo
         if (!value) {
             return value.error();
         }
+        add_redacted_value(*value);
         SecretItem item{record.name, secret.name, *value, record.expires_at};
         if (auto stored = plan.secrets->put(item); !stored) {
             return make_failure(stored.error().code, "storing secret {} of sandbox \"{}\" in "

@@ -5,6 +5,7 @@
 #include "jitbox/policy/layers.hpp"
 #include "jitbox/util/file_descriptor.hpp"
 
+#include "jitbox/policy/mounts.hpp"
 #include "jitbox/policy/signing.hpp"
 #include "jitbox/util/log.hpp"
 
@@ -141,6 +142,15 @@ Result<SourceFile> read_project_file(const fs::path& path) {
     if (!S_ISREG(info.st_mode)) {
         return make_failure(ExitCode::usage, "config file \"{}\" is {}, name a regular file",
                             path.string(), file_type_name(info.st_mode));
+    }
+    if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        // As for the system file: whoever can write the project file chooses its images,
+        // mounts and roles, so a file that others may change is rejected, not read.
+        return make_failure(ExitCode::usage,
+                            "config file \"{}\" has mode {:04o} and is writable by group or "
+                            "others, so other users could change its templates and policy (run "
+                            "`chmod go-w {}`)",
+                            path.string(), info.st_mode & 07777, path.string());
     }
     return read_open_file(fd, info, path);
 }
@@ -420,6 +430,11 @@ private:
                        fmt::format("the mount at {} is writable, but the system policy mounts "
                                    "it read-only",
                                    mount.target));
+            } else if (mount.allow_sensitive && !match->allow_sensitive) {
+                report("mounts", i,
+                       fmt::format("the mount at {} sets allow_sensitive = true, but the system "
+                                   "policy's mount does not",
+                                   mount.target));
             }
         }
     }
@@ -676,6 +691,21 @@ Result<std::optional<ParsedFile>> load_project_file(const LayeredConfigRequest& 
     return std::optional<ParsedFile>(std::move(parsed).value());
 }
 
+Result<void> check_mounts_of(const LayeredConfigRequest& request,
+                             const std::optional<ParsedFile>& system,
+                             const std::optional<ParsedFile>& project, LoadedConfig& loaded) {
+    SensitiveMountPolicy policy;
+    if (system) {
+        policy.system = policy_of(system->config).allow_sensitive_mounts;
+        policy.system_origin = policy_of(system->config).allow_sensitive_mounts_origin;
+    }
+    if (project) {
+        policy.project = policy_of(project->config).allow_sensitive_mounts;
+    }
+    const fs::path home = request.home ? *request.home : current_user_home();
+    return check_sensitive_mounts(loaded.merged.templates, policy, home);
+}
+
 // Fills the policy layers and the digest, both in the order system, then project.
 void add_layers(const std::optional<ParsedFile>& system, const std::optional<ParsedFile>& project,
                 bool default_templates, LoadedConfig& loaded) {
@@ -722,6 +752,11 @@ Result<LoadedConfig> load_layered_config(const LayeredConfigRequest& request) {
     const auto own_templates = merge_templates(*system, *project, loaded);
     if (!own_templates) {
         return own_templates.error();
+    }
+
+    const auto mounts = check_mounts_of(request, *system, *project, loaded);
+    if (!mounts) {
+        return mounts.error();
     }
 
     add_layers(*system, *project, !*own_templates, loaded);

@@ -1,5 +1,6 @@
 #include "jitbox/aws/responses.hpp"
 #include "jitbox/providers/aws.hpp"
+#include "jitbox/util/log.hpp"
 #include "jitbox/secrets/store.hpp"
 
 #include <algorithm>
@@ -260,6 +261,8 @@ Result<IssuedAwsSession> assume_sandbox_role(aws::QueryClient& sts, const Templa
     if (!role) {
         return role.error();
     }
+    add_redacted_value(role->credentials.secret_access_key);
+    add_redacted_value(role->credentials.session_token);
     return IssuedAwsSession{AwsSession{std::move(role->credentials), sts.region()},
                             std::move(role->arn)};
 }

@@ -1,5 +1,7 @@
 #include "jitbox/providers/docker.hpp"
 
+#include "jitbox/policy/mounts.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -438,6 +440,20 @@ Result<void> validate_mount(const Template& spec, const Mount& mount) {
                             "{}: mount source {} does not exist; create it or "
                             "change the mount",
                             describe_template(spec), source);
+    }
+
+    // Loading the configuration checked this too. Checking again just before the request
+    // catches a symbolic link that was changed since.
+    if (!mount.allow_sensitive) {
+        const std::string reason = sensitive_mount_reason(mount.source, current_user_home());
+        if (!reason.empty()) {
+            return make_failure(ExitCode::usage,
+                                "{}: mount source \"{}\" {}; remove the mount, or set "
+                                "allow_sensitive = true on it and allow_sensitive_mounts = true "
+                                "in [policy]",
+                                mount.origin.empty() ? describe_template(spec) : mount.origin,
+                                source, reason);
+        }
     }
     return {};
 }

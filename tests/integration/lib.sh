@@ -53,6 +53,8 @@ PASSED=0
 FAILED=0
 SKIPPED=0
 HELPER_PIDS=()
+CLEANUP_HOOKS=()
+TEST_SKIPPED=0
 
 # Output of the last `run`: exit status, stdout and stderr (trailing newlines removed).
 RC=0
@@ -99,6 +101,15 @@ show_output() {
 die() {
     fail "$TEST_NAME cannot continue: $1"
     exit 1
+}
+
+# skip_test REASON: ends a test that cannot run on this machine with exit status 77, which
+# ctest reports as a skip for tests registered with SKIP_RETURN_CODE 77. The EXIT trap still
+# cleans up.
+skip_test() {
+    printf '# SKIP %s\n' "$1"
+    TEST_SKIPPED=1
+    exit 77
 }
 
 # --- running commands -----------------------------------------------------------------------------
@@ -428,6 +439,13 @@ remove_kernel_keys() {
 # shellcheck source-path=SCRIPTDIR source=fake_aws.sh
 source "$REPO_ROOT/tests/integration/fake_aws.sh"
 
+# on_cleanup FUNCTION: runs FUNCTION in the EXIT trap after the sandboxes, background children
+# and helper processes are gone, to undo what the test set up itself, such as a private dockerd
+# or a mount. Hooks run in reverse order of registration.
+on_cleanup() {
+    CLEANUP_HOOKS+=("$1")
+}
+
 # --- cleanup --------------------------------------------------------------------------------------
 
 # Removes what the test made. Anything that `jitbox down --all` leaves behind is a failed check,
@@ -471,6 +489,10 @@ cleanup_run() {
     fi
     # Last, because `jitbox down` and test_cleanup may still call the fake AWS.
     fake_aws_stop
+    local index
+    for ((index = ${#CLEANUP_HOOKS[@]} - 1; index >= 0; index--)); do
+        "${CLEANUP_HOOKS[index]}"
+    done
 }
 
 # Removes the containers and networks that carry the run label. Each one is a failed check,
@@ -495,6 +517,11 @@ finish() {
     exec 1>&"$TEST_STDOUT_FD" 2>&"$TEST_STDERR_FD"
     cd / || true
     cleanup_run
+    if ((TEST_SKIPPED && FAILED == 0)); then
+        rm -rf "$TEST_DIR"
+        printf '%d passed, 0 failed, skipped\n' "$PASSED"
+        exit 77
+    fi
     if ((status != 0 && FAILED == 0)); then
         fail "the test ran to its end" "it stopped early with exit status $status"
     fi

@@ -88,6 +88,27 @@ reject "invalid duration in file" 2 "10 minutes" \
     jb_raw --config "$TEST_DIR/bad-duration.toml" up alpha
 expect_contains "invalid duration: message has file:line" "$ERR" "bad-duration.toml:3:"
 
+write_config group-writable.toml 'image = "busybox:1.36"'
+chmod 0664 "$TEST_DIR/group-writable.toml"
+reject "group-writable config file" 2 "chmod go-w $TEST_DIR/group-writable.toml" \
+    jb_raw --config "$TEST_DIR/group-writable.toml" up alpha
+expect_contains "group-writable config file: message names the mode" "$ERR" "mode 0664"
+
+write_config docker-socket.toml 'image = "busybox:1.36"
+command = ["sleep", "infinity"]
+mounts = [{ source = "/var/run/docker.sock", target = "/var/run/docker.sock" }]'
+reject "docker socket mount" 2 "docker-socket.toml:4:22" \
+    jb_raw --config "$TEST_DIR/docker-socket.toml" up alpha
+expect_contains "docker socket mount: message names the fix" "$ERR" "allow_sensitive = true"
+
+# The path as written names no sensitive folder; its real path is /.
+ln -s / "$TEST_DIR/host-root"
+write_config root-link.toml 'image = "busybox:1.36"
+command = ["sleep", "infinity"]
+mounts = [{ source = "host-root/etc/..", target = "/host" }]'
+reject "mount through a link to /" 2 "resolves to /, which is the host's root file system" \
+    jb_raw --config "$TEST_DIR/root-link.toml" up alpha
+
 # --- command line ---------------------------------------------------------------------------------
 
 reject "--ttl 5x" 2 "5x" jb up alpha --ttl 5x

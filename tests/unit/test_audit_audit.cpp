@@ -5,6 +5,8 @@
 
 #include <fstream>
 #include <functional>
+#include <csignal>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -363,6 +365,38 @@ TEST_SUITE("audit") {
         REQUIRE(report.ok());
         CHECK(report->intact());
         CHECK(report->records == 4);
+    }
+
+    TEST_CASE("failed append leaves log and head unchanged") {
+        TempDir dir;
+        AuditLog log(dir.log());
+        append_records(log, 2);
+        const std::string log_before = read_file(dir.log());
+        const std::string head_before = read_file(dir.head());
+
+        // The child may grow files only 10 bytes past the log's size, so the write of the
+        // next record stops part of the way, as it would on a full disk.
+        pid_t child = ::fork();
+        REQUIRE(child >= 0);
+        if (child == 0) {
+            ::signal(SIGXFSZ, SIG_IGN);
+            rlimit limit{};
+            limit.rlim_cur = limit.rlim_max = log_before.size() + 10;
+            ::setrlimit(RLIMIT_FSIZE, &limit);
+            ::_exit(log.append(sample_event("db-3")).ok() ? 1 : 0);
+        }
+        int status = 0;
+        REQUIRE(::waitpid(child, &status, 0) == child);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+
+        CHECK(read_file(dir.log()) == log_before);
+        CHECK(read_file(dir.head()) == head_before);
+        auto report = verify_audit_log(dir.log());
+        REQUIRE(report.ok());
+        CHECK(report->intact());
+        CHECK(report->records == 2);
+        CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 2);
     }
 
     TEST_CASE("read_audit_log visits lines and stops early") {

@@ -588,6 +588,37 @@ TEST_SUITE("docker") {
         CHECK(harness.engine->requests.empty());
     }
 
+    TEST_CASE("create rejects sensitive mount source") {
+        Harness harness;
+        SandboxPlan plan = make_plan();
+        plan.spec.mounts = {Mount{"/etc", "/host-etc", false}};
+        plan.spec.mounts[0].origin = "jitbox.toml:4:22";
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::usage);
+        CHECK(contains(result.error().message,
+                       "jitbox.toml:4:22: mount source \"/etc\" is /etc, the host's system "
+                       "configuration; remove the mount"));
+        CHECK(harness.engine->requests.empty());
+    }
+
+    TEST_CASE("create mounts allowed sensitive source") {
+        Harness harness;
+        script_create(*harness.engine);
+        SandboxPlan plan = make_plan();
+        plan.spec.mounts = {Mount{"/etc", "/host-etc", false}};
+        plan.spec.mounts[0].allow_sensitive = true;
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        INFO((result.ok() ? "" : result.error().message));
+        CHECK(result.ok());
+    }
+
     TEST_CASE("create rejects ports without a network") {
         Harness harness;
         SandboxPlan plan = make_plan();

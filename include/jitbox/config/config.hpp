@@ -25,6 +25,10 @@ struct Mount {
     std::filesystem::path source; // absolute, resolved against the config file's folder
     std::string target;
     bool writable = false;
+    /// `allow_sensitive`: the template asks to mount a sensitive host path (see
+    /// policy/mounts.hpp). After load_layered_config it is true only where a policy allows it.
+    bool allow_sensitive = false;
+    std::string origin; // "FILE:LINE:COLUMN" of the `source` value, for messages
 };
 
 /// A port to publish, from the docker-style `[[ip:]host_port:]container_port[/protocol]`.

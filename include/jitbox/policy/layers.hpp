@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,8 @@ struct LayeredConfigRequest {
     /// The uid that must own the system file and the trusted-keys folder and its keys. Only
     /// tests change it, because they cannot create files owned by root.
     uid_t required_owner = 0;
+    /// The caller's home folder for the sensitive-mount check; unset: current_user_home().
+    std::optional<std::filesystem::path> home;
 };
 
 /// The effective configuration and where each part came from.
@@ -55,14 +58,17 @@ struct LoadedConfig {
 ///   (none < isolated < bridge), ttl and max_ttl no longer, the same user when the system sets
 ///   one, read_only kept on, memory, cpus and pids_limit kept and not raised, and no cap_add,
 ///   mounts or ports that the system template lacks. A writable mount must be writable there
-///   too. Otherwise project templates are used as written.
+///   too, and a mount with `allow_sensitive` must have it there too. Otherwise project templates are used as written.
 /// - With neither file defining templates, the embedded default's templates apply.
 /// - When the trusted-keys folder contains a key, or the system file sets `require_signed`, the
 ///   project file must carry a valid signature by a trusted key.
+/// - The project file must be a regular file that is not writable by group or others.
+/// - Every mount of the merged templates passes check_sensitive_mounts (policy/mounts.hpp).
 ///
 /// Failures: ExitCode::usage for unreadable, unsafe or invalid files and for a widened or
 /// unknown template, every problem of the templates in one line. ExitCode::denied when the
-/// project file's signature is required and missing or not valid.
+/// project file's signature is required and missing or not valid, and when the system file
+/// forbids a sensitive mount.
 Result<LoadedConfig> load_layered_config(const LayeredConfigRequest& request);
 
 } // namespace jitbox

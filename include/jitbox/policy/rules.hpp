@@ -105,6 +105,8 @@ struct Policy {
     std::string max_ttl_origin;             // FILE:LINE:COLUMN of that value
     std::vector<std::string> attribute_env; // `[policy] attributes_from_env`: spoofable inputs
     bool require_signed = false;            // `[policy] require_signed`, system file only
+    std::optional<bool> allow_sensitive_mounts; // `[policy] allow_sensitive_mounts`, when set
+    std::string allow_sensitive_mounts_origin;  // FILE:LINE:COLUMN of that value
 };
 
 } // namespace jitbox

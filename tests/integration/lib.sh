@@ -16,8 +16,7 @@
 #
 # A test that does not use Docker sets TEST_NEEDS_DOCKER=0 before sourcing, and one that does
 # not run jitbox sets TEST_NEEDS_JITBOX=0. Sourcing then neither requires that part nor cleans
-# it up. fake_aws.sh, sourced below, starts a fake AWS that the cleanup stops. A test that
-# defines a function test_cleanup gets it called by the cleanup once its sandboxes are removed.
+# it up. fake_aws.sh, sourced below, starts a fake AWS that the cleanup stops.
 
 set -uo pipefail
 
@@ -482,12 +481,7 @@ cleanup_run() {
         kill -TERM "$pid" 2>/dev/null
     done
     stop_secret_watch
-    # A test's own cleanup runs once its sandboxes are gone, so that it can check what they
-    # left, and before the fake AWS stops.
-    if declare -F test_cleanup >/dev/null; then
-        test_cleanup
-    fi
-    # Last, because `jitbox down` and test_cleanup may still call the fake AWS.
+    # After the sandboxes, because `jitbox down` may still call the fake AWS.
     fake_aws_stop
     local index
     for ((index = ${#CLEANUP_HOOKS[@]} - 1; index >= 0; index--)); do

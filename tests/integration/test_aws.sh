@@ -51,7 +51,7 @@ EXEC_FAILED=125
 
 # Called by the cleanup after `down --all`, which must have removed every key, so one left is a
 # failed check. Every sandbox name ends in RUN_ID.
-test_cleanup() {
+remove_kernel_keys_left() {
     local keys=()
     mapfile -t keys < <(kernel_keys_matching "^jitbox:[a-z0-9-]*-$RUN_ID:")
     if ((${#keys[@]} > 0)); then
@@ -59,6 +59,7 @@ test_cleanup() {
     fi
     remove_kernel_keys "${keys[@]}"
 }
+on_cleanup remove_kernel_keys_left
 
 # --- helpers --------------------------------------------------------------------------------------
 

@@ -31,13 +31,14 @@ unset JITBOX_KEYRING GNOME_KEYRING_CONTROL
 
 # Called by the cleanup once the sandboxes are gone, so that the keyring daemon outlives their
 # removal. It removes kernel keys that are left over. Every sandbox name ends in RUN_ID.
-test_cleanup() {
+remove_creds_leftovers() {
     local keys=()
     mapfile -t keys < <(kernel_keys_matching "^jitbox:[a-z0-9-]*-$RUN_ID:")
     remove_kernel_keys "${keys[@]}"
     stop_keyring_daemon
     rm -rf "$bus_dir"
 }
+on_cleanup remove_creds_leftovers
 
 # --- helpers --------------------------------------------------------------------------------------
 

@@ -17,8 +17,8 @@ from protocol import ApiError
 # AWS rejects a signature whose X-Amz-Date is more than 5 minutes from its own clock.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 
-# Lifetime of the credentials that POST /__fake/expire {"scope": "next"} makes AssumeRole issue:
-# they expired this long before they were issued.
+# Lifetime of the credentials that POST /__fake/expire {"scope": "next"} makes AssumeRole issue
+# when the request gives no "lifetime_seconds": they expired this long before they were issued.
 EXPIRED_AGO = dt.timedelta(minutes=1)
 
 
@@ -73,6 +73,7 @@ class CredentialStore:
             )
         self._issued: dict[str, Caller] = {}
         self._issue_expired_next = 0
+        self._next_lifetime = -EXPIRED_AGO
 
     def find(self, access_key_id: str) -> Caller | None:
         with self._lock:
@@ -83,7 +84,7 @@ class CredentialStore:
         with self._lock:
             if self._issue_expired_next > 0:
                 self._issue_expired_next -= 1
-                expiration = now - EXPIRED_AGO
+                expiration = now + self._next_lifetime
             else:
                 expiration = now + dt.timedelta(seconds=duration_seconds)
             caller = Caller(
@@ -99,6 +100,24 @@ class CredentialStore:
             self._issued[caller.access_key_id] = caller
             return caller
 
+    def issued_snapshot(self) -> list[dict]:
+        """Every credential AssumeRole issued, secret parts included, oldest first."""
+        with self._lock:
+            return [
+                {
+                    "access_key_id": caller.access_key_id,
+                    "secret_access_key": caller.secret_access_key,
+                    "session_token": caller.session_token,
+                    "arn": caller.arn,
+                    "expiration": (
+                        caller.expiration.strftime("%Y-%m-%dT%H:%M:%SZ")
+                        if caller.expiration
+                        else None
+                    ),
+                }
+                for caller in self._issued.values()
+            ]
+
     def expire_issued(self) -> int:
         """Set the expiration of every issued credential to one second ago; return their number."""
         past = self._clock.now() - dt.timedelta(seconds=1)
@@ -107,14 +126,18 @@ class CredentialStore:
                 caller.expiration = min(caller.expiration or past, past)
             return len(self._issued)
 
-    def issue_expired(self, count: int) -> None:
+    def issue_expired(self, count: int, lifetime: dt.timedelta = -EXPIRED_AGO) -> None:
+        """Make the next `count` issued credentials expire `lifetime` after they are issued,
+        whatever DurationSeconds asked for. The default lifetime is negative: already expired."""
         with self._lock:
             self._issue_expired_next = count
+            self._next_lifetime = lifetime
 
     def reset(self) -> None:
         with self._lock:
             self._issued.clear()
             self._issue_expired_next = 0
+            self._next_lifetime = -EXPIRED_AGO
 
 
 @dataclass(frozen=True)

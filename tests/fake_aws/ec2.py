@@ -803,6 +803,7 @@ class Ec2:
             "image_id": instance.image_id,
             "instance_type": instance.instance_type,
             "subnet_id": instance.subnet_id,
+            "private_ip": instance.private_ip,
             "security_group_ids": instance.security_group_ids,
             "key_name": instance.key_name,
             "client_token": instance.client_token,

@@ -26,13 +26,16 @@ Only "access_keys" is required. Without "roles", any well-formed role ARN can be
 A control interface on the same port takes unsigned requests:
     GET  /__fake/requests   every request: action, masked parameters, status and verdict
     GET  /__fake/instances  every instance with its tags and decoded user data
+    GET  /__fake/credentials  every credential AssumeRole issued, with its secret access key
+                            and session token, so that a test can search for them
     POST /__fake/fail       {"action": A, "count": N, "status": S, "code": C, "message": M}
                             makes the next N authenticated calls of A fail with that error
     POST /__fake/delay      {"action": A, "milliseconds": N} delays every call of A (0 ends it)
     POST /__fake/clock      {"offset_seconds": N} sets the fake's clock to system time + N
     POST /__fake/expire     {"scope": "issued"} expires every credential AssumeRole issued;
                             {"scope": "next", "count": N} makes the next N AssumeRole calls
-                            issue credentials that expired a minute before
+                            issue credentials that expired a minute before, or that expire
+                            "lifetime_seconds": S after they are issued when S is given
     POST /__fake/reset      forgets instances, issued credentials, the request log, failures,
                             delays and the clock offset
 """
@@ -40,6 +43,7 @@ A control interface on the same port takes unsigned requests:
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import email.utils
 import ipaddress
 import json
@@ -63,6 +67,9 @@ from protocol import ApiError, Dialect, Params, masked
 LISTEN_ADDRESS = "127.0.0.1"
 MAX_BODY_BYTES = 1024 * 1024
 MAX_LOGGED_REQUESTS = 10000
+# The maximum "lifetime_seconds" of POST /__fake/expire {"scope": "next"}. It is the minimum
+# DurationSeconds of STS, so the credentials it issues are always shorter than AssumeRole's.
+MAX_SHORT_LIFETIME = 900
 
 log = logging.getLogger("fake_aws")
 
@@ -393,6 +400,7 @@ class Handler(BaseHTTPRequestHandler):
         routes = {
             ("GET", "/__fake/requests"): lambda _: {"requests": list(fake.requests)},
             ("GET", "/__fake/instances"): lambda _: {"instances": fake.ec2.snapshot()},
+            ("GET", "/__fake/credentials"): lambda _: {"credentials": fake.store.issued_snapshot()},
             ("POST", "/__fake/fail"): self._control_fail,
             ("POST", "/__fake/delay"): self._control_delay,
             ("POST", "/__fake/clock"): self._control_clock,
@@ -456,8 +464,12 @@ class Handler(BaseHTTPRequestHandler):
             return {"expired": self.server.fake.store.expire_issued()}
         if scope == "next":
             count = _integer(request, "count", 1, 1, 1000000)
-            self.server.fake.store.issue_expired(count)
-            return {"next_expired": count}
+            if "lifetime_seconds" not in request:
+                self.server.fake.store.issue_expired(count)
+                return {"next_expired": count}
+            lifetime = _integer(request, "lifetime_seconds", None, 1, MAX_SHORT_LIFETIME)
+            self.server.fake.store.issue_expired(count, dt.timedelta(seconds=lifetime))
+            return {"next_expired": count, "lifetime_seconds": lifetime}
         raise ValueError('"scope" must be "issued" or "next"')
 
     def _control_reset(self, request: dict) -> dict:

@@ -44,6 +44,10 @@ cd "$TEST_DIR" || exit 1
 unset JITBOX_CONFIG
 export NO_COLOR=1
 
+# The test's own stdout and stderr. A signal can end the test inside `run`, while its
+# redirections to last.out and last.err are in effect, so finish restores these to report.
+exec {TEST_STDOUT_FD}>&1 {TEST_STDERR_FD}>&2
+
 PASSED=0
 FAILED=0
 SKIPPED=0
@@ -367,6 +371,70 @@ track_pid() {
     HELPER_PIDS+=("$1")
 }
 
+# --- secret values and kernel keys ----------------------------------------------------------------
+
+# A test that checks where secret values appear calls start_secret_watch, writes each value it
+# learns to VALUES_FILE, runs the commands whose output must not contain one through `logged`,
+# and searches with lacks_values. The cleanup stops the sampling of command lines.
+VALUES_FILE=$TEST_DIR/values.txt
+OUTPUT_LOG=$TEST_DIR/outputs.log
+CMDLINE_LOG=$TEST_DIR/cmdlines.log
+WATCHER_PID=""
+
+# Creates the three files and samples the command line of every process ten times a second
+# into CMDLINE_LOG until stop_secret_watch.
+start_secret_watch() {
+    touch "$VALUES_FILE" "$OUTPUT_LOG" "$CMDLINE_LOG"
+    chmod 0600 "$VALUES_FILE"
+    while true; do
+        cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' >>"$CMDLINE_LOG"
+        sleep 0.1
+    done &
+    WATCHER_PID=$!
+}
+
+stop_secret_watch() {
+    if [[ -z $WATCHER_PID ]]; then
+        return 0
+    fi
+    kill -TERM "$WATCHER_PID" 2>/dev/null
+    wait "$WATCHER_PID" 2>/dev/null
+    WATCHER_PID=""
+}
+
+# logged CODE CMD...: expect_exit, and the output goes to OUTPUT_LOG for the final search.
+logged() {
+    expect_exit "$@"
+    local status=$?
+    cat "$TEST_DIR/last.out" "$TEST_DIR/last.err" >>"$OUTPUT_LOG"
+    return "$status"
+}
+
+# Fails when any value of VALUES_FILE occurs in the files or folders given.
+lacks_values() {
+    ! grep -rqF -f "$VALUES_FILE" -- "$@"
+}
+
+# kernel_keys_matching REGEX: prints the ids of the keys in the user keyring whose description
+# matches the grep REGEX, such as "^jitbox:db-$RUN_ID:".
+kernel_keys_matching() {
+    local id
+    for id in $(keyctl rlist @u 2>/dev/null); do
+        # rdescribe prints type;uid;gid;perm;description.
+        if keyctl rdescribe "$id" 2>/dev/null | cut -d';' -f5- | grep -q -- "$1"; then
+            echo "$id"
+        fi
+    done
+}
+
+# remove_kernel_keys ID...
+remove_kernel_keys() {
+    local id
+    for id in "$@"; do
+        keyctl invalidate "$id" >/dev/null 2>&1 || keyctl unlink "$id" @u >/dev/null 2>&1
+    done
+}
+
 # shellcheck source-path=SCRIPTDIR source=fake_aws.sh
 source "$REPO_ROOT/tests/integration/fake_aws.sh"
 
@@ -412,7 +480,8 @@ cleanup_run() {
     for pid in "${HELPER_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
-    # Last, because `jitbox down` may still call the fake AWS.
+    stop_secret_watch
+    # After the sandboxes, because `jitbox down` may still call the fake AWS.
     fake_aws_stop
     local index
     for ((index = ${#CLEANUP_HOOKS[@]} - 1; index >= 0; index--)); do
@@ -439,6 +508,7 @@ cleanup_docker() {
 finish() {
     local status=$? # nonzero when a signal trap below or `die` ended the test
     trap - EXIT INT TERM HUP
+    exec 1>&"$TEST_STDOUT_FD" 2>&"$TEST_STDERR_FD"
     cd / || true
     cleanup_run
     if ((TEST_SKIPPED && FAILED == 0)); then

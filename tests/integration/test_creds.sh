@@ -21,10 +21,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Upper bound for a command against a locked collection, in milliseconds.
 LOCKED_LIMIT_MS=2000
 KEYRING_DAEMON_PID=""
-WATCHER_PID=""
-VALUES_FILE=$TEST_DIR/values.txt
-OUTPUT_LOG=$TEST_DIR/outputs.log
-CMDLINE_LOG=$TEST_DIR/cmdlines.log
 SECRET_VALUE=""
 
 export HOME=$TEST_DIR/home
@@ -32,54 +28,19 @@ export XDG_DATA_HOME=$HOME/.local/share XDG_CONFIG_HOME=$HOME/.config XDG_CACHE_
 export XDG_RUNTIME_DIR=$TEST_DIR/runtime
 mkdir -m 0700 "$HOME" "$XDG_RUNTIME_DIR"
 unset JITBOX_KEYRING GNOME_KEYRING_CONTROL
-touch "$VALUES_FILE" "$OUTPUT_LOG" "$CMDLINE_LOG"
-chmod 0600 "$VALUES_FILE"
 
-# Kernel keys of this run: every sandbox name ends in RUN_ID.
-run_kernel_keys() {
-    local id
-    for id in $(keyctl rlist @u 2>/dev/null); do
-        if keyctl rdescribe "$id" 2>/dev/null | grep -q ";jitbox:[a-z0-9-]*-$RUN_ID:"; then
-            echo "$id"
-        fi
-    done
-}
-
-creds_cleanup() {
-    local id
-    if [[ -n $WATCHER_PID ]]; then
-        kill -TERM "$WATCHER_PID" 2>/dev/null
-    fi
-    for id in $(run_kernel_keys); do
-        keyctl invalidate "$id" >/dev/null 2>&1 || keyctl unlink "$id" @u >/dev/null 2>&1
-    done
+# Called by the cleanup once the sandboxes are gone, so that the keyring daemon outlives their
+# removal. It removes kernel keys that are left over. Every sandbox name ends in RUN_ID.
+remove_creds_leftovers() {
+    local keys=()
+    mapfile -t keys < <(kernel_keys_matching "^jitbox:[a-z0-9-]*-$RUN_ID:")
+    remove_kernel_keys "${keys[@]}"
     stop_keyring_daemon
     rm -rf "$bus_dir"
 }
-
-# The sandboxes go first, so their keyring items can still be removed, then the daemons.
-trap 'cleanup_run; creds_cleanup; finish' EXIT
+on_cleanup remove_creds_leftovers
 
 # --- helpers --------------------------------------------------------------------------------------
-
-# Samples the command line of every process ten times a second into CMDLINE_LOG.
-watch_cmdlines() {
-    while true; do
-        cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' >>"$CMDLINE_LOG"
-        sleep 0.1
-    done
-}
-
-# logged CODE CMD...: expect_exit, and the output goes to OUTPUT_LOG for the final search.
-logged() {
-    expect_exit "$@"
-    cat "$TEST_DIR/last.out" "$TEST_DIR/last.err" >>"$OUTPUT_LOG"
-}
-
-# Fails when any value of VALUES_FILE occurs in the files or folders given.
-lacks_values() {
-    ! grep -rqF -f "$VALUES_FILE" -- "$@"
-}
 
 # timed CMD...: runs CMD like `run` and stores its wall-clock time in ELAPSED_MS.
 timed() {
@@ -170,8 +131,7 @@ exercise_backend() {
         "$(json "$OUT" "[.[] | select(.sandbox == \"$name\")] | length")" 0
 }
 
-watch_cmdlines &
-WATCHER_PID=$!
+start_secret_watch
 
 # --- a template without secrets needs no keyring --------------------------------------------------
 
@@ -248,9 +208,7 @@ stop_keyring_daemon
 
 # --- no value anywhere it must not be -------------------------------------------------------------
 
-kill -TERM "$WATCHER_PID" 2>/dev/null
-wait "$WATCHER_PID" 2>/dev/null
-WATCHER_PID=""
+stop_secret_watch
 expect_eq "every value was collected" "$(grep -c '^[A-Za-z0-9]\{32\}$' "$VALUES_FILE")" \
     "$(wc -l <"$VALUES_FILE")"
 check "the command lines were sampled" test -s "$CMDLINE_LOG"

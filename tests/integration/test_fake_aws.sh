@@ -340,6 +340,22 @@ else
 fi
 expect_aws_error "credentials issued expired: ExpiredToken" ExpiredToken \
     as_temporary "$already_expired" aws_cli sts get-caller-identity
+fake_aws_control POST /__fake/expire '{"scope": "next", "lifetime_seconds": 120}' >/dev/null
+expect_success "assume-role after expire next with a lifetime" assume_role
+short_lived=$OUT
+lifetime=$(($(epoch_of "$(json "$short_lived" .Credentials.Expiration)") - $(date -u +%s)))
+if ((lifetime > 100 && lifetime <= 120)); then
+    pass "expire next with a lifetime: credentials expire after it"
+else
+    fail "expire next with a lifetime: credentials expire after it" "seconds left: $lifetime"
+fi
+expect_success "credentials with a short lifetime work" \
+    as_temporary "$short_lived" aws_cli sts get-caller-identity
+issued=$(fake_aws_control GET /__fake/credentials)
+expect_eq "GET /__fake/credentials returns the session token" \
+    "$(jq -r --arg key "$(json "$short_lived" .Credentials.AccessKeyId)" \
+        '.credentials[] | select(.access_key_id == $key) | .session_token' <<<"$issued")" \
+    "$(json "$short_lived" .Credentials.SessionToken)"
 
 log=$(fake_aws_control GET /__fake/requests)
 # Prints the distinct values that the request log shows for parameter NAME, joined by commas.

@@ -238,6 +238,10 @@ logged "$EXEC_FAILED" jb exec "$RO" -- "${nested[@]}" "$RO" -- true
 expect_contains "the nested exec error names --allow-nested" "$ERR" --allow-nested
 logged 0 jb exec "$RO" -- "${nested[@]}" --allow-nested "$RO" -- true
 logged 127 jb exec "$RO" -- "$TEST_DIR/no-such-command"
+printf '#!/bin/sh\n' >"$TEST_DIR/not-executable"
+chmod 0600 "$TEST_DIR/not-executable"
+logged 126 jb exec "$RO" -- "$TEST_DIR/not-executable"
+logged 2 jb exec "$RO"
 logged "$EXEC_FAILED" jb exec "missing-$RUN_ID" -- true
 expect_contains "exec of a missing sandbox names it" "$ERR" "missing-$RUN_ID"
 

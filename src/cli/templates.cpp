@@ -16,6 +16,24 @@ std::string_view network_name(NetworkMode mode) {
     return "none";
 }
 
+// The image column: a container image, an EC2 image id, or "-" for an STS role session.
+std::string image_of(const Template& spec) {
+    if (spec.provider == "aws-ec2") {
+        return spec.aws.image_id;
+    }
+    return spec.image.empty() ? "-" : spec.image;
+}
+
+// Only docker templates have a network setting.
+std::string network_of(const Template& spec) {
+    return spec.provider == "docker" ? std::string(network_name(spec.network)) : "-";
+}
+
+// JSON has null where the table shows "-".
+nlohmann::json or_null(const std::string& shown) {
+    return shown == "-" ? nlohmann::json(nullptr) : nlohmann::json(shown);
+}
+
 void run_templates(Context& context) {
     const Config& config = context.config();
     if (context.options().json) {
@@ -23,8 +41,8 @@ void run_templates(Context& context) {
         for (const auto& [name, spec] : config.templates) {
             array.push_back({{"name", name},
                              {"provider", spec.provider},
-                             {"image", spec.image},
-                             {"network", network_name(spec.network)},
+                             {"image", or_null(image_of(spec))},
+                             {"network", or_null(network_of(spec))},
                              {"ttl", format_duration(spec.ttl)},
                              {"max_ttl", format_duration(spec.max_ttl)},
                              {"default", name == config.default_template},
@@ -43,7 +61,7 @@ void run_templates(Context& context) {
         {"NAME", "PROVIDER", "IMAGE", "NETWORK", "TTL", "MAX TTL"}};
     for (const auto& [name, spec] : config.templates) {
         std::string shown = name == config.default_template ? name + " (default)" : name;
-        rows.push_back({shown, spec.provider, spec.image, std::string(network_name(spec.network)),
+        rows.push_back({shown, spec.provider, image_of(spec), network_of(spec),
                         format_duration(spec.ttl), format_duration(spec.max_ttl)});
     }
     print_table(rows);

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -314,13 +315,35 @@ Result<std::optional<SandboxRecord>> StateStore::find(std::string_view name) con
     return std::optional<SandboxRecord>(std::move(record).value());
 }
 
+namespace {
+
+// A record write lasts milliseconds, so a temp file this old belongs to a writer that was
+// killed between creating and renaming it.
+constexpr auto k_stale_temp_age = std::chrono::hours(1);
+
+// Removes `path` when it is the temp file of a record write, named NAME.json.XXXXXX by mkostemp,
+// that is older than k_stale_temp_age. Failures are ignored: the next list tries again.
+void remove_if_stale_temp(const fs::path& path) {
+    if (path.stem().extension() != ".json" || path.extension().string().size() != 7) {
+        return;
+    }
+    std::error_code error;
+    const auto written = fs::last_write_time(path, error);
+    if (!error && fs::file_time_type::clock::now() - written > k_stale_temp_age) {
+        fs::remove(path, error);
+    }
+}
+
+} // namespace
+
 Result<std::vector<SandboxRecord>> StateStore::list() const {
     std::vector<SandboxRecord> records;
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(m_dir / k_records_dir, error)) {
         const auto& path = entry.path();
         if (path.extension() != ".json") {
-            continue; // temp files of a write in progress
+            remove_if_stale_temp(path); // or a write in progress, left alone
+            continue;
         }
         auto record = find(path.stem().string());
         if (!record) {

@@ -1,6 +1,8 @@
 #include "jitbox/state/store.hpp"
 
+#include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
@@ -145,6 +147,25 @@ TEST_SUITE("state") {
         auto found = store->find("mid");
         REQUIRE(found.ok());
         CHECK(!found->has_value());
+    }
+
+    TEST_CASE("list removes stale temp files only") {
+        TempDir dir;
+        auto store = StateStore::open(dir.path).value();
+        const fs::path folder = dir.path / "sandboxes";
+        const fs::path stale = folder / "db.json.AbC123";
+        const fs::path fresh = folder / "db.json.XyZ789";
+        const fs::path other = folder / "notes.txt";
+        for (const auto& path : {stale, fresh, other}) {
+            std::ofstream(path) << "{}";
+        }
+        fs::last_write_time(stale, fs::file_time_type::clock::now() - std::chrono::hours(2));
+        fs::last_write_time(other, fs::file_time_type::clock::now() - std::chrono::hours(2));
+
+        REQUIRE(store.list().ok());
+        CHECK_FALSE(fs::exists(stale));
+        CHECK(fs::exists(fresh));
+        CHECK(fs::exists(other));
     }
 
     TEST_CASE("find never reads outside the store for an invalid name") {

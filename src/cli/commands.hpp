@@ -38,7 +38,7 @@ struct GlobalOptions {
 /// The keyring backends of this process, each opened on first use and kept open (keyring.cpp).
 class SecretStores {
 public:
-    /// `configured` returns the configuration's keyring.backend; it is called only when a
+    /// `configured` returns the configuration's keyring.backend. It is called only when a
     /// backend is chosen, so a command that names none never loads the configuration for it.
     explicit SecretStores(std::function<std::string()> configured);
 
@@ -111,8 +111,9 @@ void register_creds(CLI::App& app, Context& context);
 void register_env(CLI::App& app, Context& context);
 void register_exec(CLI::App& app, Context& context);
 
-/// Reads an MFA code from one line of standard input (`from_stdin`) or by prompting on the
-/// controlling terminal, for at most two minutes; `interrupted` ends the wait early (mfa.cpp).
+/// Returns a function that reads an MFA code from one line of standard input (`from_stdin`) or
+/// from a prompt on the controlling terminal, waiting at most two minutes. `interrupted` ends
+/// the wait early (mfa.cpp).
 MfaCodeFn make_mfa_source(bool from_stdin, std::function<bool()> interrupted = [] {
     return false;
 });
@@ -145,6 +146,12 @@ std::vector<std::pair<std::string, std::string>> aws_session_variables(const Aws
 /// JITBOX_SANDBOX. Fails with ExitCode::usage for a sandbox with neither.
 SandboxEnvironment sandbox_environment(Context& context, const std::string& name,
                                        const MfaCodeFn& mfa_code);
+
+/// Returns the values of sandbox `name`'s keyring items by key: the one `key`, or all of them
+/// when `key` is empty. Throws ExitCode::locked for a locked keyring and ExitCode::not_found
+/// when there is no such item (creds.cpp).
+std::map<std::string, std::string> read_sandbox_values(SecretStore& store, const std::string& name,
+                                                       const std::string& key);
 
 /// `value` in single quotes, safe for a POSIX shell's eval.
 std::string shell_quote(std::string_view value);

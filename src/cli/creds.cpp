@@ -34,8 +34,8 @@ Failure locked_failure(std::string_view backend, std::string_view sandbox) {
                         backend, sandbox);
 }
 
-// A locked keyring fails with ExitCode::locked; the message of the backend says so and how to
-// unlock it.
+// Returns the value of `result`, or throws: ExitCode::locked with the backend's name for a
+// locked keyring, the result's own failure otherwise.
 template <typename T> T value_or_locked(Result<T> result, std::string_view backend) {
     if (!result && result.error().code == ExitCode::locked) {
         throw Error(ExitCode::locked, fmt::format("keyring {}: {}", backend,
@@ -51,8 +51,8 @@ SecretStore& open_purged(Context& context, std::string_view backend) {
     return *store;
 }
 
-// The backend that holds the items of sandbox `name`: its record's, or the chosen one when
-// there is no record.
+// Returns the backend that contains the items of sandbox `name`: its record's, or the chosen
+// one when there is no record.
 std::string backend_of(Context& context, const std::string& name) {
     auto record = value_or_throw(context.store().find(name));
     if (!record) {
@@ -96,36 +96,6 @@ Failure no_items(const std::string& name, std::string_view backend) {
                         name, backend);
 }
 
-// The values of sandbox `name`, by key: one key, or all of them.
-std::map<std::string, std::string> read_values(SecretStore& store, const std::string& name,
-                                               const std::string& key) {
-    std::vector<std::string> keys{key};
-    if (key.empty()) {
-        keys.clear();
-        for (const auto& info : value_or_locked(store.list(), store.name())) {
-            if (info.sandbox == name) {
-                keys.push_back(info.key);
-            }
-        }
-    }
-    std::map<std::string, std::string> values;
-    for (const auto& wanted : keys) {
-        auto lookup = value_or_locked(store.get(name, wanted), store.name());
-        if (lookup.status == LookupStatus::locked) {
-            throw Error(locked_failure(store.name(), name));
-        }
-        if (lookup.status == LookupStatus::found) {
-            values[wanted] = std::move(lookup.value);
-        }
-    }
-    if (values.empty() || (!key.empty() && values.count(key) == 0)) {
-        throw Error(key.empty() ? no_items(name, store.name())
-                                : make_failure(ExitCode::not_found,
-                                               "sandbox \"{}\" has no item {} in keyring {}",
-                                               name, key, store.name()));
-    }
-    return values;
-}
 
 bool is_shell_name(std::string_view key) {
     const auto is_name_char = [](char c) {
@@ -210,7 +180,7 @@ void run_show(Context& context, CredsOptions options) {
                                 record ? "a " + record->provider + " sandbox" : "not a sandbox"));
     }
     SecretStore& store = open_purged(context, backend_of(context, options.name));
-    const auto values = read_values(store, options.name, options.key);
+    const auto values = read_sandbox_values(store, options.name, options.key);
     switch (format) {
     case CredsFormat::env:
         print_env(options.name, values);
@@ -275,6 +245,36 @@ void run_clear(Context& context, CredsOptions options) {
 }
 
 } // namespace
+
+std::map<std::string, std::string> read_sandbox_values(SecretStore& store, const std::string& name,
+                                                       const std::string& key) {
+    std::vector<std::string> keys{key};
+    if (key.empty()) {
+        keys.clear();
+        for (const auto& info : value_or_locked(store.list(), store.name())) {
+            if (info.sandbox == name) {
+                keys.push_back(info.key);
+            }
+        }
+    }
+    std::map<std::string, std::string> values;
+    for (const auto& wanted : keys) {
+        auto lookup = value_or_locked(store.get(name, wanted), store.name());
+        if (lookup.status == LookupStatus::locked) {
+            throw Error(locked_failure(store.name(), name));
+        }
+        if (lookup.status == LookupStatus::found) {
+            values[wanted] = std::move(lookup.value);
+        }
+    }
+    if (values.empty() || (!key.empty() && values.count(key) == 0)) {
+        throw Error(key.empty() ? no_items(name, store.name())
+                                : make_failure(ExitCode::not_found,
+                                               "sandbox \"{}\" has no item {} in keyring {}",
+                                               name, key, store.name()));
+    }
+    return values;
+}
 
 void register_creds(CLI::App& app, Context& context) {
     auto options = std::make_shared<CredsOptions>();

@@ -15,8 +15,8 @@ namespace jitbox::cli {
 
 namespace {
 
-// How long jitbox waits for an MFA code; a code shown by a device is valid for about 30 s, so a
-// prompt left longer is abandoned.
+// How long jitbox waits for an MFA code. A device shows a new code every 30 s or so, so a prompt
+// left longer than this is abandoned.
 constexpr int k_mfa_wait_seconds = 120;
 constexpr std::size_t k_max_mfa_line = 64;
 

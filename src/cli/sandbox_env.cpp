@@ -19,28 +19,6 @@ SandboxRecord find_record(Context& context, const std::string& name) {
     return std::move(*record);
 }
 
-// The values of every item of a docker sandbox, by key.
-std::map<std::string, std::string> generated_values(Context& context,
-                                                    const SandboxRecord& record) {
-    SecretStore* store = value_or_throw(context.secret_stores().open(record.secret_backend));
-    std::map<std::string, std::string> values;
-    for (const auto& info : value_or_throw(store->list())) {
-        if (info.sandbox != record.name) {
-            continue;
-        }
-        auto lookup = value_or_throw(store->get(record.name, info.key));
-        if (lookup.status == LookupStatus::locked) {
-            throw Error(ExitCode::locked,
-                        fmt::format("keyring {} is locked, so the secrets of \"{}\" cannot be "
-                                    "read; unlock its default collection and retry",
-                                    store->name(), record.name));
-        }
-        if (lookup.status == LookupStatus::found) {
-            values[info.key] = std::move(lookup.value);
-        }
-    }
-    return values;
-}
 
 } // namespace
 
@@ -73,14 +51,9 @@ SandboxEnvironment sandbox_environment(Context& context, const std::string& name
             throw Error(ExitCode::not_found,
                         fmt::format("sandbox \"{}\" has expired; its secrets are gone", name));
         }
-        for (auto& [key, value] : generated_values(context, record)) {
+        SecretStore* store = value_or_throw(context.secret_stores().open(record.secret_backend));
+        for (auto& [key, value] : read_sandbox_values(*store, record.name, "")) {
             result.set.emplace_back(key, std::move(value));
-        }
-        if (result.set.empty()) {
-            throw Error(ExitCode::not_found,
-                        fmt::format("sandbox \"{}\" has no secrets left in keyring {}; `jitbox "
-                                    "creds list` shows the items there are",
-                                    name, record.secret_backend));
         }
     } else {
         throw Error(ExitCode::usage,

@@ -591,22 +591,18 @@ Result<void> Lifecycle::down(const std::string& name) {
     if (!lock) {
         return lock.error();
     }
-    auto found = m_services.store.find(name);
+    auto found = find_record(name);
     if (!found) {
         return found.error();
     }
-    if (!found->has_value()) {
-        return make_failure(ExitCode::not_found, "no sandbox named \"{}\"; `jitbox status` lists "
-                            "yours", name);
-    }
-    Decision decision = decide(Action::down, template_for(**found), std::nullopt, "", false);
+    Decision decision = decide(Action::down, template_for(*found), std::nullopt, "", false);
     if (!decision.allowed) {
         Failure denied{ExitCode::denied, decision.message};
-        audit("down", **found, &denied, AuditExtras{"", decision.rule, "", false});
+        audit("down", *found, &denied, AuditExtras{"", decision.rule, "", false});
         return denied;
     }
-    m_services.children.stop(**found);
-    auto removed = teardown(std::move(**found), "down");
+    m_services.children.stop(*found);
+    auto removed = teardown(std::move(*found), "down");
     if (!removed) {
         start_retrying_child(name);
     }

@@ -1,8 +1,10 @@
 #include "jitbox/providers/docker.hpp"
 
+#include "docker_engine.hpp"
 #include "docker_json.hpp"
 #include "jitbox/policy/mounts.hpp"
 #include "jitbox/util/fault.hpp"
+#include "jitbox/util/log.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -20,6 +22,8 @@
 
 namespace jitbox {
 
+using docker_engine::EngineKind;
+using docker_engine::EngineTerms;
 using docker_json::ApiVersion;
 using docker_json::engine_message;
 using docker_json::Json;
@@ -58,8 +62,6 @@ constexpr auto k_ping_timeout = std::chrono::seconds(10);
 constexpr auto k_stop_reply_margin = std::chrono::seconds(30);
 constexpr std::size_t k_short_id_length = 8;
 
-constexpr std::string_view k_engine_log_hint =
-    "check the engine's log, for example with `journalctl -u docker`";
 constexpr std::string_view k_pull_hint = "check the name and that the registry is reachable";
 
 // ---- JSON and message helpers -------------------------------------------------------------
@@ -74,14 +76,14 @@ Failure http_failure(std::string_view action, const HttpResponse& response, std:
                         engine_message(response.body), hint);
 }
 
-std::string default_hint(long status) {
+std::string default_hint(const EngineTerms& terms, long status) {
     if (status == 400) {
         return "check the template's settings against the engine's message";
     }
     if (status == 401 || status == 403) {
-        return "check that this user may use the Docker engine";
+        return fmt::format("check that this user may use the {}", terms.name);
     }
-    return std::string(k_engine_log_hint);
+    return std::string(terms.log_hint);
 }
 
 void report(const ProgressFn& progress, std::string_view message) {
@@ -321,7 +323,8 @@ HttpRequest make_request(std::string method, std::string target, std::string bod
 class DockerProvider final : public Provider {
 public:
     DockerProvider(std::unique_ptr<HttpClient> client, std::string endpoint)
-        : m_client(std::move(client)), m_endpoint(std::move(endpoint)) {}
+        : m_client(std::move(client)), m_endpoint(std::move(endpoint)),
+          m_engine(docker_engine::guess_from_address(m_endpoint)) {}
 
     Result<void> create(const SandboxPlan& plan, ResourceSet& created,
                         const ProgressFn& progress) override;
@@ -331,7 +334,10 @@ public:
 
 private:
     Result<void> negotiate();
+    Result<void> choose_version(const HttpResponse& ping);
     Failure ping_failure(const Failure& transport) const;
+    const EngineTerms& terms() const { return docker_engine::terms_of(m_engine); }
+    std::string default_hint(long status) const { return jitbox::default_hint(terms(), status); }
     Result<HttpResponse> exchange(HttpRequest request);
     Result<HttpResponse> send(std::string_view action, HttpRequest request);
 
@@ -355,20 +361,23 @@ private:
 
     std::unique_ptr<HttpClient> m_client;
     std::string m_endpoint;
+    // Guessed from the address until the ping identifies it; it only changes the wording of
+    // messages.
+    EngineKind m_engine;
     std::string m_version_prefix; // such as "/v1.41"; empty until negotiated
 };
 
 Failure DockerProvider::ping_failure(const Failure& transport) const {
     const std::string reason = transport_reason(transport.message);
-    std::string hint = "start dockerd (for example `systemctl start docker`) or set DOCKER_HOST";
+    std::string hint(terms().start_hint);
     if (reason.find("Permission denied") != std::string::npos) {
-        hint = "add your user to the `docker` group (then log in again) or set DOCKER_HOST";
+        hint = terms().access_hint;
     } else if (reason.find("SSL") != std::string::npos ||
                reason.find("certificate") != std::string::npos) {
         hint = "check that ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH (default ~/.docker) "
                "belong to this engine";
     }
-    return make_failure(ExitCode::provider, "cannot reach the Docker engine at {}: {}; {}",
+    return make_failure(ExitCode::provider, "cannot reach the {} at {}: {}; {}", terms().name,
                         m_endpoint, reason, hint);
 }
 
@@ -385,34 +394,44 @@ Result<void> DockerProvider::negotiate() {
     if (!response) {
         return ping_failure(response.error());
     }
+    m_engine = docker_engine::identify_from_ping(response->headers);
     if (response->status != 200) {
-        return make_failure(
-            ExitCode::provider, "the Docker engine at {} answered GET /_ping with HTTP {} ({}); {}",
-            m_endpoint, response->status, engine_message(response->body), k_engine_log_hint);
+        return make_failure(ExitCode::provider,
+                            "the {} at {} answered GET /_ping with HTTP {} ({}); {}", terms().name,
+                            m_endpoint, response->status, engine_message(response->body),
+                            terms().log_hint);
     }
+    return choose_version(*response);
+}
 
-    const auto header = response->headers.find("api-version");
-    if (header == response->headers.end()) {
+Result<void> DockerProvider::choose_version(const HttpResponse& ping) {
+    const auto header = ping.headers.find("api-version");
+    if (header == ping.headers.end()) {
         return make_failure(ExitCode::provider,
                             "the server at {} sent no Api-Version header, so it is probably not a "
-                            "Docker engine; check DOCKER_HOST",
+                            "Docker or Podman engine; check DOCKER_HOST",
                             m_endpoint);
     }
     const std::optional<ApiVersion> server = docker_json::parse_api_version(header->second);
     if (!server) {
         return make_failure(ExitCode::provider,
-                            "the Docker engine at {} sent the invalid API version \"{}\"; {}",
-                            m_endpoint, one_line(header->second), k_engine_log_hint);
+                            "the {} at {} sent the invalid API version \"{}\"; {}", terms().name,
+                            m_endpoint, one_line(header->second), terms().log_hint);
     }
     if (*server < *docker_json::parse_api_version(k_docker_min_api)) {
-        return make_failure(ExitCode::provider,
-                            "the Docker engine at {} speaks API {}, older than the {} jitbox "
-                            "needs; upgrade the engine (Docker 19.03 or newer)",
-                            m_endpoint, header->second, k_docker_min_api);
+        return make_failure(
+            ExitCode::provider, "the {} at {} speaks API {}, older than the {} jitbox needs; {}",
+            terms().name, m_endpoint, header->second, k_docker_min_api, terms().upgrade_hint);
     }
 
     const ApiVersion chosen = std::min(*server, *docker_json::parse_api_version(k_docker_max_api));
     m_version_prefix = fmt::format("/v{}.{}", chosen.major, chosen.minor);
+    std::string product = docker_engine::describe_server(ping.headers);
+    if (product.empty()) {
+        product = terms().name;
+    }
+    log_debug(1, "engine at {}: {}, using Engine API {} (the engine's newest is {})", m_endpoint,
+              product, m_version_prefix.substr(2), one_line(header->second));
     return {};
 }
 
@@ -435,9 +454,8 @@ Result<HttpResponse> DockerProvider::send(std::string_view action, HttpRequest r
     }
     if (!response) {
         return make_failure(ExitCode::provider,
-                            "{} failed: {}; check that dockerd is running and "
-                            "responsive",
-                            action, response.error().message);
+                            "{} failed: {}; check that {} is running and responsive", action,
+                            response.error().message, terms().server);
     }
     return response;
 }
@@ -478,6 +496,10 @@ Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& create
     return {};
 }
 
+// A short name such as "busybox:1.36" means docker.io/library/busybox:1.36 to Docker. Podman 4.3
+// finds it under that name too, and also as localhost/busybox:1.36, the name that `podman build`,
+// `podman import` and `podman load` give local images. Both pull a missing short name from
+// docker.io, so the same template works on either engine.
 Result<void> DockerProvider::ensure_image(const std::string& image, const ProgressFn& progress) {
     const std::string action = fmt::format("inspecting image {}", image);
     const Result<HttpResponse> response =
@@ -521,7 +543,9 @@ Result<void> DockerProvider::pull_image(const std::string& image, const Progress
         return make_failure(ExitCode::provider, "{} failed (HTTP {}: {}); {}", action,
                             response->status, message, k_pull_hint);
     }
-    // The engine reports a failed pull inside a 200 response, as an object with `error`.
+    // The engine reports a failed pull inside a 200 response, as an object with `error`. Podman
+    // 4.3 does so too, in the same shape, and its progress lines carry `status` and `id` as
+    // Docker's do.
     if (!stream.error().empty()) {
         return make_failure(ExitCode::provider, "{} failed: {}; {}", action, stream.error(),
                             k_pull_hint);
@@ -548,8 +572,8 @@ Result<void> DockerProvider::create_network(const SandboxPlan& plan, const std::
     }
     if (response->status != 201) {
         const std::string hint =
-            response->status == 409
-                ? fmt::format("remove the old network with `docker network rm {}`", name)
+            docker_engine::is_name_conflict(*response)
+                ? fmt::format("remove the old network with `{} network rm {}`", terms().cli, name)
                 : default_hint(response->status);
         return http_failure(action, *response, hint);
     }
@@ -559,14 +583,15 @@ Result<void> DockerProvider::create_network(const SandboxPlan& plan, const std::
     return {};
 }
 
-std::string container_create_hint(long status, const std::string& name) {
-    if (status == 409) {
-        return fmt::format("remove the old container with `docker rm -f {}`", name);
+std::string container_create_hint(const EngineTerms& terms, const HttpResponse& response,
+                                  const std::string& name) {
+    if (docker_engine::is_name_conflict(response)) {
+        return fmt::format("remove the old container with `{} rm -f {}`", terms.cli, name);
     }
-    if (status == 404) {
+    if (response.status == 404) {
         return "the image was removed while the sandbox was being created; run the command again";
     }
-    return default_hint(status);
+    return default_hint(terms, response.status);
 }
 
 Result<std::string> DockerProvider::create_container(const SandboxPlan& plan,
@@ -586,7 +611,7 @@ Result<std::string> DockerProvider::create_container(const SandboxPlan& plan,
         return response.error();
     }
     if (response->status != 201) {
-        return http_failure(action, *response, container_create_hint(response->status, name));
+        return http_failure(action, *response, container_create_hint(terms(), *response, name));
     }
 
     const Json reply = Json::parse(response->body, nullptr, false);
@@ -618,7 +643,7 @@ Result<void> DockerProvider::start_container(const std::string& id, const std::s
     const std::string hint = response->status == 500
                                  ? fmt::format("fix the cause the engine names, such as a port "
                                                "already in use, or {}",
-                                               k_engine_log_hint)
+                                               terms().log_hint)
                                  : default_hint(response->status);
     return http_failure(action, *response, hint);
 }
@@ -638,7 +663,7 @@ Result<std::vector<PublishedPort>> DockerProvider::inspect_ports(const std::stri
     const Json details = Json::parse(response->body, nullptr, false);
     if (!details.is_object()) {
         return make_failure(ExitCode::provider, "{} failed: the reply is not a JSON object; {}",
-                            action, k_engine_log_hint);
+                            action, terms().log_hint);
     }
     return docker_json::published_ports(member(member(details, "NetworkSettings"), "Ports"));
 }
@@ -647,11 +672,6 @@ Result<std::vector<PublishedPort>> DockerProvider::inspect_ports(const std::stri
 
 std::string display_name(const Resource& resource) {
     return resource.name.empty() ? resource.id : resource.name;
-}
-
-bool is_removal_in_progress(const HttpResponse& response) {
-    return response.status == 409 &&
-           engine_message(response.body).find("already in progress") != std::string::npos;
 }
 
 Result<void> DockerProvider::destroy(const ResourceSet& resources,
@@ -678,13 +698,13 @@ Result<void> DockerProvider::destroy(const ResourceSet& resources,
             continue;
         }
         if (Result<void> removed = remove_container(*item, stop_timeout); !removed) {
-            note_failure(*item, removed.error(), "docker rm -f");
+            note_failure(*item, removed.error(), fmt::format("{} rm -f", terms().cli));
         }
     }
     for (auto item = resources.items.rbegin(); item != resources.items.rend(); ++item) {
         if (item->kind == "network") {
             if (Result<void> removed = remove_network(*item); !removed) {
-                note_failure(*item, removed.error(), "docker network rm");
+                note_failure(*item, removed.error(), fmt::format("{} network rm", terms().cli));
             }
         } else if (item->kind != "container") {
             problems.push_back(fmt::format("{} {} (not a kind of Docker resource)", item->kind,
@@ -740,7 +760,8 @@ Result<void> DockerProvider::remove_container(const Resource& container,
     if (!response) {
         return response.error();
     }
-    if (response->status == 204 || response->status == 404 || is_removal_in_progress(*response)) {
+    if (response->status == 204 || response->status == 404 ||
+        docker_engine::is_removal_in_progress(*response)) {
         return {};
     }
     return make_failure(ExitCode::provider, "HTTP {}: {}", response->status,
@@ -763,23 +784,32 @@ Result<void> DockerProvider::remove_network(const Resource& network) {
     if (response->status == 204 || response->status == 404) {
         return {};
     }
+    if (docker_engine::is_network_in_use(*response)) {
+        return make_failure(ExitCode::provider,
+                            "HTTP {}: {}; a container that is not part of the sandbox is attached "
+                            "to it, so disconnect it first with `{} network disconnect {} "
+                            "CONTAINER`",
+                            response->status, engine_message(response->body), terms().cli,
+                            display_name(network));
+    }
     return make_failure(ExitCode::provider, "HTTP {}: {}", response->status,
                         engine_message(response->body));
 }
 
 // ---- Listing --------------------------------------------------------------------------------
 
-Result<Json> list_reply(std::string_view action, const Result<HttpResponse>& response) {
+Result<Json> list_reply(const EngineTerms& terms, std::string_view action,
+                        const Result<HttpResponse>& response) {
     if (!response) {
         return response.error();
     }
     if (response->status != 200) {
-        return http_failure(action, *response, default_hint(response->status));
+        return http_failure(action, *response, default_hint(terms, response->status));
     }
     Json reply = Json::parse(response->body, nullptr, false);
     if (!reply.is_array()) {
         return make_failure(ExitCode::provider, "{} failed: the reply is not a JSON array; {}",
-                            action, k_engine_log_hint);
+                            action, terms.log_hint);
     }
     return reply;
 }
@@ -787,7 +817,7 @@ Result<Json> list_reply(std::string_view action, const Result<HttpResponse>& res
 Result<std::vector<LabelledResource>> DockerProvider::list_containers(const std::string& filters) {
     constexpr std::string_view k_action = "listing jitbox containers";
     HttpRequest request = make_request("GET", "/containers/json?all=1&filters=" + filters);
-    const Result<Json> reply = list_reply(k_action, send(k_action, std::move(request)));
+    const Result<Json> reply = list_reply(terms(), k_action, send(k_action, std::move(request)));
     if (!reply) {
         return reply.error();
     }
@@ -802,7 +832,7 @@ Result<std::vector<LabelledResource>> DockerProvider::list_containers(const std:
 Result<std::vector<LabelledResource>> DockerProvider::list_networks(const std::string& filters) {
     constexpr std::string_view k_action = "listing jitbox networks";
     HttpRequest request = make_request("GET", "/networks?filters=" + filters);
-    const Result<Json> reply = list_reply(k_action, send(k_action, std::move(request)));
+    const Result<Json> reply = list_reply(terms(), k_action, send(k_action, std::move(request)));
     if (!reply) {
         return reply.error();
     }

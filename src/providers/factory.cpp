@@ -13,7 +13,6 @@ namespace jitbox {
 namespace {
 
 constexpr auto k_connect_timeout = std::chrono::seconds(5);
-constexpr const char* k_default_docker_host = "unix:///var/run/docker.sock";
 
 const SystemClock k_system_clock;
 
@@ -42,15 +41,16 @@ const aws::QueryService* aws_service(const std::string& provider) {
 }
 
 Result<std::unique_ptr<Provider>> make_docker(const ProviderLocation& location) {
-    // A recorded endpoint wins over today's DOCKER_HOST, so a sandbox is always torn down on
-    // the engine that runs it.
-    EnvLookup env = [&location](const std::string& name) -> std::optional<std::string> {
-        if (name == "DOCKER_HOST" && !location.endpoint.empty()) {
-            return location.endpoint;
-        }
-        return process_env(name);
-    };
-    auto where = docker_endpoint(env);
+    // A recorded endpoint wins over today's DOCKER_HOST and sockets, so a sandbox is always torn
+    // down on the engine that runs it.
+    Result<std::string> host = location.endpoint;
+    if (location.endpoint.empty()) {
+        host = find_docker_host(process_env, system_socket_search());
+    }
+    if (!host) {
+        return host.error();
+    }
+    auto where = docker_endpoint(*host, process_env);
     if (!where) {
         return where.error();
     }
@@ -114,11 +114,11 @@ EnvironmentProviderFactory::make(const std::string& provider, const ProviderLoca
 
 Result<ProviderLocation> EnvironmentProviderFactory::locate(const Template& spec) {
     if (spec.provider == "docker") {
-        auto host = process_env("DOCKER_HOST");
-        if (!host || host->empty()) {
-            return ProviderLocation{k_default_docker_host, ""};
+        auto host = find_docker_host(process_env, system_socket_search());
+        if (!host) {
+            return host.error();
         }
-        return ProviderLocation{*host, ""};
+        return ProviderLocation{std::move(host).value(), ""};
     }
     const aws::QueryService* service = aws_service(spec.provider);
     if (service == nullptr) {

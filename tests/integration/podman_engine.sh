@@ -78,6 +78,30 @@ podman_import_busybox() {
     return "$status"
 }
 
+# Prints the pids of the processes whose command line names PODMAN_DIR: the service, conmon, and
+# the `podman container cleanup` that conmon starts when a container exits.
+podman_processes() {
+    local proc
+    for proc in /proc/[0-9]*; do
+        if tr '\0' ' ' 2>/dev/null <"$proc/cmdline" | grep -qF -- "$PODMAN_DIR/"; then
+            echo "${proc#/proc/}"
+        fi
+    done
+}
+
+no_podman_process() {
+    [[ -z $(podman_processes) ]]
+}
+
+# Unmounts what is mounted under PODMAN_DIR, deepest first, so that a mount inside another is
+# unmounted before it.
+podman_unmount_all() {
+    local mount_point
+    while read -r mount_point; do
+        umount -l "$mount_point" 2>/dev/null
+    done < <(awk -v dir="$PODMAN_DIR" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r)
+}
+
 # Stops the private service and empties its store. It is the cleanup hook.
 podman_engine_stop() {
     if [[ -n $PODMAN_SERVICE_PID ]]; then
@@ -91,11 +115,12 @@ podman_engine_stop() {
     # Stops and removes what a failed test left, removes its networks with their bridges, and
     # unmounts the store's layers.
     pm system reset --force >>"$PODMAN_LOG" 2>&1
-    local mount_point
-    # Deepest first, so that a mount inside another is unmounted before it.
-    while read -r mount_point; do
-        umount -l "$mount_point" 2>/dev/null
-    done < <(awk -v dir="$PODMAN_DIR" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r)
+    # The `podman container cleanup` that conmon starts when a container exits may open the
+    # store after the reset and so mount it again, which is why the unmount comes after it.
+    if ! wait_until 10 no_podman_process; then
+        printf '# podman processes still running: %s\n' "$(podman_processes | tr '\n' ' ')"
+    fi
+    podman_unmount_all
 }
 
 podman_engine_start() {

@@ -1,4 +1,5 @@
 #include "jitbox/cli/app.hpp"
+#include "jitbox/cli/complete.hpp"
 
 #include "commands.hpp"
 
@@ -194,6 +195,12 @@ int run_cli(int argc, char** argv) {
     cli::register_env(app, context);
     cli::register_exec(app, context);
     cli::register_reap(app, context);
+
+    // Before parsing, because the words to complete are an unfinished command line that CLI11
+    // would reject.
+    if (argc > 1 && std::string_view(argv[1]) == cli::k_complete_command) {
+        return cli::run_complete(app, std::vector<std::string>(argv + 2, argv + argc));
+    }
 
     try {
         app.parse(argc, argv);

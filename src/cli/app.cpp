@@ -1,4 +1,5 @@
 #include "jitbox/cli/app.hpp"
+#include "jitbox/cli/complete.hpp"
 
 #include "commands.hpp"
 
@@ -167,25 +168,6 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
                  "No notices on stderr; `status` prints names only");
 }
 
-// CLI11 reports an unknown subcommand as a missing one; name the word the user typed instead.
-std::string describe_parse_error(CLI::App& app, const CLI::ParseError& error) {
-    std::vector<std::string> commands;
-    for (const CLI::App* sub : app.get_subcommands([](CLI::App* candidate) {
-             return !candidate->get_group().empty(); // hidden ones have an empty group
-         })) {
-        commands.push_back(sub->get_name());
-    }
-    auto extras = app.remaining();
-    if (app.get_subcommands().empty() && !extras.empty() && extras.front().rfind('-', 0) != 0) {
-        std::string suggestion = closest_name(extras.front(), commands);
-        return fmt::format("unknown command \"{}\"{}; see `jitbox --help` for the list",
-                           extras.front(),
-                           suggestion.empty() ? "" : fmt::format(" (did you mean \"{}\"?)",
-                                                                 suggestion));
-    }
-    return fmt::format("{}; see `jitbox --help`", error.what());
-}
-
 } // namespace jitbox::cli
 
 namespace jitbox {
@@ -213,6 +195,12 @@ int run_cli(int argc, char** argv) {
     cli::register_env(app, context);
     cli::register_exec(app, context);
     cli::register_reap(app, context);
+
+    // Before parsing, because the words to complete are an unfinished command line that CLI11
+    // would reject.
+    if (argc > 1 && std::string_view(argv[1]) == cli::k_complete_command) {
+        return cli::run_complete(app, std::vector<std::string>(argv + 2, argv + argc));
+    }
 
     try {
         app.parse(argc, argv);

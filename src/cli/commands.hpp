@@ -160,8 +160,9 @@ std::string shell_quote(std::string_view value);
 /// environment; policy explanations mark them as spoofable.
 std::map<std::string, std::string> policy_attributes(const std::vector<PolicyLayer>& layers);
 
-/// One line for a command-line error, naming an unknown subcommand and its likely intent.
-std::string describe_parse_error(CLI::App& app, const CLI::ParseError& error);
+/// One line for a command-line error that names an unknown subcommand or option and the
+/// closest known one (usage_errors.cpp).
+std::string describe_parse_error(const CLI::App& app, const CLI::ParseError& error);
 
 /// Adds the shared flags to `app`; subcommands see them through fallthrough.
 void add_global_options(CLI::App& app, GlobalOptions& options);

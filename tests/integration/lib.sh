@@ -351,6 +351,16 @@ record_names() {
     done
 }
 
+# help_section COMMAND... HEADER: the first word of each line of HEADER's section in
+# `jitbox COMMAND... --help`, such as each subcommand under "Subcommands:". The section ends
+# at the next line that is not indented.
+help_section() {
+    local header=${*: -1}
+    "$JITBOX_BIN" "${@:1:$#-1}" --help |
+        awk -v header="$header" '$0 == header { inside = 1; next } /^[^ ]/ { inside = 0 }
+            inside && /^  [^ ]/ { print $1 }'
+}
+
 # audit_count ACTION SANDBOX [RESULT]: prints how many audit lines match.
 audit_count() {
     local filter='select(.action == $action and .sandbox == $sandbox'

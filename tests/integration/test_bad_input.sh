@@ -121,6 +121,29 @@ expect_contains "unknown template: message lists alpha" "$ERR" alpha
 expect_contains "unknown template: message lists beta" "$ERR" beta
 reject "invalid --name" 2 "Bad_Name" jb up alpha --name Bad_Name
 
+# --- did you mean ---------------------------------------------------------------------------------
+
+reject "mistyped template" 2 '"alpah"' jb up alpah
+expect_contains "mistyped template: suggests alpha" "$ERR" 'did you mean "alpha"?'
+reject "mistyped command" 2 '"stauts"' jb stauts
+expect_contains "mistyped command: suggests status" "$ERR" '(did you mean "status"?)'
+reject "mistyped subcommand of policy" 2 '"policy chek"' jb policy chek
+expect_contains "mistyped subcommand of policy: suggests check" "$ERR" \
+    '(did you mean "policy check"?)'
+reject "mistyped subcommand of creds" 2 '"creds shwo"' jb creds shwo
+expect_contains "mistyped subcommand of creds: suggests show" "$ERR" \
+    '(did you mean "creds show"?)'
+reject "mistyped option" 2 '"--tll"' jb up alpha --tll 5m
+expect_contains "mistyped option: suggests --ttl" "$ERR" '(did you mean "--ttl"?)'
+reject "unknown command far from every name" 2 '"xx"' jb xx
+expect_eq "unknown command far from every name: no suggestion" \
+    "$(grep -c 'did you mean' <<<"$ERR")" 0
+reject "missing subcommand of creds" 2 "list, show, clear" jb creds
+write_config mistyped-key.toml 'imgae = "busybox:1.36"'
+reject "mistyped key" 2 "mistyped-key.toml:2:1" jb_raw --config "$TEST_DIR/mistyped-key.toml" \
+    up alpha
+expect_contains "mistyped key: suggests image" "$ERR" '(did you mean "image"?)'
+
 # --- engine failures ------------------------------------------------------------------------------
 
 missing_socket=$TEST_DIR/no-engine.sock

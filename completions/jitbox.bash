@@ -63,7 +63,7 @@ _jitbox() {
         audit) options="--since --sandbox verify" ;;
         policy) words="check explain test keygen sign verify" ;;
         creds)
-            options="--format --all"
+            options="--format --all --mfa-stdin"
             [[ $cur == -* ]] || words="list show clear $(_jitbox_sandbox_names)"
             ;;
     esac

@@ -17,9 +17,10 @@ namespace {
 constexpr const char* k_exit_codes_help = R"(Exit codes:
   0  success
   1  internal error
-  2  usage or configuration error
+  2  usage or configuration error, such as a config file that others may change or a named
+     keyring backend that does not work
   3  provider failure: the Docker engine failed or could not be reached
-  4  sandbox not found
+  4  sandbox not found, or expired where env, exec or creds show needs its credentials
   5  name already in use
   6  denied by policy, such as a ttl above the template's max_ttl
   7  the keyring holds the credentials but is locked; unlock it and retry
@@ -146,7 +147,8 @@ std::map<std::string, std::string> policy_attributes(const std::vector<PolicyLay
 void add_global_options(CLI::App& app, GlobalOptions& options) {
     app.add_option("--config", options.config_path,
                    "Configuration file (default: $JITBOX_CONFIG, else the nearest jitbox.toml "
-                   "in this folder or above, else the built-in default)")
+                   "in this folder or above, else the built-in default). Rejected when group "
+                   "or others may write it, or a folder above it without the sticky bit")
         ->type_name("FILE")
         ->check(CLI::Validator(
             [](std::string& value) {

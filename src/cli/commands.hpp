@@ -147,11 +147,11 @@ std::vector<std::pair<std::string, std::string>> aws_session_variables(const Aws
 SandboxEnvironment sandbox_environment(Context& context, const std::string& name,
                                        const MfaCodeFn& mfa_code);
 
-/// Returns the values of sandbox `name`'s keyring items by key: the one `key`, or all of them
-/// when `key` is empty. Throws ExitCode::locked for a locked keyring and ExitCode::not_found
-/// when there is no such item (creds.cpp).
-std::map<std::string, std::string> read_sandbox_values(SecretStore& store, const std::string& name,
-                                                       const std::string& key);
+/// Returns the values of the sandbox's keyring items by key: the one `key`, or all of them
+/// when `key` is empty. Items are found by the record's id. Throws ExitCode::locked for a
+/// locked keyring and ExitCode::not_found when there is no such item (creds.cpp).
+std::map<std::string, std::string>
+read_sandbox_values(SecretStore& store, const SandboxRecord& record, const std::string& key);
 
 /// `value` in single quotes, safe for a POSIX shell's eval.
 std::string shell_quote(std::string_view value);

@@ -94,6 +94,16 @@ reject "group-writable config file" 2 "chmod go-w $TEST_DIR/group-writable.toml"
     jb_raw --config "$TEST_DIR/group-writable.toml" up alpha
 expect_contains "group-writable config file: message names the mode" "$ERR" "mode 0664"
 
+mkdir -m 0777 "$TEST_DIR/shared"
+chmod 0777 "$TEST_DIR/shared"
+write_config shared/jitbox.toml 'image = "busybox:1.36"'
+reject "config file in a world-writable folder" 2 "chmod go-w $TEST_DIR/shared" \
+    jb_raw --config "$TEST_DIR/shared/jitbox.toml" up alpha
+expect_contains "config in a world-writable folder: message names the mode" "$ERR" "mode 0777"
+chmod 1777 "$TEST_DIR/shared"
+expect_exit 0 jb_raw --config "$TEST_DIR/shared/jitbox.toml" templates
+chmod 0700 "$TEST_DIR/shared"
+
 write_config docker-socket.toml 'image = "busybox:1.36"
 command = ["sleep", "infinity"]
 mounts = [{ source = "/var/run/docker.sock", target = "/var/run/docker.sock" }]'

@@ -596,7 +596,8 @@ Result<AwsSession> Lifecycle::aws_session(const std::string& name,
     plan.secrets = *store;
     // An MFA session is never renewed silently: the code comes from the caller's terminal
     // prompt or --mfa-stdin, and without one the renewal fails before any call to STS.
-    plan.mfa_code = [&mfa_code, &record,
+    // Captured by value: the plan, and so this function, may outlive this call's locals.
+    plan.mfa_code = [mfa_code, name = record.name,
                      serial = plan.spec.aws.mfa_serial]() -> Result<std::string> {
         auto code = mfa_code ? mfa_code()
                              : Result<std::string>(make_failure(
@@ -605,7 +606,7 @@ Result<AwsSession> Lifecycle::aws_session(const std::string& name,
             return make_failure(code.error().code,
                                 "the AWS session of \"{}\" needs renewal, "
                                 "which needs a code of MFA device {}: {}",
-                                record.name, serial, code.error().message);
+                                name, serial, code.error().message);
         }
         return code;
     };

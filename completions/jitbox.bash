@@ -14,7 +14,7 @@ _jitbox_sandbox_names() {
 
 _jitbox() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="up down status extend templates gc reap audit policy creds env exec"
+    local commands="up down status extend templates gc reap audit policy creds env exec doctor metrics"
     local global="--config --json -v --verbose -q --quiet --help --version"
 
     if [[ $prev == --config ]]; then
@@ -60,7 +60,7 @@ _jitbox() {
             [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
             ;;
         gc) options="--dry-run --all-users" ;;
-        audit) options="--since --sandbox verify" ;;
+        audit) options="--since --sandbox --top verify stats" ;;
         policy) words="check explain test keygen sign verify" ;;
         creds)
             options="--format --all"

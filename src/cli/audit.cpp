@@ -269,7 +269,7 @@ CLI::App* register_stats(CLI::App& audit, Context& context) {
     stats->add_option("--top", options->top,
                       "How many of the longest-lived sandboxes to list (default: 10)")
         ->type_name("N")
-        ->check(CLI::Validator(CLI::NonNegativeNumber).description(""));
+        ->check(non_negative_validator());
     stats->callback([&context, options] { run_stats(context, *options); });
     return stats;
 }

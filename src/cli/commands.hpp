@@ -189,5 +189,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows);
 /// value.
 CLI::Validator duration_validator();
 Seconds parse_duration_or_throw(const std::string& text, const std::string& option);
+/// A CLI11 validator that rejects a negative number; the option's type checks the rest.
+CLI::Validator non_negative_validator();
 
 } // namespace jitbox::cli

@@ -24,7 +24,9 @@ void append_header(std::string& text, const char* name, const char* help, const 
     text += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, escape_help_text(help), name, type);
 }
 
-std::string whole(std::uint64_t count) { return std::to_string(count); }
+std::string whole(std::uint64_t count) {
+    return std::to_string(count);
+}
 
 enum class Quotes { keep, escape };
 
@@ -52,7 +54,9 @@ std::string escape_label_value(std::string_view value) {
     return escape(value, Quotes::escape);
 }
 
-std::string escape_help_text(std::string_view text) { return escape(text, Quotes::keep); }
+std::string escape_help_text(std::string_view text) {
+    return escape(text, Quotes::keep);
+}
 
 std::string format_metrics(const AuditStats& stats, const std::map<UsageKey, int>& live) {
     const CounterFamily families[] = {

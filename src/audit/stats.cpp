@@ -10,8 +10,7 @@ namespace {
 constexpr std::string_view k_deny_rule_prefix = "deny rule ";
 
 // The actions whose "ok" record means that the sandbox no longer exists.
-constexpr std::array<std::string_view, 4> k_removing_actions = {"down", "expire", "rollback",
-                                                                "gc"};
+constexpr std::array<std::string_view, 4> k_removing_actions = {"down", "expire", "rollback", "gc"};
 
 std::string string_field(const nlohmann::json& record, const char* key) {
     auto found = record.find(key);
@@ -163,10 +162,9 @@ AuditStats compute_audit_stats(const std::vector<nlohmann::json>& records,
             seconds_inside(lifetime.opened_at, end, since);
         stats.sandboxes.push_back(std::move(lifetime));
     }
-    std::stable_sort(stats.sandboxes.begin(), stats.sandboxes.end(),
-                     [](const auto& left, const auto& right) {
-                         return left.duration > right.duration;
-                     });
+    std::stable_sort(
+        stats.sandboxes.begin(), stats.sandboxes.end(),
+        [](const auto& left, const auto& right) { return left.duration > right.duration; });
     return stats;
 }
 

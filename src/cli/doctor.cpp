@@ -43,12 +43,12 @@ Finding system_file_finding() {
     struct stat info {};
     if (::stat(k_system_config_path, &info) != 0) {
         return make_finding("config", Severity::ok,
-                          fmt::format("no system policy at {}", k_system_config_path));
+                            fmt::format("no system policy at {}", k_system_config_path));
     }
-    Finding finding = make_finding("config", Severity::ok,
-                                 fmt::format("system policy {}: owner uid {}, mode {:04o}",
-                                             k_system_config_path, info.st_uid,
-                                             info.st_mode & 07777));
+    Finding finding =
+        make_finding("config", Severity::ok,
+                     fmt::format("system policy {}: owner uid {}, mode {:04o}",
+                                 k_system_config_path, info.st_uid, info.st_mode & 07777));
     finding.details = {{"path", k_system_config_path},
                        {"owner_uid", info.st_uid},
                        {"mode", fmt::format("{:04o}", info.st_mode & 07777)}};
@@ -65,15 +65,15 @@ std::optional<Finding> signature_finding(const fs::path& project) {
     auto verified = verify(project, k_trusted_keys_dir);
     if (!verified) {
         return make_finding("config", Severity::warning,
-                          fmt::format("{} has a signature that does not verify: {}",
-                                      project.string(), verified.error().message),
-                          fmt::format("sign it again with `jitbox policy sign --key KEY {}`, or "
-                                      "remove {}",
-                                      project.string(), signature_path(project).string()));
+                            fmt::format("{} has a signature that does not verify: {}",
+                                        project.string(), verified.error().message),
+                            fmt::format("sign it again with `jitbox policy sign --key KEY {}`, or "
+                                        "remove {}",
+                                        project.string(), signature_path(project).string()));
     }
-    return make_finding("config", Severity::ok,
-                      fmt::format("{} is signed by trusted key {}", project.string(),
-                                  verified->key.fingerprint));
+    return make_finding(
+        "config", Severity::ok,
+        fmt::format("{} is signed by trusted key {}", project.string(), verified->key.fingerprint));
 }
 
 std::string config_fix(const Failure& failure) {
@@ -91,7 +91,7 @@ std::vector<Finding> check_config(Context& context, std::optional<LoadedConfig>&
     auto result = load_layered_config(request);
     if (!result) {
         findings.push_back(make_finding("config", Severity::error, result.error().message,
-                                      config_fix(result.error())));
+                                        config_fix(result.error())));
         return findings;
     }
     loaded = std::move(result).value();
@@ -100,15 +100,15 @@ std::vector<Finding> check_config(Context& context, std::optional<LoadedConfig>&
     for (const auto& layer : loaded->layers) {
         sources.push_back(layer.source);
     }
-    Finding valid = make_finding("config", Severity::ok,
-                               fmt::format("{} template(s), policy from {}",
-                                           loaded->merged.templates.size(),
-                                           fmt::join(sources, ", ")));
+    Finding valid =
+        make_finding("config", Severity::ok,
+                     fmt::format("{} template(s), policy from {}", loaded->merged.templates.size(),
+                                 fmt::join(sources, ", ")));
     valid.details = {{"sources", sources}, {"policy_digest", loaded->digest}};
     findings.push_back(std::move(valid));
     for (const auto& warning : loaded->warnings) {
         findings.push_back(make_finding("config", Severity::warning, warning,
-                                      "correct or remove the file that the warning names"));
+                                        "correct or remove the file that the warning names"));
     }
     findings.push_back(system_file_finding());
     auto project = find_config(request.project);
@@ -199,9 +199,9 @@ RecordScan read_records(const fs::path& dir) {
 
 // The sandbox ids that each engine or API of the records has resources for. An engine that
 // could not be asked, or whose provider lists nothing, is missing from the map.
-std::map<std::string, std::set<std::string>> list_engines(
-    ProviderFactory& factory, const std::vector<SandboxRecord>& records,
-    const std::optional<std::string>& unreachable_docker_host) {
+std::map<std::string, std::set<std::string>>
+list_engines(ProviderFactory& factory, const std::vector<SandboxRecord>& records,
+             const std::optional<std::string>& unreachable_docker_host) {
     std::map<std::string, std::set<std::string>> listed;
     std::set<std::string> tried;
     for (const auto& record : records) {
@@ -271,7 +271,7 @@ DoctorReport run_checks(Context& context) {
     auto state_dir = default_state_dir();
     if (!state_dir) {
         findings.push_back(make_finding("state", Severity::error, state_dir.error().message,
-                                      "set HOME or XDG_STATE_HOME to an absolute path"));
+                                        "set HOME or XDG_STATE_HOME to an absolute path"));
     } else {
         const auto now = fs::file_time_type::clock::now();
         append(findings, check_state_folder(*state_dir, ::getuid(), now));
@@ -304,8 +304,8 @@ void run_doctor(Context& context) {
     if (errors > 0) {
         std::fflush(stdout);
         throw Error(ExitCode::checks_failed,
-                    fmt::format("doctor found {} error{}; each line above names its fix",
-                                errors, errors == 1 ? "" : "s"));
+                    fmt::format("doctor found {} error{}; each line above names its fix", errors,
+                                errors == 1 ? "" : "s"));
     }
 }
 

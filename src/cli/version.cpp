@@ -33,8 +33,8 @@ nlohmann::json library_versions() {
     return {
         {"libcurl", curl->version},
         {"libcurl_tls", curl->ssl_version != nullptr ? curl->ssl_version : ""},
-        {"libsecret", fmt::format("{}.{}.{}", SECRET_MAJOR_VERSION, SECRET_MINOR_VERSION,
-                                  SECRET_MICRO_VERSION)},
+        {"libsecret",
+         fmt::format("{}.{}.{}", SECRET_MAJOR_VERSION, SECRET_MINOR_VERSION, SECRET_MICRO_VERSION)},
         {"keyutils", keyutils_version()},
         {"openssl", OpenSSL_version(OPENSSL_VERSION)},
     };

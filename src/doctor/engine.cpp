@@ -127,8 +127,8 @@ EngineProbe probe_docker_engine(HttpClient& client, const std::string& endpoint,
                              "check the engine's log, such as `journalctl -u docker`");
     }
     auto header = response->headers.find("api-version");
-    auto server = header == response->headers.end() ? std::nullopt
-                                                    : parse_api_version(header->second);
+    auto server =
+        header == response->headers.end() ? std::nullopt : parse_api_version(header->second);
     if (!server) {
         return probe_problem(fmt::format("the server at {} sent no valid Api-Version header, so "
                                          "it is probably not a Docker engine",
@@ -142,8 +142,7 @@ EngineProbe probe_docker_engine(HttpClient& client, const std::string& endpoint,
                              "upgrade the engine to Docker 19.03 or newer");
     }
     info.api_version = format_api_version(*server);
-    info.negotiated =
-        format_api_version(std::min(*server, *parse_api_version(k_docker_max_api)));
+    info.negotiated = format_api_version(std::min(*server, *parse_api_version(k_docker_max_api)));
     if (auto date = response->headers.find("date"); date != response->headers.end()) {
         info.engine_time = parse_http_date(date->second);
     }
@@ -165,10 +164,10 @@ Finding engine_finding(const EngineProbe& probe) {
         return finding;
     }
     const EngineInfo& info = *probe.info;
-    finding.message = fmt::format("Docker {} at {}, API {}, jitbox uses {}",
-                                  info.engine_version.empty() ? "(version unknown)"
-                                                              : info.engine_version,
-                                  info.endpoint, info.api_version, info.negotiated);
+    finding.message =
+        fmt::format("Docker {} at {}, API {}, jitbox uses {}",
+                    info.engine_version.empty() ? "(version unknown)" : info.engine_version,
+                    info.endpoint, info.api_version, info.negotiated);
     finding.details = {{"endpoint", info.endpoint},
                        {"engine_version", info.engine_version},
                        {"api_version", info.api_version},
@@ -203,8 +202,8 @@ std::optional<TimePoint> parse_http_date(std::string_view text) {
     if (!date.ok()) {
         return std::nullopt;
     }
-    return std::chrono::sys_days(date) + std::chrono::hours(*hour) +
-           std::chrono::minutes(*minute) + Seconds(*second);
+    return std::chrono::sys_days(date) + std::chrono::hours(*hour) + std::chrono::minutes(*minute) +
+           Seconds(*second);
 }
 
 Finding clock_finding(const EngineInfo& engine) {
@@ -219,17 +218,18 @@ Finding clock_finding(const EngineInfo& engine) {
         return finding;
     }
     // The engine read its clock somewhere between the two local readings.
-    const TimePoint local_middle = engine.local_before + (engine.local_after - engine.local_before) / 2;
+    const TimePoint local_middle =
+        engine.local_before + (engine.local_after - engine.local_before) / 2;
     const Seconds skew = *engine.engine_time - local_middle;
     const Seconds size = skew < Seconds(0) ? -skew : skew;
     finding.details = {{"skew_seconds", skew.count()},
                        {"limit_seconds", k_clock_skew_limit.count()}};
     if (size > k_clock_skew_limit) {
         finding.severity = Severity::warning;
-        finding.message = fmt::format("the engine's clock is {} {} the local clock; sandbox "
-                                      "expiry labels and deadlines disagree by that much",
-                                      format_duration(size), skew > Seconds(0) ? "ahead of"
-                                                                                : "behind");
+        finding.message =
+            fmt::format("the engine's clock is {} {} the local clock; sandbox "
+                        "expiry labels and deadlines disagree by that much",
+                        format_duration(size), skew > Seconds(0) ? "ahead of" : "behind");
         finding.fix = "synchronise both clocks with NTP, such as with systemd-timesyncd or chrony";
         return finding;
     }

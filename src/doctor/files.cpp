@@ -41,7 +41,9 @@ FileStatus status_of(const fs::path& path) {
     return {std::nullopt, errno == ENOENT ? 0 : errno};
 }
 
-std::string mode_text(mode_t mode) { return fmt::format("{:04o}", mode & 07777); }
+std::string mode_text(mode_t mode) {
+    return fmt::format("{:04o}", mode & 07777);
+}
 
 // Checks the owner and permissions of an existing file or folder. `private_mode` is 0700 or
 // 0600. Returns nothing when both are right.
@@ -50,14 +52,14 @@ std::optional<Finding> check_owner_and_mode(const std::string& check, const fs::
                                             mode_t private_mode) {
     if (info.st_uid != uid) {
         return make_finding(check, Severity::error,
-                            fmt::format("{} is owned by uid {}, not by you (uid {})",
-                                        path.string(), info.st_uid, uid),
+                            fmt::format("{} is owned by uid {}, not by you (uid {})", path.string(),
+                                        info.st_uid, uid),
                             fmt::format("chown {} {}", uid, path.string()));
     }
     if ((info.st_mode & 077) != 0) {
         return make_finding(check, Severity::warning,
-                            fmt::format("{} has mode {}, so other users may read it",
-                                        path.string(), mode_text(info.st_mode)),
+                            fmt::format("{} has mode {}, so other users may read it", path.string(),
+                                        mode_text(info.st_mode)),
                             fmt::format("chmod {:04o} {}", private_mode, path.string()));
     }
     return std::nullopt;
@@ -89,10 +91,10 @@ int probe_writable_file(const fs::path& path) {
 std::vector<Finding> check_private_folder(const fs::path& dir, uid_t uid) {
     FileStatus status = status_of(dir);
     if (status.error != 0) {
-        return {make_finding("state", Severity::error,
-                             fmt::format("cannot inspect {}: {}", dir.string(),
-                                         std::strerror(status.error)),
-                             "check the permissions of its parent folders")};
+        return {make_finding(
+            "state", Severity::error,
+            fmt::format("cannot inspect {}: {}", dir.string(), std::strerror(status.error)),
+            "check the permissions of its parent folders")};
     }
     if (!status.info) {
         return {}; // the next jitbox command creates it
@@ -168,8 +170,7 @@ std::vector<Finding> check_state_folder(const fs::path& dir, uid_t uid, fs::file
     if (status.info && !S_ISDIR(status.info->st_mode)) {
         return {make_finding("state", Severity::error,
                              fmt::format("the state folder {} is not a folder", dir.string()),
-                             fmt::format("move {} away; jitbox creates the folder",
-                                         dir.string()))};
+                             fmt::format("move {} away; jitbox creates the folder", dir.string()))};
     }
     if (!status.info && status.error == 0) {
         return {make_finding("state", Severity::ok,
@@ -193,11 +194,11 @@ std::vector<Finding> check_state_folder(const fs::path& dir, uid_t uid, fs::file
         for (const auto& path : stale) {
             names.push_back(path.string());
         }
-        findings.push_back(make_finding(
-            "state", Severity::warning,
-            fmt::format("{} temp file(s) of writes that were killed: {}", stale.size(),
-                        fmt::join(names, ", ")),
-            fmt::format("remove them: rm {}", fmt::join(names, " "))));
+        findings.push_back(
+            make_finding("state", Severity::warning,
+                         fmt::format("{} temp file(s) of writes that were killed: {}", stale.size(),
+                                     fmt::join(names, ", ")),
+                         fmt::format("remove them: rm {}", fmt::join(names, " "))));
     }
     if (findings.empty()) {
         findings.push_back(make_finding(
@@ -235,9 +236,9 @@ std::vector<Finding> check_audit_log(const fs::path& path, uid_t uid) {
         }
     }
     if (!exists) {
-        return {make_finding("audit", Severity::ok,
-                             fmt::format("no audit log at {} yet; the first sandbox starts it",
-                                         path.string()))};
+        return {make_finding(
+            "audit", Severity::ok,
+            fmt::format("no audit log at {} yet; the first sandbox starts it", path.string()))};
     }
 
     auto report = verify_audit_log(path);
@@ -251,9 +252,9 @@ std::vector<Finding> check_audit_log(const fs::path& path, uid_t uid) {
                         report->problem->line, report->problem->reason),
             "find out who changed the log; `jitbox audit verify` shows the same line"));
     } else if (findings.empty()) {
-        Finding intact = make_finding("audit", Severity::ok,
-                                      fmt::format("{}: {} records, hash chain intact",
-                                                  path.string(), report->records));
+        Finding intact = make_finding(
+            "audit", Severity::ok,
+            fmt::format("{}: {} records, hash chain intact", path.string(), report->records));
         intact.details = {{"path", path.string()}, {"records", report->records}};
         findings.push_back(std::move(intact));
     }
@@ -283,15 +284,20 @@ std::vector<Finding> check_install(const std::vector<fs::path>& share_dirs) {
         const char* fix;
     };
     const Installed items[] = {
-        {"man page jitbox(1)", {"man/man1/jitbox.1", "man/man1/jitbox.1.gz"},
+        {"man page jitbox(1)",
+         {"man/man1/jitbox.1", "man/man1/jitbox.1.gz"},
          "install man/jitbox.1, such as with `cmake --install build`"},
-        {"man page jitbox.toml(5)", {"man/man5/jitbox.toml.5", "man/man5/jitbox.toml.5.gz"},
+        {"man page jitbox.toml(5)",
+         {"man/man5/jitbox.toml.5", "man/man5/jitbox.toml.5.gz"},
          "install man/jitbox.toml.5, such as with `cmake --install build`"},
-        {"bash completion", {"bash-completion/completions/jitbox"},
+        {"bash completion",
+         {"bash-completion/completions/jitbox"},
          "install completions/jitbox.bash as bash-completion/completions/jitbox"},
-        {"zsh completion", {"zsh/site-functions/_jitbox", "zsh/vendor-completions/_jitbox"},
+        {"zsh completion",
+         {"zsh/site-functions/_jitbox", "zsh/vendor-completions/_jitbox"},
          "install completions/_jitbox into zsh/site-functions"},
-        {"fish completion", {"fish/vendor_completions.d/jitbox.fish"},
+        {"fish completion",
+         {"fish/vendor_completions.d/jitbox.fish"},
          "install completions/jitbox.fish into fish/vendor_completions.d"},
     };
     std::vector<std::string> searched;

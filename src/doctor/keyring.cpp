@@ -46,8 +46,8 @@ Finding keyring_finding(const Result<OpenedSecretStore>& opened, bool needed) {
         finding.message = fmt::format("the file backend, which keeps credentials in plain "
                                       "text, would be used: {}",
                                       opened->reason);
-        finding.fix = fmt::format("{}; or set keyring.backend = \"file\" to accept it",
-                                  k_keyring_fix);
+        finding.fix =
+            fmt::format("{}; or set keyring.backend = \"file\" to accept it", k_keyring_fix);
     }
     return finding;
 }

@@ -55,8 +55,7 @@ std::string_view to_string(Severity severity) {
     return "unknown";
 }
 
-Finding make_finding(std::string check, Severity severity, std::string message,
-                     std::string fix) {
+Finding make_finding(std::string check, Severity severity, std::string message, std::string fix) {
     Finding finding;
     finding.check = std::move(check);
     finding.severity = severity;
@@ -90,8 +89,8 @@ nlohmann::json report_to_json(const DoctorReport& report) {
 std::string format_plain(const DoctorReport& report) {
     std::string text;
     for (const auto& finding : report.findings) {
-        text += fmt::format("{} {}: {}", to_string(finding.severity), finding.check,
-                            finding.message);
+        text +=
+            fmt::format("{} {}: {}", to_string(finding.severity), finding.check, finding.message);
         if (!finding.fix.empty()) {
             text += fmt::format(" (fix: {})", finding.fix);
         }

@@ -117,13 +117,13 @@ Finding sandbox_finding(const SandboxObservation& observed, TimePoint now) {
                                    name, record.provider),
                        "run `jitbox gc`, which forgets the record of a sandbox that is gone");
     }
-    std::string child_text = child.holder ? fmt::format("pid {}", child.holder->pid)
-                                          : std::string("pid unknown");
+    std::string child_text =
+        child.holder ? fmt::format("pid {}", child.holder->pid) : std::string("pid unknown");
     if (record.state == SandboxState::removing) {
-        return flagged(finding, Severity::warning,
-                       fmt::format("{} is being removed; its background child ({}) retries",
-                                   name, child_text),
-                       "wait, or check the engine if it stays; `jitbox status` shows it");
+        return flagged(
+            finding, Severity::warning,
+            fmt::format("{} is being removed; its background child ({}) retries", name, child_text),
+            "wait, or check the engine if it stays; `jitbox status` shows it");
     }
     return flagged(finding, Severity::ok,
                    fmt::format("{} runs until {}; background child {}", name,

@@ -11,14 +11,19 @@ namespace {
 // 2026-01-01T00:00:00Z and offsets from it in minutes.
 const TimePoint k_start = *parse_rfc3339("2026-01-01T00:00:00Z");
 
-TimePoint at(int minutes) { return k_start + std::chrono::minutes(minutes); }
+TimePoint at(int minutes) {
+    return k_start + std::chrono::minutes(minutes);
+}
 
 json record(int minutes, const std::string& action, const std::string& result,
             const std::string& sandbox, const std::string& user = "alice",
             const std::string& template_name = "db") {
-    return {{"time", format_rfc3339(at(minutes))}, {"user", user},
-            {"action", action},                    {"sandbox", sandbox},
-            {"sandbox_id", "id-" + sandbox},       {"template", template_name},
+    return {{"time", format_rfc3339(at(minutes))},
+            {"user", user},
+            {"action", action},
+            {"sandbox", sandbox},
+            {"sandbox_id", "id-" + sandbox},
+            {"template", template_name},
             {"result", result}};
 }
 
@@ -34,8 +39,8 @@ const UsageCounters& usage_of(const AuditStats& stats, const std::string& user,
 TEST_SUITE("audit stats") {
     TEST_CASE("counts opened, extended and closed sandboxes") {
         std::vector<json> records = {
-            record(0, "up", "ok", "a"),       record(10, "extend", "ok", "a"),
-            record(20, "up", "ok", "b"),      record(30, "down", "ok", "a"),
+            record(0, "up", "ok", "a"),         record(10, "extend", "ok", "a"),
+            record(20, "up", "ok", "b"),        record(30, "down", "ok", "a"),
             record(40, "extend", "error", "b"), record(50, "expire", "ok", "b"),
         };
         AuditStats stats = compute_audit_stats(records, std::nullopt, at(100));
@@ -52,8 +57,7 @@ TEST_SUITE("audit stats") {
     }
 
     TEST_CASE("counts an open sandbox up to now") {
-        AuditStats stats =
-            compute_audit_stats({record(0, "up", "ok", "a")}, std::nullopt, at(90));
+        AuditStats stats = compute_audit_stats({record(0, "up", "ok", "a")}, std::nullopt, at(90));
         CHECK(usage_of(stats, "alice", "db").sandbox_seconds == 90 * 60);
         REQUIRE(stats.sandboxes.size() == 1);
         CHECK_FALSE(stats.sandboxes[0].closed_at.has_value());
@@ -99,8 +103,8 @@ TEST_SUITE("audit stats") {
 
     TEST_CASE("since clips lifetimes and skips earlier events") {
         std::vector<json> records = {
-            record(0, "up", "ok", "old"),  record(10, "down", "ok", "old"),
-            record(20, "up", "ok", "a"),   record(25, "extend", "ok", "a"),
+            record(0, "up", "ok", "old"),    record(10, "down", "ok", "old"),
+            record(20, "up", "ok", "a"),     record(25, "extend", "ok", "a"),
             record(40, "extend", "ok", "a"), record(60, "down", "ok", "a"),
         };
         AuditStats stats = compute_audit_stats(records, at(30), at(100));
@@ -129,16 +133,14 @@ TEST_SUITE("audit stats") {
         bad_time["time"] = "yesterday";
         json no_action = record(0, "up", "ok", "c");
         no_action.erase("action");
-        AuditStats stats =
-            compute_audit_stats({no_time, bad_time, no_action, json::array()}, std::nullopt,
-                                at(10));
+        AuditStats stats = compute_audit_stats({no_time, bad_time, no_action, json::array()},
+                                               std::nullopt, at(10));
         CHECK(stats.skipped == 4);
         CHECK(stats.usage.empty());
     }
 
     TEST_CASE("sorts lifetimes longest first") {
-        std::vector<json> records = {record(0, "up", "ok", "short"),
-                                     record(0, "up", "ok", "long"),
+        std::vector<json> records = {record(0, "up", "ok", "short"), record(0, "up", "ok", "long"),
                                      record(5, "down", "ok", "short")};
         AuditStats stats = compute_audit_stats(records, std::nullopt, at(60));
         REQUIRE(stats.sandboxes.size() == 2);
@@ -179,8 +181,9 @@ TEST_SUITE("audit metrics") {
         CHECK(text.find("# TYPE jitbox_sandboxes_live gauge\n") != std::string::npos);
         CHECK(text.find("jitbox_sandboxes_opened_total{user=\"al\\\"ice\",template=\"db\"} 2\n") !=
               std::string::npos);
-        CHECK(text.find("jitbox_sandbox_seconds_total{user=\"al\\\"ice\",template=\"db\"} 5400\n") !=
-              std::string::npos);
+        CHECK(
+            text.find("jitbox_sandbox_seconds_total{user=\"al\\\"ice\",template=\"db\"} 5400\n") !=
+            std::string::npos);
         CHECK(text.find("jitbox_sandboxes_live{user=\"al\\\"ice\",template=\"db\"} 1\n") !=
               std::string::npos);
         CHECK(text.back() == '\n');

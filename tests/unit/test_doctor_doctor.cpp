@@ -104,9 +104,7 @@ SecretBackendOpener backend(const std::string& name, bool works) {
                     Result<std::size_t> remove_sandbox(std::string_view) override {
                         return std::size_t{0};
                     }
-                    Result<std::size_t> purge_expired(TimePoint) override {
-                        return std::size_t{0};
-                    }
+                    Result<std::size_t> purge_expired(TimePoint) override { return std::size_t{0}; }
                     std::string backend;
                 };
                 return std::unique_ptr<SecretStore>(std::make_unique<Named>(name));
@@ -149,8 +147,7 @@ TEST_SUITE("doctor report") {
         DoctorReport report;
         report.findings = {make_finding("engine", Severity::ok, "fine"),
                            make_finding("state", Severity::error, "unwritable", "chmod it")};
-        CHECK(format_plain(report) ==
-              "ok engine: fine\nerror state: unwritable (fix: chmod it)\n");
+        CHECK(format_plain(report) == "ok engine: fine\nerror state: unwritable (fix: chmod it)\n");
     }
 
     TEST_CASE("table with and without colour") {
@@ -204,12 +201,13 @@ TEST_SUITE("doctor engine") {
     TEST_CASE("probe problems") {
         ScriptedClient client;
         SUBCASE("unreachable") {
-            client.replies.push_back(Failure{ExitCode::provider,
-                                             "cannot reach unix:///x: Permission denied"});
-            EngineProbe probe = probe_docker_engine(client, "unix:///x", std::chrono::seconds(1),
-                                                    FixedClock());
+            client.replies.push_back(
+                Failure{ExitCode::provider, "cannot reach unix:///x: Permission denied"});
+            EngineProbe probe =
+                probe_docker_engine(client, "unix:///x", std::chrono::seconds(1), FixedClock());
             CHECK_FALSE(probe.info.has_value());
-            CHECK(probe.problem == "cannot reach the Docker engine at unix:///x: Permission denied");
+            CHECK(probe.problem ==
+                  "cannot reach the Docker engine at unix:///x: Permission denied");
             CHECK(probe.fix.find("docker group") != std::string::npos);
             CHECK(engine_finding(probe).severity == Severity::error);
         }
@@ -217,14 +215,14 @@ TEST_SUITE("doctor engine") {
             HttpResponse response;
             response.status = 200;
             client.replies.push_back(response);
-            EngineProbe probe = probe_docker_engine(client, "tcp://h:1", std::chrono::seconds(1),
-                                                    FixedClock());
+            EngineProbe probe =
+                probe_docker_engine(client, "tcp://h:1", std::chrono::seconds(1), FixedClock());
             CHECK(probe.problem.find("no valid Api-Version") != std::string::npos);
         }
         SUBCASE("too old") {
             client.replies.push_back(ping_reply("1.39"));
-            EngineProbe probe = probe_docker_engine(client, "tcp://h:1", std::chrono::seconds(1),
-                                                    FixedClock());
+            EngineProbe probe =
+                probe_docker_engine(client, "tcp://h:1", std::chrono::seconds(1), FixedClock());
             CHECK(probe.problem.find("older than") != std::string::npos);
             CHECK(client.targets.size() == 1);
         }
@@ -266,9 +264,9 @@ TEST_SUITE("doctor keyring") {
     }
 
     TEST_CASE("file fallback is a warning") {
-        auto opened = choose_secret_store("", no_env,
-                                          {backend("secret-service", false),
-                                           backend("kernel", false), backend("file", true)});
+        auto opened = choose_secret_store(
+            "", no_env,
+            {backend("secret-service", false), backend("kernel", false), backend("file", true)});
         Finding found = keyring_finding(opened, true);
         CHECK(found.severity == Severity::warning);
         CHECK(found.message.find("secret-service is down") != std::string::npos);
@@ -276,14 +274,14 @@ TEST_SUITE("doctor keyring") {
     }
 
     TEST_CASE("file chosen by name is fine") {
-        auto opened = choose_secret_store("file", no_env,
-                                          {backend("secret-service", false), backend("file", true)});
+        auto opened = choose_secret_store(
+            "file", no_env, {backend("secret-service", false), backend("file", true)});
         CHECK(keyring_finding(opened, true).severity == Severity::ok);
     }
 
     TEST_CASE("no backend is an error only when a template needs one") {
-        auto opened =
-            choose_secret_store("", no_env, {backend("secret-service", false), backend("file", false)});
+        auto opened = choose_secret_store(
+            "", no_env, {backend("secret-service", false), backend("file", false)});
         CHECK(keyring_finding(opened, true).severity == Severity::error);
         CHECK(keyring_finding(opened, false).severity == Severity::warning);
     }

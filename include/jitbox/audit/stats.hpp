@@ -26,10 +26,10 @@ struct UsageKey {
 
 /// The counters of one user and template.
 struct UsageCounters {
-    std::uint64_t opened = 0;     // `up` records with result "ok"
+    std::uint64_t opened = 0;          // `up` records with result "ok"
     std::uint64_t sandbox_seconds = 0; // lifetime inside the window, open sandboxes up to now
-    std::uint64_t extensions = 0; // `extend` records with result "ok"
-    std::uint64_t denials = 0;    // records of any action with result "denied"
+    std::uint64_t extensions = 0;      // `extend` records with result "ok"
+    std::uint64_t denials = 0;         // records of any action with result "denied"
     /// Denials that a `[[deny]]` rule decided: the record's rule starts with "deny rule ".
     std::uint64_t attempted_violations = 0;
     /// `up` and `extend` records with result "ok" that carry `break_glass: true`.

@@ -34,8 +34,8 @@ std::string_view to_string(Severity severity);
 struct Finding {
     std::string check; // the area: config, engine, clock, keyring, state, audit, sandbox, install
     Severity severity = Severity::ok;
-    std::string message; // one line: what was found
-    std::string fix;     // one line: what to do; empty for `ok`
+    std::string message;                               // one line: what was found
+    std::string fix;                                   // one line: what to do; empty for `ok`
     nlohmann::json details = nlohmann::json::object(); // machine-readable facts of the check
 };
 

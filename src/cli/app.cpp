@@ -25,7 +25,7 @@ constexpr const char* k_exit_codes_help = R"(Exit codes:
   6  denied by policy, such as a ttl above the template's max_ttl
   7  the keyring holds the credentials but is locked; unlock it and retry
   8  checks failed: policy check --strict found warnings, a policy test case did not match,
-     or audit verify found a broken hash chain
+     audit verify found a broken hash chain, or doctor found an error
   9  teardown was partial: some of the sandbox's resources still exist; it is retried
   125  exec failed before running the command (126: cannot run it, 127: not found)
   130  interrupted (SIGINT, SIGTERM or SIGHUP) during up; what was created is removed
@@ -179,7 +179,12 @@ int run_cli(int argc, char** argv) {
     cli::Context context(options);
 
     CLI::App app("jitbox: time-boxed sandboxes that tear themselves down", "jitbox");
-    app.set_version_flag("--version", std::string("jitbox ") + JITBOX_VERSION);
+    // The flag's callback runs once parsing is done, so --json is counted by then.
+    app.set_version_flag(
+        "--version",
+        [&app] { return cli::version_text(app.get_option("--json")->count() > 0); },
+        "Print the version and this build's providers, keyring backends and libraries, one per "
+        "line (a JSON object with --json), and exit");
     app.footer(cli::k_exit_codes_help);
     app.require_subcommand(1);
     app.fallthrough();
@@ -196,6 +201,8 @@ int run_cli(int argc, char** argv) {
     cli::register_creds(app, context);
     cli::register_env(app, context);
     cli::register_exec(app, context);
+    cli::register_doctor(app, context);
+    cli::register_metrics(app, context);
     cli::register_reap(app, context);
 
     // Before parsing, because the words to complete are an unfinished command line that CLI11

@@ -110,6 +110,18 @@ void register_audit(CLI::App& app, Context& context);
 void register_creds(CLI::App& app, Context& context);
 void register_env(CLI::App& app, Context& context);
 void register_exec(CLI::App& app, Context& context);
+void register_doctor(CLI::App& app, Context& context);
+void register_metrics(CLI::App& app, Context& context);
+
+/// The audit log of the state folder (audit.cpp).
+std::filesystem::path audit_log_path(Context& context);
+/// Reads every line of the audit log at `path` that is a JSON object. Other lines are skipped
+/// with one warning on stderr.
+std::vector<nlohmann::json> read_audit_records(const std::filesystem::path& path);
+
+/// The text of `--version`: the version and this build's features, one per line, or as a JSON
+/// object with `json` (version.cpp).
+std::string version_text(bool json);
 
 /// Returns a function that reads an MFA code from one line of standard input (`from_stdin`) or
 /// from a prompt on the controlling terminal, waiting at most two minutes. `interrupted` ends
@@ -178,5 +190,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows);
 /// value.
 CLI::Validator duration_validator();
 Seconds parse_duration_or_throw(const std::string& text, const std::string& option);
+/// A CLI11 validator that rejects a negative number; the option's type checks the rest.
+CLI::Validator non_negative_validator();
 
 } // namespace jitbox::cli

@@ -1,73 +1,59 @@
-# bash completion for jitbox: subcommands, options, template names and sandbox names.
-# Template names come from `jitbox templates -q`, which reads only the configuration. Sandbox
-# names come from the state folder's file names. So completion never waits on the engine.
-
-_jitbox_sandbox_names() {
-    local state=${XDG_STATE_HOME:-$HOME/.local/state}
-    local file
-    for file in "$state"/jitbox/sandboxes/*.json; do
-        [[ -e $file ]] || continue
-        file=${file##*/}
-        printf '%s\n' "${file%.json}"
-    done
-}
+# bash completion for jitbox.
+#
+# Every candidate comes from the hidden command `jitbox __complete WORD...`. It takes the
+# words after `jitbox` up to the cursor and prints one candidate a line, with a tab and a
+# description after it where there is one. When the word is a file or folder name, it
+# prints the single line `:files` or `:directories` instead. It reads the binary's own command
+# tree, the configuration's templates and the state folder's records, and never contacts the
+# Docker engine.
+#
+# bash-completion 2 loads this file on first use from its completions folder. Without
+# bash-completion, `source` it from ~/.bashrc; `--format=VALUE` is then not completed.
 
 _jitbox() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="up down status extend templates gc reap audit policy creds env exec"
-    local global="--config --json -v --verbose -q --quiet --help --version"
-
-    if [[ $prev == --config ]]; then
-        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
-        return
+    local cur prev words cword split=false
+    if declare -F _init_completion >/dev/null; then
+        # -s splits `--format=js` into prev=--format and cur=js.
+        _init_completion -s || return
+    else
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+        cur=${COMP_WORDS[COMP_CWORD]}
     fi
 
-    local command="" word
-    for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-        if [[ " $commands " == *" $word "* ]]; then
-            command=$word
-            break
-        fi
-    done
+    local arguments=("${words[@]:1:cword-1}")
+    if [[ $split == true ]]; then
+        arguments+=("$prev")
+    fi
+    arguments+=("$cur")
 
-    local options words=""
-    case $command in
-        "") words="$commands $global" ;;
-        up)
-            options="--ttl --name --reason --break-glass --mfa-stdin"
-            [[ $cur == -* ]] || words=$(jitbox templates -q 2>/dev/null)
-            ;;
-        down)
-            options="--all --ignore-missing"
-            [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
-            ;;
-        status) [[ $cur == -* ]] || words=$(_jitbox_sandbox_names) ;;
-        extend)
-            options="--by --reason"
-            [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
-            ;;
-        env)
-            options="--mfa-stdin"
-            [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
-            ;;
-        exec)
-            # After `--` the words belong to the command, so offer file names.
-            if [[ " ${COMP_WORDS[*]:1:COMP_CWORD-1} " == *" -- "* ]]; then
-                mapfile -t COMPREPLY < <(compgen -c -f -- "$cur")
-                return
-            fi
-            options="--allow-nested --mfa-stdin --"
-            [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
-            ;;
-        gc) options="--dry-run --all-users" ;;
-        audit) options="--since --sandbox verify" ;;
-        policy) words="check explain test keygen sign verify" ;;
-        creds)
-            options="--format --all"
-            [[ $cur == -* ]] || words="list show clear $(_jitbox_sandbox_names)"
-            ;;
-    esac
-    mapfile -t COMPREPLY < <(compgen -W "$words $options $global" -- "$cur")
+    local line kind="" candidates=()
+    while IFS= read -r line; do
+        case $line in
+            :files) kind=files ;;
+            :directories) kind=directories ;;
+            *) candidates+=("${line%%$'\t'*}") ;;
+        esac
+    done < <("$1" __complete "${arguments[@]}" 2>/dev/null)
+
+    if [[ -z $kind ]]; then
+        COMPREPLY=("${candidates[@]}")
+        return
+    fi
+    local flag=-f
+    if [[ $kind == directories ]]; then
+        flag=-d
+    fi
+    if declare -F _filedir >/dev/null; then
+        if [[ $flag == -d ]]; then
+            _filedir -d
+        else
+            _filedir
+        fi
+        return
+    fi
+    compopt -o filenames 2>/dev/null
+    mapfile -t COMPREPLY < <(compgen "$flag" -- "$cur")
 }
 
 complete -F _jitbox jitbox

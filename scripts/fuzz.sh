@@ -5,7 +5,8 @@
 # build-fuzz/corpus/TARGET, so the next run continues from them.
 #
 # Usage: scripts/fuzz.sh [--seconds N] [TARGET...]
-#   --seconds N   fuzzing time per target (default 25, or JITBOX_FUZZ_SECONDS)
+#   --seconds N   fuzzing time per target (default 25, or JITBOX_FUZZ_SECONDS, where 0 skips
+#                 the build and the runs)
 #   TARGET        config, values, docker_reply, docker_pull, aws_xml, audit_verify (default all)
 #
 # It prints one line per target with the executions, the rate and the result. A crash, leak,
@@ -48,6 +49,14 @@ while (($# > 0)); do
 done
 if ((${#targets[@]} == 0)); then
     targets=("${all_targets[@]}")
+fi
+
+[[ $seconds =~ ^[0-9]+$ ]] ||
+    fuzz_die "JITBOX_FUZZ_SECONDS=\"$seconds\" is not a whole number of seconds; use 0 to skip fuzzing"
+# libFuzzer reads -max_total_time=0 as no limit, so 0 skips fuzzing instead of never ending.
+if ((seconds == 0)); then
+    echo "fuzz: skipped, because JITBOX_FUZZ_SECONDS is 0"
+    exit 0
 fi
 
 command -v clang++-14 >/dev/null ||

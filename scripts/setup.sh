@@ -41,6 +41,8 @@ setup_packages=(
     # Used by the keyring test: a private session bus (dbus-run-session, dbus-send), the Secret
     # Service of gnome-keyring, and keyctl
     dbus-daemon dbus-bin gnome-keyring keyutils
+    # Used by the completion test (the three shells) and the manual page test (two renderers)
+    bash-completion zsh fish groff-base mandoc
 )
 
 # The image that the embedded default template names. It is built locally when the engine does

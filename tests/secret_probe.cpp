@@ -109,7 +109,7 @@ int run(SecretStore& store, const OpenedSecretStore& opened, const Arguments& ar
         fmt::print("{}\n{}\n", store.name(), opened.reason);
     } else if (command == "put") {
         expect_operands(arguments, 3, 3);
-        SecretItem item{words[1], words[2], read_value_from_stdin(), parse_expiry(words[3])};
+        SecretItem item{words[1], words[2], read_value_from_stdin(), parse_expiry(words[3]), ""};
         exit_if_failed(store.put(item));
     } else if (command == "get") {
         expect_operands(arguments, 2, 2);
@@ -121,7 +121,7 @@ int run(SecretStore& store, const OpenedSecretStore& opened, const Arguments& ar
     } else if (command == "list") {
         expect_operands(arguments, 0, 0);
         for (const auto& info : value_or_exit(store.list())) {
-            fmt::print("{} {} {}\n", info.sandbox, info.key, format_rfc3339(info.expires_at));
+            fmt::print("{} {} {}\n", info.sandbox_id, info.key, format_rfc3339(info.expires_at));
         }
     } else if (command == "remove") {
         expect_operands(arguments, 2, 2);

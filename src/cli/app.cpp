@@ -1,4 +1,5 @@
 #include "jitbox/cli/app.hpp"
+#include "jitbox/cli/complete.hpp"
 
 #include "commands.hpp"
 
@@ -23,14 +24,15 @@ constexpr const char* k_engine_help =
 constexpr const char* k_exit_codes_help = R"(Exit codes:
   0  success
   1  internal error
-  2  usage or configuration error
+  2  usage or configuration error, such as a config file that others may change or a named
+     keyring backend that does not work
   3  provider failure: the Docker or Podman engine failed, could not be reached or was not found
-  4  sandbox not found
+  4  sandbox not found, or expired where env, exec or creds show needs its credentials
   5  name already in use
   6  denied by policy, such as a ttl above the template's max_ttl
   7  the keyring holds the credentials but is locked; unlock it and retry
   8  checks failed: policy check --strict found warnings, a policy test case did not match,
-     or audit verify found a broken hash chain
+     audit verify found a broken hash chain, or doctor found an error
   9  teardown was partial: some of the sandbox's resources still exist; it is retried
   125  exec failed before running the command (126: cannot run it, 127: not found)
   130  interrupted (SIGINT, SIGTERM or SIGHUP) during up; what was created is removed
@@ -152,7 +154,8 @@ std::map<std::string, std::string> policy_attributes(const std::vector<PolicyLay
 void add_global_options(CLI::App& app, GlobalOptions& options) {
     app.add_option("--config", options.config_path,
                    "Configuration file (default: $JITBOX_CONFIG, else the nearest jitbox.toml "
-                   "in this folder or above, else the built-in default)")
+                   "in this folder or above, else the built-in default). Rejected when group "
+                   "or others may write it, or a folder above it without the sticky bit")
         ->type_name("FILE")
         ->check(CLI::Validator(
             [](std::string& value) {
@@ -174,25 +177,6 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
                  "No notices on stderr; `status` prints names only");
 }
 
-// CLI11 reports an unknown subcommand as a missing one; name the word the user typed instead.
-std::string describe_parse_error(CLI::App& app, const CLI::ParseError& error) {
-    std::vector<std::string> commands;
-    for (const CLI::App* sub : app.get_subcommands([](CLI::App* candidate) {
-             return !candidate->get_group().empty(); // hidden ones have an empty group
-         })) {
-        commands.push_back(sub->get_name());
-    }
-    auto extras = app.remaining();
-    if (app.get_subcommands().empty() && !extras.empty() && extras.front().rfind('-', 0) != 0) {
-        std::string suggestion = closest_name(extras.front(), commands);
-        return fmt::format("unknown command \"{}\"{}; see `jitbox --help` for the list",
-                           extras.front(),
-                           suggestion.empty() ? "" : fmt::format(" (did you mean \"{}\"?)",
-                                                                 suggestion));
-    }
-    return fmt::format("{}; see `jitbox --help`", error.what());
-}
-
 } // namespace jitbox::cli
 
 namespace jitbox {
@@ -202,7 +186,12 @@ int run_cli(int argc, char** argv) {
     cli::Context context(options);
 
     CLI::App app("jitbox: time-boxed sandboxes that tear themselves down", "jitbox");
-    app.set_version_flag("--version", std::string("jitbox ") + JITBOX_VERSION);
+    // The flag's callback runs once parsing is done, so --json is counted by then.
+    app.set_version_flag(
+        "--version",
+        [&app] { return cli::version_text(app.get_option("--json")->count() > 0); },
+        "Print the version and this build's providers, keyring backends and libraries, one per "
+        "line (a JSON object with --json), and exit");
     app.footer(std::string(cli::k_engine_help) + cli::k_exit_codes_help);
     app.require_subcommand(1);
     app.fallthrough();
@@ -219,7 +208,15 @@ int run_cli(int argc, char** argv) {
     cli::register_creds(app, context);
     cli::register_env(app, context);
     cli::register_exec(app, context);
+    cli::register_doctor(app, context);
+    cli::register_metrics(app, context);
     cli::register_reap(app, context);
+
+    // Before parsing, because the words to complete are an unfinished command line that CLI11
+    // would reject.
+    if (argc > 1 && std::string_view(argv[1]) == cli::k_complete_command) {
+        return cli::run_complete(app, std::vector<std::string>(argv + 2, argv + argc));
+    }
 
     try {
         app.parse(argc, argv);

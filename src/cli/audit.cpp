@@ -1,6 +1,9 @@
-// `jitbox audit`: show the audit log of the state folder, and check its hash chain.
+// `jitbox audit`: show the audit log of the state folder, count its records, and check its
+// hash chain.
 
 #include "commands.hpp"
+
+#include "jitbox/audit/stats.hpp"
 
 #include <algorithm>
 
@@ -19,14 +22,15 @@ struct VerifyOptions {
     std::string file;
 };
 
+struct StatsOptions {
+    std::string since;
+    int top = 10;
+};
+
 struct RecordFilter {
     std::optional<TimePoint> since;
     std::string sandbox;
 };
-
-fs::path default_log_path(Context& context) {
-    return context.store().dir() / "audit.log";
-}
 
 TimePoint parse_since(const std::string& text, TimePoint now) {
     if (auto duration = parse_duration(text)) {
@@ -85,12 +89,15 @@ std::vector<nlohmann::json> read_records(const fs::path& path, const RecordFilte
 
 // A table cell: control characters, such as a newline in an error message, become spaces so
 // that each record stays on one row, and an empty value becomes "-".
-std::string cell(const nlohmann::json& record, const char* key) {
-    std::string text = string_field(record, key);
+std::string cell(std::string text) {
     std::replace_if(
         text.begin(), text.end(),
         [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == '\x7f'; }, ' ');
     return text.empty() ? "-" : text;
+}
+
+std::string cell(const nlohmann::json& record, const char* key) {
+    return cell(string_field(record, key));
 }
 
 void run_list(Context& context, const AuditOptions& options) {
@@ -99,7 +106,7 @@ void run_list(Context& context, const AuditOptions& options) {
     if (!options.since.empty()) {
         filter.since = parse_since(options.since, SystemClock().now());
     }
-    auto records = read_records(default_log_path(context), filter);
+    auto records = read_records(audit_log_path(context), filter);
 
     if (context.options().json) {
         fmt::print("{}\n", nlohmann::json(records).dump(2));
@@ -116,7 +123,7 @@ void run_list(Context& context, const AuditOptions& options) {
 }
 
 void run_verify(Context& context, const VerifyOptions& options) {
-    fs::path path = options.file.empty() ? default_log_path(context) : fs::path(options.file);
+    fs::path path = options.file.empty() ? audit_log_path(context) : fs::path(options.file);
     // A missing default log means that no sandbox was started yet, but a missing named file is
     // most likely a typo.
     std::error_code unknown; // such as EACCES, which verify_audit_log reports as a failed read
@@ -124,7 +131,7 @@ void run_verify(Context& context, const VerifyOptions& options) {
         throw Error(ExitCode::usage,
                     fmt::format("audit verify: {} does not exist; name an audit log, or omit "
                                 "FILE to check {}",
-                                path.string(), default_log_path(context).string()));
+                                path.string(), audit_log_path(context).string()));
     }
     VerifyReport report = value_or_throw(verify_audit_log(path));
 
@@ -148,7 +155,132 @@ void run_verify(Context& context, const VerifyOptions& options) {
     }
 }
 
+double hours_of(std::uint64_t seconds) { return static_cast<double>(seconds) / 3600.0; }
+
+nlohmann::json counters_to_json(const UsageCounters& counters) {
+    return {{"opened", counters.opened},
+            {"sandbox_seconds", counters.sandbox_seconds},
+            {"sandbox_hours", hours_of(counters.sandbox_seconds)},
+            {"extensions", counters.extensions},
+            {"denials", counters.denials},
+            {"attempted_violations", counters.attempted_violations},
+            {"break_glass", counters.break_glass}};
+}
+
+nlohmann::json lifetime_to_json(const SandboxLifetime& lifetime) {
+    return {{"sandbox", lifetime.name},
+            {"sandbox_id", lifetime.sandbox_id},
+            {"user", lifetime.user},
+            {"template", lifetime.template_name},
+            {"opened_at", format_rfc3339(lifetime.opened_at)},
+            {"closed_at", lifetime.closed_at ? nlohmann::json(format_rfc3339(*lifetime.closed_at))
+                                             : nlohmann::json(nullptr)},
+            {"closed_by", lifetime.closed_at ? nlohmann::json(lifetime.closed_by)
+                                             : nlohmann::json(nullptr)},
+            {"seconds", lifetime.duration.count()}};
+}
+
+void print_stats_json(const AuditStats& stats, const std::optional<TimePoint>& since,
+                      TimePoint now, std::size_t top) {
+    nlohmann::json usage = nlohmann::json::array();
+    for (const auto& [key, counters] : stats.usage) {
+        nlohmann::json row = counters_to_json(counters);
+        row["user"] = key.user;
+        row["template"] = key.template_name;
+        usage.push_back(std::move(row));
+    }
+    nlohmann::json longest = nlohmann::json::array();
+    for (std::size_t i = 0; i < std::min(top, stats.sandboxes.size()); ++i) {
+        longest.push_back(lifetime_to_json(stats.sandboxes[i]));
+    }
+    nlohmann::json object = {
+        {"since", since ? nlohmann::json(format_rfc3339(*since)) : nlohmann::json(nullptr)},
+        {"until", format_rfc3339(now)},
+        {"usage", usage},
+        {"totals", counters_to_json(stats.totals())},
+        {"longest", longest},
+    };
+    fmt::print("{}\n", object.dump(2));
+}
+
+std::vector<std::string> counter_cells(const UsageCounters& counters) {
+    return {std::to_string(counters.opened), fmt::format("{:.2f}", hours_of(counters.sandbox_seconds)),
+            std::to_string(counters.extensions), std::to_string(counters.denials),
+            std::to_string(counters.attempted_violations), std::to_string(counters.break_glass)};
+}
+
+void print_stats_table(const AuditStats& stats, std::size_t top) {
+    std::vector<std::vector<std::string>> rows = {{"USER", "TEMPLATE", "OPENED", "HOURS",
+                                                   "EXTENSIONS", "DENIALS", "VIOLATIONS",
+                                                   "BREAK-GLASS"}};
+    for (const auto& [key, counters] : stats.usage) {
+        rows.push_back({cell(key.user), cell(key.template_name)});
+        for (auto& value : counter_cells(counters)) {
+            rows.back().push_back(std::move(value));
+        }
+    }
+    rows.push_back({"total", "-"});
+    for (auto& value : counter_cells(stats.totals())) {
+        rows.back().push_back(std::move(value));
+    }
+    print_table(rows);
+
+    if (stats.sandboxes.empty() || top == 0) {
+        return;
+    }
+    fmt::print("\n");
+    rows = {{"LONGEST-LIVED", "USER", "TEMPLATE", "OPENED", "CLOSED", "LIFETIME"}};
+    for (std::size_t i = 0; i < std::min(top, stats.sandboxes.size()); ++i) {
+        const SandboxLifetime& lifetime = stats.sandboxes[i];
+        std::string closed = lifetime.closed_at
+                                 ? fmt::format("{} ({})", format_rfc3339(*lifetime.closed_at),
+                                               lifetime.closed_by)
+                                 : "open";
+        rows.push_back({cell(lifetime.name), cell(lifetime.user), cell(lifetime.template_name),
+                        format_rfc3339(lifetime.opened_at), closed,
+                        format_duration(lifetime.duration)});
+    }
+    print_table(rows);
+}
+
+void run_stats(Context& context, const StatsOptions& options) {
+    TimePoint now = SystemClock().now();
+    std::optional<TimePoint> since;
+    if (!options.since.empty()) {
+        since = parse_since(options.since, now);
+    }
+    AuditStats stats = compute_audit_stats(read_audit_records(audit_log_path(context)), since, now);
+    const auto top = static_cast<std::size_t>(options.top);
+    if (context.options().json) {
+        print_stats_json(stats, since, now, top);
+    } else {
+        print_stats_table(stats, top);
+    }
+}
+
+CLI::App* register_stats(CLI::App& audit, Context& context) {
+    auto options = std::make_shared<StatsOptions>();
+    CLI::App* stats = audit.add_subcommand(
+        "stats", "Count sandboxes, sandbox-hours, extensions, denials and attempted violations "
+                 "per user and template, and list the longest-lived sandboxes");
+    stats->add_option("--since", options->since,
+                      "Count only from the last DURATION, such as 7d, or since an RFC 3339 time")
+        ->type_name("DURATION|TIME");
+    stats->add_option("--top", options->top,
+                      "How many of the longest-lived sandboxes to list (default: 10)")
+        ->type_name("N")
+        ->check(non_negative_validator());
+    stats->callback([&context, options] { run_stats(context, *options); });
+    return stats;
+}
+
 } // namespace
+
+fs::path audit_log_path(Context& context) { return context.store().dir() / "audit.log"; }
+
+std::vector<nlohmann::json> read_audit_records(const fs::path& path) {
+    return read_records(path, RecordFilter{});
+}
 
 void register_audit(CLI::App& app, Context& context) {
     auto options = std::make_shared<AuditOptions>();
@@ -174,10 +306,13 @@ void register_audit(CLI::App& app, Context& context) {
     verify->excludes(since);
     verify->excludes(sandbox);
     verify->callback([&context, verify_options] { run_verify(context, *verify_options); });
+    CLI::App* stats = register_stats(*audit, context);
+    stats->excludes(since);
+    stats->excludes(sandbox);
 
-    // CLI11 runs this after the callback of `verify`, so it lists only when no subcommand ran.
-    audit->callback([&context, options, audit, verify] {
-        if (!audit->got_subcommand(verify)) {
+    // CLI11 runs this after the callback of a subcommand, so it lists only when none ran.
+    audit->callback([&context, options, audit] {
+        if (audit->get_subcommands().empty()) {
             run_list(context, *options);
         }
     });

@@ -110,6 +110,18 @@ void register_audit(CLI::App& app, Context& context);
 void register_creds(CLI::App& app, Context& context);
 void register_env(CLI::App& app, Context& context);
 void register_exec(CLI::App& app, Context& context);
+void register_doctor(CLI::App& app, Context& context);
+void register_metrics(CLI::App& app, Context& context);
+
+/// The audit log of the state folder (audit.cpp).
+std::filesystem::path audit_log_path(Context& context);
+/// Reads every line of the audit log at `path` that is a JSON object. Other lines are skipped
+/// with one warning on stderr.
+std::vector<nlohmann::json> read_audit_records(const std::filesystem::path& path);
+
+/// The text of `--version`: the version and this build's features, one per line, or as a JSON
+/// object with `json` (version.cpp).
+std::string version_text(bool json);
 
 /// Returns a function that reads an MFA code from one line of standard input (`from_stdin`) or
 /// from a prompt on the controlling terminal, waiting at most two minutes. `interrupted` ends
@@ -147,11 +159,11 @@ std::vector<std::pair<std::string, std::string>> aws_session_variables(const Aws
 SandboxEnvironment sandbox_environment(Context& context, const std::string& name,
                                        const MfaCodeFn& mfa_code);
 
-/// Returns the values of sandbox `name`'s keyring items by key: the one `key`, or all of them
-/// when `key` is empty. Throws ExitCode::locked for a locked keyring and ExitCode::not_found
-/// when there is no such item (creds.cpp).
-std::map<std::string, std::string> read_sandbox_values(SecretStore& store, const std::string& name,
-                                                       const std::string& key);
+/// Returns the values of the sandbox's keyring items by key: the one `key`, or all of them
+/// when `key` is empty. Items are found by the record's id. Throws ExitCode::locked for a
+/// locked keyring and ExitCode::not_found when there is no such item (creds.cpp).
+std::map<std::string, std::string>
+read_sandbox_values(SecretStore& store, const SandboxRecord& record, const std::string& key);
 
 /// `value` in single quotes, safe for a POSIX shell's eval.
 std::string shell_quote(std::string_view value);
@@ -160,8 +172,9 @@ std::string shell_quote(std::string_view value);
 /// environment; policy explanations mark them as spoofable.
 std::map<std::string, std::string> policy_attributes(const std::vector<PolicyLayer>& layers);
 
-/// One line for a command-line error, naming an unknown subcommand and its likely intent.
-std::string describe_parse_error(CLI::App& app, const CLI::ParseError& error);
+/// One line for a command-line error that names an unknown subcommand or option and the
+/// closest known one (usage_errors.cpp).
+std::string describe_parse_error(const CLI::App& app, const CLI::ParseError& error);
 
 /// Adds the shared flags to `app`; subcommands see them through fallthrough.
 void add_global_options(CLI::App& app, GlobalOptions& options);
@@ -177,5 +190,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows);
 /// value.
 CLI::Validator duration_validator();
 Seconds parse_duration_or_throw(const std::string& text, const std::string& option);
+/// A CLI11 validator that rejects a negative number; the option's type checks the rest.
+CLI::Validator non_negative_validator();
 
 } // namespace jitbox::cli

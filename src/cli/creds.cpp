@@ -3,6 +3,8 @@
 
 #include "commands.hpp"
 
+#include "jitbox/util/log.hpp"
+
 #include <algorithm>
 #include <set>
 
@@ -24,6 +26,7 @@ struct CredsOptions {
     std::string key;
     std::string format = "env";
     bool all = false;
+    bool mfa_stdin = false;
 };
 
 Failure locked_failure(std::string_view backend, std::string_view sandbox) {
@@ -51,12 +54,15 @@ SecretStore& open_purged(Context& context, std::string_view backend) {
     return *store;
 }
 
-// Returns the backend that contains the items of sandbox `name`: its record's, or the chosen
-// one when there is no record.
-std::string backend_of(Context& context, const std::string& name) {
+// Returns the record of sandbox `name`, whose id keys its items, and fails when it has none or
+// its template generates no secrets.
+SandboxRecord record_with_items(Context& context, const std::string& name) {
     auto record = value_or_throw(context.store().find(name));
     if (!record) {
-        return "";
+        throw Error(ExitCode::not_found,
+                    fmt::format("no sandbox named \"{}\" in this state folder; `jitbox creds "
+                                "list` shows the items of the sandboxes there are",
+                                name));
     }
     if (record->secret_backend.empty()) {
         throw Error(ExitCode::not_found,
@@ -64,7 +70,17 @@ std::string backend_of(Context& context, const std::string& name) {
                                 "generates no secrets",
                                 name, record->template_name));
     }
-    return record->secret_backend;
+    return std::move(*record);
+}
+
+// The names of this state folder's sandboxes by id. Keyrings are shared by every state folder
+// of the user, so an item whose id is not here belongs to another folder.
+std::map<std::string, std::string> names_by_id(Context& context) {
+    std::map<std::string, std::string> names;
+    for (const auto& record : value_or_throw(context.store().list())) {
+        names[record.id] = record.name;
+    }
+    return names;
 }
 
 // Every backend that may hold items: those the records name, and the chosen one.
@@ -135,7 +151,8 @@ void print_credential_process(const AwsSession& session) {
 // An aws-sts sandbox shows its session, renewed when it is near its end, as the variables
 // `jitbox env` prints.
 void show_aws_session(Context& context, const CredsOptions& options, CredsFormat format) {
-    const AwsSession session = current_aws_session(context, options.name, make_mfa_source(false));
+    const AwsSession session =
+        current_aws_session(context, options.name, make_mfa_source(options.mfa_stdin));
     if (format == CredsFormat::credential_process) {
         if (!options.key.empty()) {
             throw Error(ExitCode::usage, "--format credential-process prints the whole session; "
@@ -179,8 +196,9 @@ void run_show(Context& context, CredsOptions options) {
                                 options.name,
                                 record ? "a " + record->provider + " sandbox" : "not a sandbox"));
     }
-    SecretStore& store = open_purged(context, backend_of(context, options.name));
-    const auto values = read_sandbox_values(store, options.name, options.key);
+    const SandboxRecord with_items = record_with_items(context, options.name);
+    SecretStore& store = open_purged(context, with_items.secret_backend);
+    const auto values = read_sandbox_values(store, with_items, options.key);
     switch (format) {
     case CredsFormat::env:
         print_env(options.name, values);
@@ -193,20 +211,31 @@ void run_show(Context& context, CredsOptions options) {
     }
 }
 
+// Lists the items of this state folder's sandboxes. Another folder's items are left out,
+// because their ids mean nothing here and `creds show` could not reach them by name.
 void run_list(Context& context) {
     const TimePoint now = SystemClock().now();
+    const auto names = names_by_id(context);
     nlohmann::json array = nlohmann::json::array();
     std::vector<std::vector<std::string>> rows = {{"SANDBOX", "KEY", "EXPIRES IN", "BACKEND"}};
+    std::size_t elsewhere = 0;
     for (SecretStore* store : all_backends(context)) {
         for (const auto& info : value_or_locked(store->list(), store->name())) {
-            array.push_back({{"sandbox", info.sandbox},
+            const auto name = names.find(info.sandbox_id);
+            if (name == names.end()) {
+                ++elsewhere;
+                continue;
+            }
+            array.push_back({{"sandbox", name->second},
+                             {"sandbox_id", info.sandbox_id},
                              {"key", info.key},
                              {"expires_at", format_rfc3339(info.expires_at)},
                              {"backend", store->name()}});
-            rows.push_back({info.sandbox, info.key, format_time_left(info.expires_at, now),
+            rows.push_back({name->second, info.key, format_time_left(info.expires_at, now),
                             std::string(store->name())});
         }
     }
+    log_debug(1, "left out {} keyring items of sandboxes without a record here", elsewhere);
     if (context.options().json) {
         fmt::print("{}\n", array.dump(2));
         return;
@@ -214,16 +243,19 @@ void run_list(Context& context) {
     print_table(rows);
 }
 
+// Removes the items of one sandbox, or with --all those of every sandbox in this state folder.
+// Another state folder's live items stay, and open_purged has removed every expired item.
+// NOTE: the live items of a sandbox whose record is gone, such as after its state folder was
+// deleted, look like another folder's and stay until they expire.
 void run_clear(Context& context, CredsOptions options) {
     if (options.all == !options.name.empty()) {
         throw Error(ExitCode::usage, "name the sandbox whose items to remove, or give --all");
     }
     if (!options.all) {
         options.name = context.resolve_sandbox_name(options.name);
-    }
-    if (!options.all) {
-        SecretStore& store = open_purged(context, backend_of(context, options.name));
-        const auto removed = value_or_locked(store.remove_sandbox(options.name), store.name());
+        const SandboxRecord record = record_with_items(context, options.name);
+        SecretStore& store = open_purged(context, record.secret_backend);
+        const auto removed = value_or_locked(store.remove_sandbox(record.id), store.name());
         if (removed == 0) {
             throw Error(no_items(options.name, store.name()));
         }
@@ -231,14 +263,17 @@ void run_clear(Context& context, CredsOptions options) {
                        store.name());
         return;
     }
+    const auto names = names_by_id(context);
     for (SecretStore* store : all_backends(context)) {
-        std::set<std::string> sandboxes;
+        std::set<std::string> sandbox_ids;
         for (const auto& info : value_or_locked(store->list(), store->name())) {
-            sandboxes.insert(info.sandbox);
+            if (names.count(info.sandbox_id) > 0) {
+                sandbox_ids.insert(info.sandbox_id);
+            }
         }
-        for (const auto& sandbox : sandboxes) {
-            const auto removed = value_or_locked(store->remove_sandbox(sandbox), store->name());
-            context.notice("removed {} items of {} from keyring {}", removed, sandbox,
+        for (const auto& sandbox_id : sandbox_ids) {
+            const auto removed = value_or_locked(store->remove_sandbox(sandbox_id), store->name());
+            context.notice("removed {} items of {} from keyring {}", removed, names.at(sandbox_id),
                            store->name());
         }
     }
@@ -246,20 +281,21 @@ void run_clear(Context& context, CredsOptions options) {
 
 } // namespace
 
-std::map<std::string, std::string> read_sandbox_values(SecretStore& store, const std::string& name,
-                                                       const std::string& key) {
+std::map<std::string, std::string>
+read_sandbox_values(SecretStore& store, const SandboxRecord& record, const std::string& key) {
+    const std::string& name = record.name;
     std::vector<std::string> keys{key};
     if (key.empty()) {
         keys.clear();
         for (const auto& info : value_or_locked(store.list(), store.name())) {
-            if (info.sandbox == name) {
+            if (info.sandbox_id == record.id) {
                 keys.push_back(info.key);
             }
         }
     }
     std::map<std::string, std::string> values;
     for (const auto& wanted : keys) {
-        auto lookup = value_or_locked(store.get(name, wanted), store.name());
+        auto lookup = value_or_locked(store.get(record.id, wanted), store.name());
         if (lookup.status == LookupStatus::locked) {
             throw Error(locked_failure(store.name(), name));
         }
@@ -282,8 +318,9 @@ void register_creds(CLI::App& app, Context& context) {
                                                   "your sandboxes");
     creds->require_subcommand(1);
 
-    CLI::App* list = creds->add_subcommand("list", "List items by sandbox, key, expiry and "
-                                                    "backend, without values");
+    CLI::App* list = creds->add_subcommand("list", "List the items of this state folder's "
+                                                   "sandboxes by sandbox, key, expiry and "
+                                                   "backend, without values");
     list->callback([&context] { run_list(context); });
 
     CLI::App* show = creds->add_subcommand("show", "Print the values of a sandbox's items");
@@ -296,12 +333,16 @@ void register_creds(CLI::App& app, Context& context) {
                      "(aws-sts sandboxes)")
         ->check(CLI::IsMember({"env", "json", "credential-process"}))
         ->type_name("FORMAT");
+    show->add_flag("--mfa-stdin", options->mfa_stdin,
+                   "Read the MFA code, when an aws-sts session needs renewal, from standard input "
+                   "(default: ask on the terminal)");
     show->callback([&context, options] { run_show(context, *options); });
 
     CLI::App* clear = creds->add_subcommand("clear", "Remove a sandbox's items from the "
                                                      "keyring; the sandbox keeps running");
     clear->add_option("name", options->name, "Sandbox")->type_name("NAME");
-    clear->add_flag("--all", options->all, "Remove the items of every sandbox");
+    clear->add_flag("--all", options->all,
+                    "Remove the items of every sandbox in this state folder");
     clear->callback([&context, options] { run_clear(context, *options); });
 }
 

@@ -40,8 +40,9 @@ Result<SecretStore*> SecretStores::open(std::string_view backend) {
     if (auto found = m_open.find(wanted); !wanted.empty() && found != m_open.end()) {
         return found->second.get();
     }
-    auto opened = backend.empty() ? open_secret_store(m_configured(), process_env)
-                                  : open_secret_store(backend, env_without_override);
+    auto opened = backend.empty()
+                      ? open_secret_store(m_configured(), process_env)
+                      : open_secret_store(backend, env_without_override, ChoiceSource::record);
     if (!opened) {
         return opened.error();
     }

@@ -94,6 +94,14 @@ CLI::Validator duration_validator() {
         "DURATION");
 }
 
+CLI::Validator non_negative_validator() {
+    return CLI::Validator(
+        [](std::string& value) {
+            return value.rfind('-', 0) == 0 ? std::string("must be 0 or more") : std::string();
+        },
+        "");
+}
+
 Seconds parse_duration_or_throw(const std::string& text, const std::string& option) {
     auto parsed = parse_duration(text);
     if (!parsed) {

@@ -1116,14 +1116,6 @@ void register_check(CLI::App& policy, Context& context) {
 }
 
 // A CLI11 validator that rejects negative numbers, with no text added to the help.
-CLI::Validator non_negative() {
-    return CLI::Validator(
-        [](std::string& value) {
-            return value.rfind('-', 0) == 0 ? std::string("must be 0 or more") : std::string();
-        },
-        "");
-}
-
 // Adds the options that describe the request, as `up`, `extend` and `down` would make it.
 void add_request_options(CLI::App& explain, ExplainOptions& options) {
     explain
@@ -1141,7 +1133,7 @@ void add_request_options(CLI::App& explain, ExplainOptions& options) {
                     "Live sandboxes of the requester, for max_active (default: yours in the "
                     "state folder, 0 with --as)")
         ->type_name("N")
-        ->check(non_negative());
+        ->check(non_negative_validator());
 }
 
 void register_explain(CLI::App& policy, Context& context) {

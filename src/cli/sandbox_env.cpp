@@ -52,7 +52,7 @@ SandboxEnvironment sandbox_environment(Context& context, const std::string& name
                         fmt::format("sandbox \"{}\" has expired; its secrets are gone", name));
         }
         SecretStore* store = value_or_throw(context.secret_stores().open(record.secret_backend));
-        for (auto& [key, value] : read_sandbox_values(*store, record.name, "")) {
+        for (auto& [key, value] : read_sandbox_values(*store, record, "")) {
             result.set.emplace_back(key, std::move(value));
         }
     } else {

@@ -199,21 +199,6 @@ Result<void> check_port_spec(std::string_view text, const PortSpec& spec) {
     return {};
 }
 
-std::size_t edit_distance(std::string_view from, std::string_view to) {
-    std::vector<std::size_t> previous(to.size() + 1);
-    std::vector<std::size_t> current(to.size() + 1);
-    std::iota(previous.begin(), previous.end(), std::size_t{0});
-    for (std::size_t i = 0; i < from.size(); ++i) {
-        current[0] = i + 1;
-        for (std::size_t j = 0; j < to.size(); ++j) {
-            const std::size_t substitution = previous[j] + (from[i] == to[j] ? 0 : 1);
-            current[j + 1] = std::min({previous[j + 1] + 1, current[j] + 1, substitution});
-        }
-        std::swap(previous, current);
-    }
-    return previous[to.size()];
-}
-
 } // namespace
 
 Result<std::int64_t> parse_size(std::string_view text) {
@@ -267,13 +252,37 @@ Result<PortSpec> parse_port(std::string_view text) {
     return spec;
 }
 
+std::size_t edit_distance(std::string_view from, std::string_view to) {
+    // Three rows of the dynamic programming table: a transposition looks two rows back.
+    std::vector<std::size_t> before_previous(to.size() + 1);
+    std::vector<std::size_t> previous(to.size() + 1);
+    std::vector<std::size_t> current(to.size() + 1);
+    std::iota(previous.begin(), previous.end(), std::size_t{0});
+    for (std::size_t i = 0; i < from.size(); ++i) {
+        current[0] = i + 1;
+        for (std::size_t j = 0; j < to.size(); ++j) {
+            const std::size_t substitution = previous[j] + (from[i] == to[j] ? 0 : 1);
+            current[j + 1] = std::min({previous[j + 1] + 1, current[j] + 1, substitution});
+            if (i > 0 && j > 0 && from[i] == to[j - 1] && from[i - 1] == to[j]) {
+                current[j + 1] = std::min(current[j + 1], before_previous[j - 1] + 1);
+            }
+        }
+        std::swap(before_previous, previous);
+        std::swap(previous, current);
+    }
+    return previous[to.size()];
+}
+
 std::string closest_name(std::string_view name, const std::vector<std::string>& known) {
-    const std::size_t max_distance = std::max<std::size_t>(2, name.size() / 3);
     std::string closest;
-    std::size_t closest_distance = max_distance + 1;
+    std::size_t closest_distance = std::numeric_limits<std::size_t>::max();
     for (const std::string& candidate : known) {
+        // A third of the shorter word, so "xx" suggests nothing for "up" but "stauts" finds
+        // "status".
+        const std::size_t max_distance =
+            std::max<std::size_t>(1, std::min(name.size(), candidate.size()) / 3);
         const std::size_t distance = edit_distance(name, candidate);
-        if (distance < closest_distance) {
+        if (distance <= max_distance && distance < closest_distance) {
             closest = candidate;
             closest_distance = distance;
         }

@@ -52,16 +52,16 @@ std::map<std::string, std::string> sandbox_labels(const SandboxPlan& plan) {
 
 bool is_expired(const SandboxRecord& record, TimePoint now) { return record.expires_at <= now; }
 
-Result<void> renew_items(SecretStore& store, const std::string& sandbox, TimePoint expires_at) {
+Result<void> renew_items(SecretStore& store, const SandboxRecord& record) {
     auto listed = store.list();
     if (!listed) {
         return listed.error();
     }
     for (const SecretInfo& info : *listed) {
-        if (info.sandbox != sandbox || info.key == k_aws_session_key) {
+        if (info.sandbox_id != record.id || info.key == k_aws_session_key) {
             continue;
         }
-        auto found = store.get(info.sandbox, info.key);
+        auto found = store.get(info.sandbox_id, info.key);
         if (!found) {
             return found.error();
         }
@@ -71,7 +71,8 @@ Result<void> renew_items(SecretStore& store, const std::string& sandbox, TimePoi
         if (found->status == LookupStatus::not_found) {
             continue; // expired since the list
         }
-        if (auto put = store.put({info.sandbox, info.key, found->value, expires_at}); !put) {
+        SecretItem renewed{record.id, info.key, found->value, record.expires_at, record.name};
+        if (auto put = store.put(renewed); !put) {
             return put.error();
         }
     }
@@ -371,7 +372,7 @@ Result<void> Lifecycle::put_generated_secrets(const Template& spec, const Sandbo
             return value.error();
         }
         add_redacted_value(*value);
-        SecretItem item{record.name, secret.name, *value, record.expires_at};
+        SecretItem item{record.id, secret.name, *value, record.expires_at, record.name};
         if (auto stored = plan.secrets->put(item); !stored) {
             return make_failure(stored.error().code, "storing secret {} of sandbox \"{}\" in "
                                 "keyring {}: {}", secret.name, record.name,
@@ -392,8 +393,7 @@ void Lifecycle::remove_secrets(const SandboxRecord& record) {
         return;
     }
     auto store = m_services.open_secrets(record.secret_backend);
-    auto removed = store ? (*store)->remove_sandbox(record.name)
-                         : Result<std::size_t>(store.error());
+    auto removed = store ? (*store)->remove_sandbox(record.id) : Result<std::size_t>(store.error());
     if (removed) {
         log_debug(1, "removed {} keyring items of {} from {}", *removed, record.name,
                   record.secret_backend);
@@ -414,14 +414,33 @@ void Lifecycle::renew_secrets(const SandboxRecord& record) {
         return;
     }
     auto store = m_services.open_secrets(record.secret_backend);
-    auto renewed = store ? renew_items(**store, record.name, record.expires_at)
-                         : Result<void>(store.error());
+    auto renewed = store ? renew_items(**store, record) : Result<void>(store.error());
     if (!renewed) {
         fmt::print(stderr, "jitbox: warning: the credentials of \"{}\" in keyring {} still "
                    "expire at their old time: {}\n", record.name, record.secret_backend,
                    renewed.error().message);
     }
 }
+
+namespace {
+
+// Names the longest --by that `extend` accepts now: the record's max_expires_at caps the new
+// deadline, and the policy's lowest bound caps the time from now to it.
+std::string describe_allowed_extension(const SandboxRecord& record, const Decision& decision,
+                                       TimePoint now) {
+    Seconds allowed =
+        std::chrono::duration_cast<Seconds>(record.max_expires_at - record.expires_at);
+    if (decision.max_ttl > Seconds(0)) {
+        const auto left = std::chrono::duration_cast<Seconds>(record.expires_at - now);
+        allowed = std::min(allowed, decision.max_ttl - left);
+    }
+    if (allowed <= Seconds(0)) {
+        return "it cannot be extended any further; start a new one with `jitbox up`";
+    }
+    return fmt::format("at most --by {} is allowed now", format_duration(allowed));
+}
+
+} // namespace
 
 Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by,
                                         const std::string& reason) {
@@ -444,22 +463,29 @@ Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by,
                             format_rfc3339(record.expires_at));
     }
     TimePoint wanted = record.expires_at + by;
-    Decision decision = decide(Action::extend, template_for(record),
-                               std::chrono::duration_cast<Seconds>(wanted - now), reason, false);
+    const Seconds requested_ttl = std::chrono::duration_cast<Seconds>(wanted - now);
+    Decision decision = decide(Action::extend, template_for(record), requested_ttl, reason, false);
     AuditExtras extras{"", decision.rule, reason, false};
-    if (!decision.allowed) {
+    // A ttl bound of the policy limits the time from now, so the --by it allows is shorter by
+    // the time the sandbox has left.
+    const bool bounded_by_policy =
+        !decision.allowed && decision.max_ttl > Seconds(0) && requested_ttl > decision.max_ttl;
+    if (!decision.allowed && !bounded_by_policy) {
         Failure denied = make_failure(ExitCode::denied, "extending \"{}\" by {}: {}", name,
                                       format_duration(by), decision.message);
         audit("extend", record, &denied, extras);
         return denied;
     }
-    if (wanted > record.max_expires_at) {
-        Seconds allowed = std::chrono::duration_cast<Seconds>(record.max_expires_at -
-                                                              record.expires_at);
-        Failure denied = make_failure(
-            ExitCode::denied, "extending \"{}\" by {} would pass its max_ttl (until {}); at most "
-            "{} more is allowed", name, format_duration(by), format_rfc3339(record.max_expires_at),
-            format_duration(allowed));
+    if (bounded_by_policy || wanted > record.max_expires_at) {
+        const std::string limit =
+            bounded_by_policy ? fmt::format("would end it {} from now, above the {} allowed by {}",
+                                            format_duration(requested_ttl),
+                                            format_duration(decision.max_ttl), decision.rule)
+                              : fmt::format("would pass its max_ttl (until {})",
+                                            format_rfc3339(record.max_expires_at));
+        Failure denied = make_failure(ExitCode::denied, "extending \"{}\" by {} {}; {}", name,
+                                      format_duration(by), limit,
+                                      describe_allowed_extension(record, decision, now));
         audit("extend", record, &denied, extras);
         return denied;
     }
@@ -492,8 +518,9 @@ namespace {
 
 // Reads the sandbox's cached session; none when it is missing, undecodable or expired.
 Result<std::optional<AwsSession>> cached_aws_session(SecretStore& store,
-                                                     const std::string& name) {
-    auto lookup = store.get(name, k_aws_session_key);
+                                                     const SandboxRecord& record) {
+    const std::string& name = record.name;
+    auto lookup = store.get(record.id, k_aws_session_key);
     if (!lookup) {
         return lookup.error();
     }
@@ -541,7 +568,7 @@ Result<AwsSession> Lifecycle::aws_session(const std::string& name,
     if (!store) {
         return store.error();
     }
-    auto cached = cached_aws_session(**store, name);
+    auto cached = cached_aws_session(**store, record);
     if (!cached) {
         return cached.error();
     }
@@ -567,7 +594,22 @@ Result<AwsSession> Lifecycle::aws_session(const std::string& name,
     }
     plan.expires_at = record.expires_at;
     plan.secrets = *store;
-    plan.mfa_code = mfa_code;
+    // An MFA session is never renewed silently: the code comes from the caller's terminal
+    // prompt or --mfa-stdin, and without one the renewal fails before any call to STS.
+    // Captured by value: the plan, and so this function, may outlive this call's locals.
+    plan.mfa_code = [mfa_code, name = record.name,
+                     serial = plan.spec.aws.mfa_serial]() -> Result<std::string> {
+        auto code = mfa_code ? mfa_code()
+                             : Result<std::string>(make_failure(
+                                   ExitCode::usage, "this command cannot ask for a code"));
+        if (!code) {
+            return make_failure(code.error().code,
+                                "the AWS session of \"{}\" needs renewal, "
+                                "which needs a code of MFA device {}: {}",
+                                name, serial, code.error().message);
+        }
+        return code;
+    };
     auto renewed = (*provider)->renew_credentials(plan);
     AuditExtras extras;
     extras.detail = *cached ? "session near its expiry" : "no session in the keyring";
@@ -575,7 +617,7 @@ Result<AwsSession> Lifecycle::aws_session(const std::string& name,
     if (!renewed) {
         return renewed.error();
     }
-    auto fresh = cached_aws_session(**store, name);
+    auto fresh = cached_aws_session(**store, record);
     if (!fresh) {
         return fresh.error();
     }

@@ -20,6 +20,15 @@ std::string HttpEndpoint::describe() const {
     return base_url;
 }
 
+std::string transport_reason(const std::string& message) {
+    constexpr std::string_view k_prefix = "cannot reach ";
+    const auto separator = message.find(": ");
+    if (!message.starts_with(k_prefix) || separator == std::string::npos) {
+        return message;
+    }
+    return message.substr(separator + 2);
+}
+
 namespace {
 
 bool is_unreserved(char c) {

@@ -149,12 +149,19 @@ void check_attributes(const Conditions& conditions, const Evaluation& eval, Note
 
 } // namespace
 
+std::string with_origin(std::string text, const std::string& origin) {
+    if (!origin.empty()) {
+        text += fmt::format(" ({})", origin);
+    }
+    return text;
+}
+
 std::string describe(const Role& role) {
-    return fmt::format("role {} ({})", role.name, role.origin);
+    return with_origin(fmt::format("role {}", role.name), role.origin);
 }
 
 std::string describe(const DenyRule& rule) {
-    return fmt::format("deny rule {} ({})", rule.name, rule.origin);
+    return with_origin(fmt::format("deny rule {}", rule.name), rule.origin);
 }
 
 std::string join_members(const std::vector<Member>& members, std::string_view separator) {

@@ -436,13 +436,13 @@ std::vector<Bound> collect_bounds(const std::vector<PolicyLayer>& layers,
                                   const std::vector<Grant>& grants, const Evaluation& eval) {
     std::vector<Bound> bounds;
     bounds.push_back({eval.spec.max_ttl,
-                      fmt::format("template {} ({})", eval.spec.name, eval.spec.origin),
+                      with_origin(fmt::format("template {}", eval.spec.name), eval.spec.origin),
                       fmt::format("template {} max_ttl {}", eval.spec.name,
                                   format_duration(eval.spec.max_ttl))});
     for (const PolicyLayer& layer : layers) {
         if (layer.policy.max_ttl) {
             bounds.push_back({*layer.policy.max_ttl,
-                              fmt::format("[policy] max_ttl ({})", layer.policy.max_ttl_origin),
+                              with_origin("[policy] max_ttl", layer.policy.max_ttl_origin),
                               fmt::format("[policy] max_ttl {} in {}",
                                           format_duration(*layer.policy.max_ttl), layer.source)});
         }

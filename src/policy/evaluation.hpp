@@ -64,6 +64,9 @@ enum class OnWindowError { match, miss };
 
 std::string describe(const Role& role);     // "role dev (jitbox.toml:12:1)"
 std::string describe(const DenyRule& rule); // "deny rule x (jitbox.toml:20:1)"
+// "TEXT (ORIGIN)", or TEXT alone when the origin is unknown, such as for a template that the
+// configuration no longer defines.
+std::string with_origin(std::string text, const std::string& origin);
 
 template <typename Items, typename Format>
 std::string join(const Items& items, std::string_view separator, Format format) {

@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <vector>
 
 namespace jitbox {
 namespace {
@@ -132,7 +133,43 @@ Result<std::optional<SourceFile>> read_system_file(const fs::path& path, uid_t r
     return std::optional<SourceFile>(std::move(file).value());
 }
 
+// Rejects a project file in a folder where others may replace it: one that group or others
+// may write and that lacks the sticky bit, such as a shared folder made with mode 0777. Every
+// folder above the file counts, because a user who may rename one of them can replace the
+// whole subtree. Both the path as named and the path with symbolic links resolved are checked.
+Result<void> check_project_folders(const fs::path& path) {
+    std::error_code error;
+    std::vector<fs::path> files{fs::absolute(path, error).lexically_normal()};
+    if (fs::path resolved = fs::weakly_canonical(path, error); !error) {
+        files.push_back(resolved);
+    }
+    for (const fs::path& file : files) {
+        for (fs::path folder = file.parent_path(); !folder.empty(); folder = folder.parent_path()) {
+            struct stat info {};
+            const bool shared = ::stat(folder.c_str(), &info) == 0 &&
+                                (info.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+                                (info.st_mode & S_ISVTX) == 0;
+            if (shared) {
+                return make_failure(ExitCode::usage,
+                                    "config file \"{}\" is in folder \"{}\" of mode {:04o}, "
+                                    "which group or others may write and which lacks the sticky "
+                                    "bit, so other users could replace the file (run `chmod go-w "
+                                    "{}`, or move the file to a folder only you can write)",
+                                    path.string(), folder.string(), info.st_mode & 07777,
+                                    folder.string());
+            }
+            if (folder == folder.parent_path()) {
+                break;
+            }
+        }
+    }
+    return {};
+}
+
 Result<SourceFile> read_project_file(const fs::path& path) {
+    if (auto folders = check_project_folders(path); !folders) {
+        return folders.error();
+    }
     const FileDescriptor fd(open_for_reading(path));
     struct stat info {};
     if (!fd.valid() || ::fstat(fd.get(), &info) != 0) {

@@ -57,9 +57,10 @@ Result<AwsSession> decode_aws_session(std::string_view text) {
     return session;
 }
 
-SecretItem make_aws_session_item(const std::string& sandbox, const AwsSession& session) {
-    return SecretItem{sandbox, std::string(k_aws_session_key), encode_aws_session(session),
-                      session.credentials.expiration.value_or(TimePoint{})};
+SecretItem make_aws_session_item(const std::string& sandbox_id, const std::string& sandbox_name,
+                                 const AwsSession& session) {
+    return SecretItem{sandbox_id, std::string(k_aws_session_key), encode_aws_session(session),
+                      session.credentials.expiration.value_or(TimePoint{}), sandbox_name};
 }
 
 } // namespace jitbox

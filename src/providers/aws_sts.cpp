@@ -142,7 +142,7 @@ public:
         if (!session) {
             return session.error();
         }
-        return plan.secrets->put(make_aws_session_item(plan.name, session->session));
+        return plan.secrets->put(make_aws_session_item(plan.id, plan.name, session->session));
     }
 
 private:
@@ -180,7 +180,7 @@ Result<void> AwsStsProvider::create(const SandboxPlan& plan, ResourceSet& create
     }
     created.items.push_back(Resource{"aws-session", session->assumed_role_arn,
                                      make_role_session_name(plan.owner, plan.name)});
-    return plan.secrets->put(make_aws_session_item(plan.name, session->session));
+    return plan.secrets->put(make_aws_session_item(plan.id, plan.name, session->session));
 }
 
 } // namespace

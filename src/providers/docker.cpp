@@ -108,18 +108,6 @@ bool is_path_token(std::string_view token) {
     return true;
 }
 
-// ---- API version ----------------------------------------------------------------------------
-
-// Removes the "cannot reach ENDPOINT: " that HttpClient puts before a transport failure.
-std::string transport_reason(const std::string& message) {
-    constexpr std::string_view k_prefix = "cannot reach ";
-    const auto separator = message.find(": ");
-    if (!message.starts_with(k_prefix) || separator == std::string::npos) {
-        return message;
-    }
-    return message.substr(separator + 2);
-}
-
 // ---- Request bodies -------------------------------------------------------------------------
 
 std::string resource_name(const SandboxPlan& plan) {

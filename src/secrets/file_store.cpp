@@ -183,8 +183,14 @@ Result<std::vector<SecretItem>> parse_items(const std::string& text, const fs::p
         if (!expiry) {
             return invalid_file(path);
         }
+        // The display name is optional, so files written before it existed stay valid.
+        auto sandbox_name = entry.find("sandbox_name");
+        if (sandbox_name != entry.end() && !sandbox_name->is_string()) {
+            return invalid_file(path);
+        }
         items.push_back({sandbox->get<std::string>(), key->get<std::string>(),
-                         value->get<std::string>(), *expiry});
+                         value->get<std::string>(), *expiry,
+                         sandbox_name == entry.end() ? "" : sandbox_name->get<std::string>()});
     }
     return items;
 }
@@ -192,7 +198,8 @@ Result<std::vector<SecretItem>> parse_items(const std::string& text, const fs::p
 std::string serialize_items(const std::vector<SecretItem>& items) {
     json entries = json::array();
     for (const auto& item : items) {
-        entries.push_back({{"sandbox", item.sandbox},
+        entries.push_back({{"sandbox", item.sandbox_id},
+                           {"sandbox_name", item.sandbox_name},
                            {"key", item.key},
                            {"expires_at", format_rfc3339(item.expires_at)},
                            {"value", item.value}});
@@ -201,8 +208,8 @@ std::string serialize_items(const std::vector<SecretItem>& items) {
     return document.dump(2) + "\n";
 }
 
-bool same_item(const SecretItem& item, std::string_view sandbox, std::string_view key) {
-    return item.sandbox == sandbox && item.key == key;
+bool same_item(const SecretItem& item, std::string_view sandbox_id, std::string_view key) {
+    return item.sandbox_id == sandbox_id && item.key == key;
 }
 
 class FileSecretStore final : public SecretStore {
@@ -217,9 +224,8 @@ public:
             return valid;
         }
         auto stored = modify([&](std::vector<SecretItem>& items) {
-            std::erase_if(items, [&](const auto& old) {
-                return same_item(old, item.sandbox, item.key);
-            });
+            std::erase_if(
+                items, [&](const auto& old) { return same_item(old, item.sandbox_id, item.key); });
             items.push_back(item);
             return std::size_t{1};
         });
@@ -229,8 +235,8 @@ public:
         return {};
     }
 
-    Result<SecretLookup> get(std::string_view sandbox, std::string_view key) override {
-        if (auto valid = validate_secret_name(sandbox, key); !valid) {
+    Result<SecretLookup> get(std::string_view sandbox_id, std::string_view key) override {
+        if (auto valid = validate_secret_name(sandbox_id, key); !valid) {
             return valid.error();
         }
         auto items = load(CreateFolder::no);
@@ -239,7 +245,7 @@ public:
         }
         const TimePoint now = m_clock.now();
         for (auto& item : *items) {
-            if (same_item(item, sandbox, key) && item.expires_at > now) {
+            if (same_item(item, sandbox_id, key) && item.expires_at > now) {
                 return SecretLookup{LookupStatus::found, std::move(item.value)};
             }
         }
@@ -255,22 +261,22 @@ public:
         std::vector<SecretInfo> infos;
         for (const auto& item : *items) {
             if (item.expires_at > now) {
-                infos.push_back({item.sandbox, item.key, item.expires_at});
+                infos.push_back({item.sandbox_id, item.key, item.expires_at, item.sandbox_name});
             }
         }
         std::sort(infos.begin(), infos.end(), [](const auto& a, const auto& b) {
-            return std::tie(a.sandbox, a.key) < std::tie(b.sandbox, b.key);
+            return std::tie(a.sandbox_id, a.key) < std::tie(b.sandbox_id, b.key);
         });
         return infos;
     }
 
-    Result<bool> remove(std::string_view sandbox, std::string_view key) override {
-        if (auto valid = validate_secret_name(sandbox, key); !valid) {
+    Result<bool> remove(std::string_view sandbox_id, std::string_view key) override {
+        if (auto valid = validate_secret_name(sandbox_id, key); !valid) {
             return valid.error();
         }
         auto removed = modify([&](std::vector<SecretItem>& items) {
-            return std::erase_if(items,
-                                 [&](const auto& item) { return same_item(item, sandbox, key); });
+            return std::erase_if(
+                items, [&](const auto& item) { return same_item(item, sandbox_id, key); });
         });
         if (!removed) {
             return removed.error();
@@ -278,12 +284,13 @@ public:
         return *removed > 0;
     }
 
-    Result<std::size_t> remove_sandbox(std::string_view sandbox) override {
-        if (auto valid = validate_secret_sandbox(sandbox); !valid) {
+    Result<std::size_t> remove_sandbox(std::string_view sandbox_id) override {
+        if (auto valid = validate_secret_sandbox(sandbox_id); !valid) {
             return valid.error();
         }
         return modify([&](std::vector<SecretItem>& items) {
-            return std::erase_if(items, [&](const auto& item) { return item.sandbox == sandbox; });
+            return std::erase_if(items,
+                                 [&](const auto& item) { return item.sandbox_id == sandbox_id; });
         });
     }
 

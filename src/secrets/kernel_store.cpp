@@ -23,7 +23,8 @@ static_assert(k_user_keyring == KEY_SPEC_USER_KEYRING);
 
 constexpr std::string_view k_key_type = "user";
 constexpr std::string_view k_name_prefix = "jitbox:";
-// The payload starts with this, the expiry in seconds since the epoch and a newline.
+// The payload starts with this, the expiry in seconds since the epoch, optionally a space and
+// the sandbox name, and a newline. The value follows.
 constexpr std::string_view k_payload_header = "jitbox-secret 1 ";
 // The owner's processes may read, update and remove a key even when they do not possess it,
 // for example when they run in another session. Group and others get nothing.
@@ -40,8 +41,8 @@ Failure keyctl_failure(std::string_view action, int error) {
                         std::strerror(error), hint);
 }
 
-std::string key_description(std::string_view sandbox, std::string_view key) {
-    return fmt::format("{}{}:{}", k_name_prefix, sandbox, key);
+std::string key_description(std::string_view sandbox_id, std::string_view key) {
+    return fmt::format("{}{}:{}", k_name_prefix, sandbox_id, key);
 }
 
 // A buffer that keyutils allocated, wiped and freed when it goes out of scope.
@@ -68,6 +69,7 @@ private:
 
 struct Payload {
     TimePoint expires_at;
+    std::string_view sandbox_name;
     std::string_view value;
 };
 
@@ -83,10 +85,14 @@ std::optional<Payload> parse_payload(std::string_view payload) {
     std::int64_t seconds = 0;
     const char* end = payload.data() + newline;
     auto [next, error] = std::from_chars(payload.data(), end, seconds);
-    if (error != std::errc() || next != end) {
+    if (error != std::errc() || (next != end && *next != ' ')) {
         return std::nullopt;
     }
-    return Payload{TimePoint(Seconds(seconds)), payload.substr(newline + 1)};
+    std::string_view sandbox_name;
+    if (next != end) {
+        sandbox_name = std::string_view(next + 1, static_cast<std::size_t>(end - next - 1));
+    }
+    return Payload{TimePoint(Seconds(seconds)), sandbox_name, payload.substr(newline + 1)};
 }
 
 // A key of ours found in the keyring.
@@ -95,7 +101,8 @@ struct KeyEntry {
     SecretInfo info;
 };
 
-// Splits "jitbox:SANDBOX:KEY" into sandbox and key, or returns nullopt for other descriptions.
+// Splits "jitbox:SANDBOX_ID:KEY" into sandbox id and key, or returns nullopt for other
+// descriptions.
 std::optional<std::pair<std::string, std::string>> parse_description(std::string_view text) {
     if (text.substr(0, k_name_prefix.size()) != k_name_prefix) {
         return std::nullopt;
@@ -128,10 +135,13 @@ public:
         if (auto valid = validate_secret_item(item, now); !valid) {
             return valid;
         }
-        std::string payload = fmt::format("{}{}\n", k_payload_header,
-                                          item.expires_at.time_since_epoch().count());
-        payload += item.value;
-        const std::string description = key_description(item.sandbox, item.key);
+        std::string payload =
+            fmt::format("{}{}", k_payload_header, item.expires_at.time_since_epoch().count());
+        if (!item.sandbox_name.empty()) {
+            payload += " " + item.sandbox_name;
+        }
+        payload += "\n" + item.value;
+        const std::string description = key_description(item.sandbox_id, item.key);
 
         // add_key replaces the payload of a key with the same type and description.
         const key_serial_t id = add_key(std::string(k_key_type).c_str(), description.c_str(),
@@ -154,11 +164,11 @@ public:
         return {};
     }
 
-    Result<SecretLookup> get(std::string_view sandbox, std::string_view key) override {
-        if (auto valid = validate_secret_name(sandbox, key); !valid) {
+    Result<SecretLookup> get(std::string_view sandbox_id, std::string_view key) override {
+        if (auto valid = validate_secret_name(sandbox_id, key); !valid) {
             return valid.error();
         }
-        auto id = find(sandbox, key);
+        auto id = find(sandbox_id, key);
         if (!id) {
             return id.error();
         }
@@ -172,7 +182,7 @@ public:
             if (is_gone(errno)) {
                 return SecretLookup{};
             }
-            return keyctl_failure(fmt::format("reading key {}", key_description(sandbox, key)),
+            return keyctl_failure(fmt::format("reading key {}", key_description(sandbox_id, key)),
                                   errno);
         }
         buffer.set_size(size);
@@ -180,7 +190,7 @@ public:
         auto payload = parse_payload(buffer.view());
         if (!payload) {
             log_debug(1, "kernel keyring: key {} has no jitbox payload header; ignored",
-                      key_description(sandbox, key));
+                      key_description(sandbox_id, key));
             return SecretLookup{};
         }
         if (payload->expires_at <= m_clock.now()) {
@@ -202,30 +212,31 @@ public:
             }
         }
         std::sort(infos.begin(), infos.end(), [](const auto& a, const auto& b) {
-            return std::tie(a.sandbox, a.key) < std::tie(b.sandbox, b.key);
+            return std::tie(a.sandbox_id, a.key) < std::tie(b.sandbox_id, b.key);
         });
         return infos;
     }
 
-    Result<bool> remove(std::string_view sandbox, std::string_view key) override {
-        if (auto valid = validate_secret_name(sandbox, key); !valid) {
+    Result<bool> remove(std::string_view sandbox_id, std::string_view key) override {
+        if (auto valid = validate_secret_name(sandbox_id, key); !valid) {
             return valid.error();
         }
-        auto id = find(sandbox, key);
+        auto id = find(sandbox_id, key);
         if (!id) {
             return id.error();
         }
         if (*id == 0) {
             return false;
         }
-        return destroy(*id, key_description(sandbox, key));
+        return destroy(*id, key_description(sandbox_id, key));
     }
 
-    Result<std::size_t> remove_sandbox(std::string_view sandbox) override {
-        if (auto valid = validate_secret_sandbox(sandbox); !valid) {
+    Result<std::size_t> remove_sandbox(std::string_view sandbox_id) override {
+        if (auto valid = validate_secret_sandbox(sandbox_id); !valid) {
             return valid.error();
         }
-        return destroy_matching([&](const SecretInfo& info) { return info.sandbox == sandbox; });
+        return destroy_matching(
+            [&](const SecretInfo& info) { return info.sandbox_id == sandbox_id; });
     }
 
     Result<std::size_t> purge_expired(TimePoint now) override {
@@ -238,8 +249,8 @@ private:
     }
 
     // The id of the key, or 0 when there is none (or it expired).
-    Result<key_serial_t> find(std::string_view sandbox, std::string_view key) const {
-        const std::string description = key_description(sandbox, key);
+    Result<key_serial_t> find(std::string_view sandbox_id, std::string_view key) const {
+        const std::string description = key_description(sandbox_id, key);
         const long id = keyctl_search(m_keyring, std::string(k_key_type).c_str(),
                                       description.c_str(), 0);
         if (id < 0) {
@@ -285,7 +296,7 @@ private:
             if (!matches(entry.info)) {
                 continue;
             }
-            auto done = destroy(entry.id, key_description(entry.info.sandbox, entry.info.key));
+            auto done = destroy(entry.id, key_description(entry.info.sandbox_id, entry.info.key));
             if (!done) {
                 return done.error();
             }
@@ -350,8 +361,9 @@ private:
         if (!payload) {
             return std::nullopt;
         }
-        return KeyEntry{id, {std::move(names->first), std::move(names->second),
-                             payload->expires_at}};
+        return KeyEntry{id,
+                        {std::move(names->first), std::move(names->second), payload->expires_at,
+                         std::string(payload->sandbox_name)}};
     }
 
     const Clock& m_clock;

@@ -17,7 +17,9 @@ namespace {
 // libsecret's item type, whose name jitbox::SecretItem hides in this namespace.
 using ServiceItem = ::SecretItem;
 
+// The sandbox id, by which items are found, and the sandbox name, which is only shown.
 constexpr const char* k_sandbox_attribute = "sandbox";
+constexpr const char* k_sandbox_name_attribute = "sandbox-name";
 constexpr const char* k_key_attribute = "key";
 constexpr const char* k_expires_attribute = "expires-at";
 constexpr const char* k_bus_variable = "DBUS_SESSION_BUS_ADDRESS";
@@ -30,6 +32,7 @@ const SecretSchema& jitbox_schema() {
         value.attributes[0] = {k_sandbox_attribute, SECRET_SCHEMA_ATTRIBUTE_STRING};
         value.attributes[1] = {k_key_attribute, SECRET_SCHEMA_ATTRIBUTE_STRING};
         value.attributes[2] = {k_expires_attribute, SECRET_SCHEMA_ATTRIBUTE_STRING};
+        value.attributes[3] = {k_sandbox_name_attribute, SECRET_SCHEMA_ATTRIBUTE_STRING};
         return value;
     }();
     return schema;
@@ -105,12 +108,16 @@ std::optional<SecretInfo> info_of(ServiceItem* item) {
         return std::nullopt;
     }
     auto expires_at = parse_rfc3339(attribute_of(attributes.get(), k_expires_attribute));
-    std::string sandbox = attribute_of(attributes.get(), k_sandbox_attribute);
+    std::string sandbox_id = attribute_of(attributes.get(), k_sandbox_attribute);
     std::string key = attribute_of(attributes.get(), k_key_attribute);
-    if (!expires_at || !is_valid_sandbox_name(sandbox) || !is_valid_secret_key(key)) {
+    if (!expires_at || !is_valid_sandbox_name(sandbox_id) || !is_valid_secret_key(key)) {
         return std::nullopt;
     }
-    return SecretInfo{std::move(sandbox), std::move(key), *expires_at};
+    std::string sandbox_name = attribute_of(attributes.get(), k_sandbox_name_attribute);
+    if (!is_valid_sandbox_name(sandbox_name)) {
+        sandbox_name.clear();
+    }
+    return SecretInfo{std::move(sandbox_id), std::move(key), *expires_at, std::move(sandbox_name)};
 }
 
 Failure locked_failure(std::string_view action) {
@@ -155,8 +162,8 @@ public:
     }
 
     Result<void> put(const SecretItem& item) override {
-        const std::string action = fmt::format("storing secret {} of sandbox {}", item.key,
-                                               item.sandbox);
+        const std::string action =
+            fmt::format("storing secret {} of sandbox {}", item.key, item.sandbox_id);
         if (auto valid = validate_secret_item(item, m_clock.now()); !valid) {
             return valid;
         }
@@ -165,7 +172,7 @@ public:
         if (!collection) {
             return collection.error();
         }
-        auto old_items = search(operation, item.sandbox, item.key, SECRET_SEARCH_ALL, action);
+        auto old_items = search(operation, item.sandbox_id, item.key, SECRET_SEARCH_ALL, action);
         if (!old_items) {
             return old_items.error();
         }
@@ -189,16 +196,16 @@ public:
         return {};
     }
 
-    Result<SecretLookup> get(std::string_view sandbox, std::string_view key) override {
-        if (auto valid = validate_secret_name(sandbox, key); !valid) {
+    Result<SecretLookup> get(std::string_view sandbox_id, std::string_view key) override {
+        if (auto valid = validate_secret_name(sandbox_id, key); !valid) {
             return valid.error();
         }
-        const std::string action = fmt::format("looking up secret {} of sandbox {}", key,
-                                               sandbox);
+        const std::string action =
+            fmt::format("looking up secret {} of sandbox {}", key, sandbox_id);
         BoundedOperation operation(m_context.get(), k_secret_service_timeout);
         // No SECRET_SEARCH_UNLOCK: a locked item is reported, never unlocked with a prompt.
         auto flags = static_cast<SecretSearchFlags>(SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS);
-        auto found = search(operation, sandbox, key, flags, action);
+        auto found = search(operation, sandbox_id, key, flags, action);
         if (!found) {
             return found.error();
         }
@@ -261,29 +268,31 @@ public:
             }
         }
         std::sort(infos.begin(), infos.end(), [](const auto& a, const auto& b) {
-            return std::tie(a.sandbox, a.key) < std::tie(b.sandbox, b.key);
+            return std::tie(a.sandbox_id, a.key) < std::tie(b.sandbox_id, b.key);
         });
         return infos;
     }
 
-    Result<bool> remove(std::string_view sandbox, std::string_view key) override {
-        if (auto valid = validate_secret_name(sandbox, key); !valid) {
+    Result<bool> remove(std::string_view sandbox_id, std::string_view key) override {
+        if (auto valid = validate_secret_name(sandbox_id, key); !valid) {
             return valid.error();
         }
-        auto removed = remove_where(sandbox, key, [](const SecretInfo&) { return true; },
-                                    fmt::format("removing secret {} of sandbox {}", key, sandbox));
+        auto removed = remove_where(
+            sandbox_id, key, [](const SecretInfo&) { return true; },
+            fmt::format("removing secret {} of sandbox {}", key, sandbox_id));
         if (!removed) {
             return removed.error();
         }
         return *removed > 0;
     }
 
-    Result<std::size_t> remove_sandbox(std::string_view sandbox) override {
-        if (auto valid = validate_secret_sandbox(sandbox); !valid) {
+    Result<std::size_t> remove_sandbox(std::string_view sandbox_id) override {
+        if (auto valid = validate_secret_sandbox(sandbox_id); !valid) {
             return valid.error();
         }
-        return remove_where(sandbox, {}, [](const SecretInfo&) { return true; },
-                            fmt::format("removing the secrets of sandbox {}", sandbox));
+        return remove_where(
+            sandbox_id, {}, [](const SecretInfo&) { return true; },
+            fmt::format("removing the secrets of sandbox {}", sandbox_id));
     }
 
     Result<std::size_t> purge_expired(TimePoint now) override {
@@ -340,13 +349,13 @@ private:
         return collection;
     }
 
-    // Searches for items of jitbox's schema. An empty sandbox or key matches every value.
-    Result<std::unique_ptr<ItemList>> search(BoundedOperation& operation, std::string_view sandbox,
-                                             std::string_view key, SecretSearchFlags flags,
-                                             std::string_view action) {
+    // Searches for items of jitbox's schema. An empty sandbox id or key matches every value.
+    Result<std::unique_ptr<ItemList>> search(BoundedOperation& operation,
+                                             std::string_view sandbox_id, std::string_view key,
+                                             SecretSearchFlags flags, std::string_view action) {
         GHashTablePtr attributes = make_attributes();
-        if (!sandbox.empty()) {
-            add_attribute(attributes.get(), k_sandbox_attribute, sandbox);
+        if (!sandbox_id.empty()) {
+            add_attribute(attributes.get(), k_sandbox_attribute, sandbox_id);
         }
         if (!key.empty()) {
             add_attribute(attributes.get(), k_key_attribute, key);
@@ -371,10 +380,17 @@ private:
                                           SecretCollection* collection, const SecretItem& item,
                                           std::string_view action) {
         GHashTablePtr attributes = make_attributes();
-        add_attribute(attributes.get(), k_sandbox_attribute, item.sandbox);
+        add_attribute(attributes.get(), k_sandbox_attribute, item.sandbox_id);
         add_attribute(attributes.get(), k_key_attribute, item.key);
         add_attribute(attributes.get(), k_expires_attribute, format_rfc3339(item.expires_at));
-        const std::string label = fmt::format("jitbox: {} of sandbox {}", item.key, item.sandbox);
+        if (!item.sandbox_name.empty()) {
+            add_attribute(attributes.get(), k_sandbox_name_attribute, item.sandbox_name);
+        }
+        const std::string label =
+            item.sandbox_name.empty()
+                ? fmt::format("jitbox: {} of sandbox {}", item.key, item.sandbox_id)
+                : fmt::format("jitbox: {} of sandbox {} ({})", item.key, item.sandbox_name,
+                              item.sandbox_id);
         SecretValue* value = secret_value_new(item.value.data(),
                                               static_cast<gssize>(item.value.size()), "text/plain");
         GAsyncResult* result = operation.call([&](auto cancellable, auto callback, auto data) {
@@ -406,13 +422,13 @@ private:
     }
 
     template <typename Predicate>
-    Result<std::size_t> remove_where(std::string_view sandbox, std::string_view key,
+    Result<std::size_t> remove_where(std::string_view sandbox_id, std::string_view key,
                                      Predicate&& matches, const std::string& action) {
         BoundedOperation operation(m_context.get(), k_secret_service_timeout);
         if (auto collection = unlocked_default_collection(operation, action); !collection) {
             return collection.error();
         }
-        auto found = search(operation, sandbox, key, SECRET_SEARCH_ALL, action);
+        auto found = search(operation, sandbox_id, key, SECRET_SEARCH_ALL, action);
         if (!found) {
             return found.error();
         }

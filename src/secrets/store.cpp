@@ -72,22 +72,29 @@ std::string known_backends(const std::vector<SecretBackendOpener>& backends) {
 struct Request {
     std::string name;
     std::string source;
+    ChoiceSource from = ChoiceSource::configuration;
 };
 
-Request resolve_request(std::string_view choice, const EnvLookup& env) {
+Request resolve_request(std::string_view choice, const EnvLookup& env, ChoiceSource from) {
     if (auto from_env = env(std::string(k_env_choice)); from_env && !from_env->empty()) {
-        return {*from_env, std::string(k_env_choice)};
+        return {*from_env, std::string(k_env_choice), ChoiceSource::configuration};
     }
     if (!choice.empty()) {
-        return {std::string(choice), "the configuration"};
+        const bool recorded = from == ChoiceSource::record;
+        return {std::string(choice), recorded ? "the sandbox's record" : "the configuration", from};
     }
-    return {std::string(k_auto), "default"};
+    return {std::string(k_auto), "default", ChoiceSource::configuration};
 }
 
+// A backend that the user named and that does not work is a configuration error (exit 2),
+// because only a change of the setting or of the machine helps. One that a record names keeps
+// the backend's own code: the user chose nothing there.
 Result<OpenedSecretStore> open_named(const Request& request, const SecretBackendOpener& backend) {
     auto store = backend.open(WhenLocked::open_anyway);
     if (!store) {
-        return make_failure(store.error().code,
+        const bool user_choice =
+            request.from == ChoiceSource::configuration && store.error().code != ExitCode::locked;
+        return make_failure(user_choice ? ExitCode::usage : store.error().code,
                             "secret store \"{}\" (chosen by {}) does not work: {}. Fix it, or "
                             "set {}=auto to use the first backend that works",
                             backend.name, request.source, store.error().message, k_env_choice);
@@ -139,60 +146,68 @@ std::string_view to_string(LookupStatus status) {
     return "unknown";
 }
 
-Result<void> validate_secret_sandbox(std::string_view sandbox) {
-    if (!is_valid_sandbox_name(sandbox)) {
+Result<void> validate_secret_sandbox(std::string_view sandbox_id) {
+    if (!is_valid_sandbox_name(sandbox_id)) {
         return make_failure(ExitCode::usage,
-                            "invalid sandbox name \"{}\" for a secret: use "
+                            "invalid sandbox id \"{}\" for a secret: use "
                             "[a-z0-9][a-z0-9-]{{0,62}}",
-                            sandbox);
+                            sandbox_id);
     }
     return {};
 }
 
-Result<void> validate_secret_name(std::string_view sandbox, std::string_view key) {
-    if (auto valid = validate_secret_sandbox(sandbox); !valid) {
+Result<void> validate_secret_name(std::string_view sandbox_id, std::string_view key) {
+    if (auto valid = validate_secret_sandbox(sandbox_id); !valid) {
         return valid;
     }
     if (!is_valid_secret_key(key)) {
         return make_failure(ExitCode::usage,
                             "invalid secret key \"{}\" of sandbox {}: use 1 to {} of the "
                             "characters A-Z a-z 0-9 . _ -",
-                            key, sandbox, k_max_secret_key_bytes);
+                            key, sandbox_id, k_max_secret_key_bytes);
     }
     return {};
 }
 
 Result<void> validate_secret_item(const SecretItem& item, TimePoint now) {
-    if (auto valid = validate_secret_name(item.sandbox, item.key); !valid) {
+    if (auto valid = validate_secret_name(item.sandbox_id, item.key); !valid) {
         return valid;
+    }
+    // The kernel backend writes the name into a header line, so it must be a plain name.
+    if (!item.sandbox_name.empty() && !is_valid_sandbox_name(item.sandbox_name)) {
+        return make_failure(ExitCode::usage,
+                            "invalid sandbox name \"{}\" of secret {} of sandbox {}: use "
+                            "[a-z0-9][a-z0-9-]{{0,62}}",
+                            item.sandbox_name, item.key, item.sandbox_id);
     }
     if (item.value.empty()) {
         return make_failure(ExitCode::usage, "the value of secret {} of sandbox {} is empty",
-                            item.key, item.sandbox);
+                            item.key, item.sandbox_id);
     }
     if (item.value.size() > k_max_secret_bytes) {
         return make_failure(ExitCode::usage,
                             "the value of secret {} of sandbox {} is {} bytes long; the maximum "
                             "is {}",
-                            item.key, item.sandbox, item.value.size(), k_max_secret_bytes);
+                            item.key, item.sandbox_id, item.value.size(), k_max_secret_bytes);
     }
     if (item.value.find('\0') != std::string::npos || !is_valid_utf8(item.value)) {
         return make_failure(ExitCode::usage,
                             "the value of secret {} of sandbox {} is not UTF-8 text without NUL "
                             "bytes; encode binary values, for example as base64",
-                            item.key, item.sandbox);
+                            item.key, item.sandbox_id);
     }
     if (item.expires_at <= now) {
         return make_failure(ExitCode::usage,
                             "secret {} of sandbox {} expires at {}, which is not in the future",
-                            item.key, item.sandbox, format_rfc3339(item.expires_at));
+                            item.key, item.sandbox_id, format_rfc3339(item.expires_at));
     }
     return {};
 }
 
 Result<OpenedSecretStore> choose_secret_store(std::string_view choice, const EnvLookup& env,
-                                              const std::vector<SecretBackendOpener>& backends) {
-    const Request request = resolve_request(choice, env);
+                                              const std::vector<SecretBackendOpener>& backends,
+                                              ChoiceSource from) {
+    const Request request = resolve_request(choice, env, from);
     if (request.name == k_auto) {
         return open_first_usable(backends);
     }
@@ -206,7 +221,8 @@ Result<OpenedSecretStore> choose_secret_store(std::string_view choice, const Env
     return open_named(request, *named);
 }
 
-Result<OpenedSecretStore> open_secret_store(std::string_view choice, const EnvLookup& env) {
+Result<OpenedSecretStore> open_secret_store(std::string_view choice, const EnvLookup& env,
+                                            ChoiceSource from) {
     static const SystemClock clock;
     std::vector<SecretBackendOpener> backends{
         {"secret-service",
@@ -223,7 +239,7 @@ Result<OpenedSecretStore> open_secret_store(std::string_view choice, const EnvLo
              return open_file_secret_store(*file, clock);
          }},
     };
-    auto opened = choose_secret_store(choice, env, backends);
+    auto opened = choose_secret_store(choice, env, backends, from);
     if (opened) {
         log_debug(1, "secret store: {}", opened->reason);
     }

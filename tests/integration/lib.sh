@@ -60,6 +60,8 @@ PASSED=0
 FAILED=0
 SKIPPED=0
 HELPER_PIDS=()
+# Further values of XDG_STATE_HOME that a test uses. The cleanup runs `down --all` in each.
+EXTRA_STATE_HOMES=()
 CLEANUP_HOOKS=()
 TEST_SKIPPED=0
 
@@ -359,6 +361,16 @@ record_names() {
     done
 }
 
+# help_section COMMAND... HEADER: the first word of each line of HEADER's section in
+# `jitbox COMMAND... --help`, such as each subcommand under "Subcommands:". The section ends
+# at the next line that is not indented.
+help_section() {
+    local header=${*: -1}
+    "$JITBOX_BIN" "${@:1:$#-1}" --help |
+        awk -v header="$header" '$0 == header { inside = 1; next } /^[^ ]/ { inside = 0 }
+            inside && /^  [^ ]/ { print $1 }'
+}
+
 # audit_count ACTION SANDBOX [RESULT]: prints how many audit lines match.
 audit_count() {
     local filter='select(.action == $action and .sandbox == $sandbox'
@@ -424,7 +436,7 @@ lacks_values() {
 }
 
 # kernel_keys_matching REGEX: prints the ids of the keys in the user keyring whose description
-# matches the grep REGEX, such as "^jitbox:db-$RUN_ID:".
+# matches the grep REGEX, such as "^jitbox:0123456789abcdef:".
 kernel_keys_matching() {
     local id
     for id in $(keyctl rlist @u 2>/dev/null); do
@@ -432,6 +444,31 @@ kernel_keys_matching() {
         if keyctl rdescribe "$id" 2>/dev/null | cut -d';' -f5- | grep -q -- "$1"; then
             echo "$id"
         fi
+    done
+}
+
+# audit_sandbox_ids [AUDIT_LOG...]: prints the sandbox ids that the audit logs name, default
+# the test's own, one a line. An `up` that stores a keyring item also writes an audit record
+# with the sandbox id, whatever its result, so these ids cover every item the test made.
+audit_sandbox_ids() {
+    local logs=("$@") log
+    if ((${#logs[@]} == 0)); then
+        logs=("$AUDIT_LOG")
+    fi
+    for log in "${logs[@]}"; do
+        if [[ -f $log ]]; then
+            jq -r '.sandbox_id // empty' "$log" 2>/dev/null
+        fi
+    done | sort -u
+}
+
+# kernel_keys_of_sandboxes [AUDIT_LOG...]: prints the ids of the keys in the user keyring that
+# belong to the sandboxes the audit logs name (see audit_sandbox_ids). Keys are described
+# jitbox:SANDBOX_ID:KEY.
+kernel_keys_of_sandboxes() {
+    local sandbox_id
+    for sandbox_id in $(audit_sandbox_ids "$@"); do
+        kernel_keys_matching "^jitbox:$sandbox_id:"
     done
 }
 
@@ -459,11 +496,15 @@ on_cleanup() {
 # because down must remove every sandbox that has a record.
 cleanup_run() {
     if ((TEST_NEEDS_JITBOX)) && [[ -x $JITBOX_BIN ]]; then
-        run jb down --all --ignore-missing
-        if ((RC != 0)); then
-            fail "cleanup: jitbox down --all --ignore-missing exits 0" "exit status: $RC"
-            show_output
-        fi
+        local state_home
+        for state_home in "$XDG_STATE_HOME" "${EXTRA_STATE_HOMES[@]}"; do
+            XDG_STATE_HOME=$state_home run jb down --all --ignore-missing
+            if ((RC != 0)); then
+                fail "cleanup: jitbox down --all --ignore-missing exits 0 in $state_home" \
+                    "exit status: $RC"
+                show_output
+            fi
+        done
     fi
     if ((TEST_NEEDS_DOCKER)); then
         cleanup_docker

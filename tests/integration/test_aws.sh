@@ -6,8 +6,10 @@
 # `exec` with its credentials, exit statuses, environment and nested calls, `env`, and a
 # credential_process profile. Then renewal of a session close to its expiry, `down`, the ttl
 # bounds, AccessDenied and clock-skew errors, and MFA from standard input and without a
-# terminal. Last, an EC2 instance from `up` through `status`, `extend` and `down`, and one that
-# the background child terminates at its expiry.
+# terminal. Renewal through `env` and a credential_process profile, none after the grant's
+# deadline, and the renewal of an MFA session, which needs a code. Last, an EC2 instance from
+# `up` through `status`, `extend` and `down`, and one that the background child terminates at
+# its expiry.
 #
 # Every template names the fake as endpoint_url and AWS_ENDPOINT_URL points there too, so no
 # command can reach a public AWS host. At the end, the test searches for the secret access keys
@@ -40,7 +42,10 @@ fake_aws_start --pending-seconds 1 --shutting-down-seconds 1
 OWNER=$(id -un)
 RO=ro-$RUN_ID
 RENEW=renew-$RUN_ID
+ENV_RENEW=envrenew-$RUN_ID
+CP_RENEW=cprenew-$RUN_ID
 MFA=mfa-$RUN_ID
+MFA_RENEW=mfarenew-$RUN_ID
 EC2=ec2-$RUN_ID
 EC2_SHORT=ec2short-$RUN_ID
 SUBNET=subnet-0123456789abcdef0
@@ -50,10 +55,10 @@ ASSUMED_ROLE_PREFIX=arn:aws:sts::$FAKE_AWS_ACCOUNT_ID:assumed-role/jitbox-sandbo
 EXEC_FAILED=125
 
 # Called by the cleanup after `down --all`, which must have removed every key, so one left is a
-# failed check. Every sandbox name ends in RUN_ID.
+# failed check. The audit log names the id of every sandbox the test made.
 remove_kernel_keys_left() {
     local keys=()
-    mapfile -t keys < <(kernel_keys_matching "^jitbox:[a-z0-9-]*-$RUN_ID:")
+    mapfile -t keys < <(kernel_keys_of_sandboxes)
     if ((${#keys[@]} > 0)); then
         fail "cleanup: no kernel key left after down --all" "${keys[@]}"
     fi
@@ -109,7 +114,7 @@ no_record() {
     [[ ! -e $(record_path "$1") ]]
 }
 
-# kernel_key_exists SANDBOX KEY
+# kernel_key_exists SANDBOX_ID KEY
 kernel_key_exists() {
     keyctl search @u user "jitbox:$1:$2" >/dev/null 2>&1
 }
@@ -137,6 +142,32 @@ caller_arn_of_output() {
 # jb_no_tty ARGS...: jitbox in a new session, so that it has no controlling terminal.
 jb_no_tty() {
     setsid -w timeout -k 5 "$JITBOX_TIMEOUT" "$JITBOX_BIN" --config "$TEST_DIR/jitbox.toml" "$@"
+}
+
+# add_credential_process_profile PROFILE NAME: adds a profile to AWS_CONFIG_FILE that takes its
+# credentials from `jitbox creds show NAME --format credential-process`.
+add_credential_process_profile() {
+    cat >>"$AWS_CONFIG_FILE" <<EOF
+[profile $1]
+credential_process = $JITBOX_BIN --config $TEST_DIR/jitbox.toml creds show $2 \
+    --format credential-process
+region = $AWS_REGION
+EOF
+}
+
+# caller_via_profile PROFILE: runs get-caller-identity through PROFILE (see `logged`), without
+# the base key variables.
+caller_via_profile() {
+    logged 0 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+        timeout -k 5 60 "$FAKE_AWS_CLI" --profile "$1" --endpoint-url "$AWS_ENDPOINT_URL" \
+        --output json sts get-caller-identity
+}
+
+# caller_via_env ENV_OUTPUT: evaluates the output of `jitbox env` and runs get-caller-identity
+# (see `run`). The commands go in on stdin, so that no value is on a command line.
+caller_via_env() {
+    run timeout -k 5 60 bash -c 'eval "$(cat)" && exec "$@"' bash "${GET_CALLER_IDENTITY[@]}" \
+        <<<"$1"
 }
 
 # The AWS CLI command that prints the caller's identity, for `jitbox exec` to run.
@@ -212,7 +243,8 @@ expect_eq "creds list shows no value" \
     "$(json "$OUT" "[.[] | select(.sandbox == \"$RO\") | has(\"value\")] | any")" false
 logged 0 jb creds list
 expect_contains "creds list table names the item" "$OUT" aws-session
-check "the kernel keyring has the item" kernel_key_exists "$RO" aws-session
+RO_ID=$(record_field "$RO" .id)
+check "the kernel keyring has the item under the sandbox id" kernel_key_exists "$RO_ID" aws-session
 expect_eq "the record names the kernel backend" "$(record_field "$RO" .secret_backend)" kernel
 
 # --- exec -----------------------------------------------------------------------------------------
@@ -249,10 +281,7 @@ expect_contains "exec of a missing sandbox names it" "$ERR" "missing-$RUN_ID"
 
 # No output of `env` or `creds show` goes to OUTPUT_LOG, because printing the values is their job.
 expect_exit 0 jb env "$RO"
-env_output=$OUT
-# The commands go in on stdin, so that no value is on a command line.
-run timeout -k 5 60 bash -c 'eval "$(cat)" && exec "$@"' bash "${GET_CALLER_IDENTITY[@]}" \
-    <<<"$env_output"
+caller_via_env "$OUT"
 expect_eq "eval of env: get-caller-identity returns the assumed role" "$(caller_arn_of_output)" \
     "$ASSUMED_ROLE_PREFIX/$OWNER@$RO"
 
@@ -260,15 +289,8 @@ expect_exit 0 jb creds show "$RO" --format credential-process
 expect_eq "credential-process output: Version" "$(json "$OUT" .Version)" 1
 expect_match "credential-process output: AccessKeyId" "$(json "$OUT" .AccessKeyId)" '^ASIA'
 expect_match "credential-process output: Expiration" "$(json "$OUT" .Expiration)" "$RFC3339_UTC"
-cat >>"$AWS_CONFIG_FILE" <<EOF
-[profile jitbox-ro]
-credential_process = $JITBOX_BIN --config $TEST_DIR/jitbox.toml creds show $RO \
-    --format credential-process
-region = $AWS_REGION
-EOF
-logged 0 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
-    timeout -k 5 60 "$FAKE_AWS_CLI" --profile jitbox-ro --endpoint-url "$AWS_ENDPOINT_URL" \
-    --output json sts get-caller-identity
+add_credential_process_profile jitbox-ro "$RO"
+caller_via_profile jitbox-ro
 expect_eq "credential_process profile: get-caller-identity returns the assumed role" \
     "$(caller_arn_of_output)" "$ASSUMED_ROLE_PREFIX/$OWNER@$RO"
 expect_eq "exec, env and creds show called no further AssumeRole" "$(assume_role_count)" 1
@@ -280,6 +302,7 @@ expect_eq "exec, env and creds show called no further AssumeRole" "$(assume_role
 fake_aws_control POST /__fake/expire '{"scope": "next", "count": 1, "lifetime_seconds": 120}' \
     >/dev/null
 logged 0 jb up aws-readonly --name "$RENEW"
+RENEW_ID=$(record_field "$RENEW" .id)
 fake_aws_control POST /__fake/expire '{"scope": "issued"}' >/dev/null
 before=$(assume_role_count "$OWNER@$RENEW")
 logged 0 jb exec "$RENEW" -- "${GET_CALLER_IDENTITY[@]}"
@@ -304,9 +327,73 @@ expect_contains "exec by template name with two sandboxes lists them" "$ERR" "$R
 logged 0 jb down "$RENEW"
 logged "$EXEC_FAILED" jb exec "$RENEW" -- true
 expect_eq "down removed the aws-session item" "$(creds_item_count "$RENEW")" 0
-check "down removed the kernel key" no_kernel_key "$RENEW" aws-session
+check "down removed the kernel key" no_kernel_key "$RENEW_ID" aws-session
 expect_eq "down called no further AssumeRole" "$(assume_role_count "$OWNER@$RENEW")" \
     $((before + 1))
+
+# --- renewal through env and credential_process, and none after the deadline ---------------------
+
+# start_with_stale_session NAME TEMPLATE [UP_OPTIONS...]: starts sandbox NAME with a session that
+# has two minutes left, inside jitbox's renewal margin, and then expires it at the fake, so only
+# a renewed session passes get-caller-identity.
+start_with_stale_session() {
+    fake_aws_control POST /__fake/expire '{"scope": "next", "count": 1, "lifetime_seconds": 120}' \
+        >/dev/null
+    logged 0 jb up "$2" --name "$1" "${@:3}"
+    fake_aws_control POST /__fake/expire '{"scope": "issued"}' >/dev/null
+}
+
+start_with_stale_session "$ENV_RENEW" aws-readonly
+before=$(assume_role_count "$OWNER@$ENV_RENEW")
+expect_exit 0 jb env "$ENV_RENEW"
+caller_via_env "$OUT"
+expect_eq "env renewed the session: get-caller-identity works" "$(caller_arn_of_output)" \
+    "$ASSUMED_ROLE_PREFIX/$OWNER@$ENV_RENEW"
+expect_eq "env called AssumeRole once more" "$(assume_role_count "$OWNER@$ENV_RENEW")" \
+    $((before + 1))
+expect_exit 0 jb env "$ENV_RENEW"
+expect_eq "the next env uses the renewed session" "$(assume_role_count "$OWNER@$ENV_RENEW")" \
+    $((before + 1))
+
+start_with_stale_session "$CP_RENEW" aws-readonly
+before=$(assume_role_count "$OWNER@$CP_RENEW")
+# The AWS CLI below, and jitbox under it, run without the base key variables, so the renewal
+# takes the base key from the default profile, as on a workstation.
+cat >>"$AWS_SHARED_CREDENTIALS_FILE" <<EOF
+[default]
+aws_access_key_id = $AWS_ACCESS_KEY_ID
+aws_secret_access_key = $AWS_SECRET_ACCESS_KEY
+EOF
+add_credential_process_profile jitbox-renew "$CP_RENEW"
+caller_via_profile jitbox-renew
+expect_eq "credential_process renewed the session: get-caller-identity works" \
+    "$(caller_arn_of_output)" "$ASSUMED_ROLE_PREFIX/$OWNER@$CP_RENEW"
+expect_eq "credential_process called AssumeRole once more" \
+    "$(assume_role_count "$OWNER@$CP_RENEW")" $((before + 1))
+expect_exit 0 jb creds show "$CP_RENEW" --format credential-process
+grant_end=$(epoch_of "$(record_field "$CP_RENEW" .expires_at)")
+grant_left=$((grant_end - $(epoch_of "$(json "$OUT" .Expiration)")))
+check "credential_process: the renewed session ends with the grant (${grant_left}s earlier)" \
+    test "$grant_left" -ge 0 -a "$grant_left" -le 5
+expect_eq "the next credential_process uses the renewed session" \
+    "$(assume_role_count "$OWNER@$CP_RENEW")" $((before + 1))
+
+# The record's deadline moves into the past, as it is between the deadline and the moment the
+# background child removes the sandbox. Its session has most of an hour left, and no command
+# may hand it out or ask STS for another.
+past=$(date -u -d '-1 min' +%Y-%m-%dT%H:%M:%SZ)
+jq --arg past "$past" '.expires_at = $past' "$(record_path "$ENV_RENEW")" >"$TEST_DIR/record.tmp"
+chmod 0600 "$TEST_DIR/record.tmp"
+mv "$TEST_DIR/record.tmp" "$(record_path "$ENV_RENEW")"
+calls=$(assume_role_count)
+logged "$EXEC_FAILED" jb exec "$ENV_RENEW" -- true
+expect_contains "after the deadline: exec says the sandbox expired" "$ERR" "is expired"
+logged 4 jb env "$ENV_RENEW"
+expect_contains "after the deadline: env says the sandbox expired" "$ERR" "is expired"
+logged 4 jb creds show "$ENV_RENEW" --format credential-process
+expect_contains "after the deadline: creds show says the sandbox expired" "$ERR" "is expired"
+expect_eq "after the deadline: no AssumeRole" "$(assume_role_count)" "$calls"
+logged 0 jb down "$ENV_RENEW" "$CP_RENEW"
 
 # --- bounds and errors ----------------------------------------------------------------------------
 
@@ -360,6 +447,35 @@ check "no terminal: up fails within 10 s" test $((SECONDS - started)) -lt 10
 expect_contains "no terminal: the error names --mfa-stdin" "$ERR" --mfa-stdin
 expect_eq "no terminal: no AssumeRole" "$(assume_role_count)" "$calls"
 check "no terminal: no record" no_record "mfa-notty-$RUN_ID"
+
+# An MFA session is never renewed silently: with no terminal to ask on and no --mfa-stdin, the
+# renewal fails before any call to STS, and with --mfa-stdin it takes the code from there.
+start_with_stale_session "$MFA_RENEW" aws-mfa --mfa-stdin <<<"$FAKE_AWS_MFA_CODE"
+calls=$(assume_role_count "$OWNER@$MFA_RENEW")
+logged "$EXEC_FAILED" jb_no_tty exec "$MFA_RENEW" -- true </dev/null
+expect_contains "MFA renewal, no terminal: exec says the session needs renewal" "$ERR" \
+    "needs renewal"
+expect_contains "MFA renewal, no terminal: exec names the MFA device" "$ERR" \
+    "$FAKE_AWS_MFA_SERIAL"
+expect_contains "MFA renewal, no terminal: exec names --mfa-stdin" "$ERR" --mfa-stdin
+logged 2 jb_no_tty env "$MFA_RENEW" </dev/null
+expect_contains "MFA renewal, no terminal: env names --mfa-stdin" "$ERR" --mfa-stdin
+logged 2 jb_no_tty creds show "$MFA_RENEW" --format credential-process </dev/null
+expect_contains "MFA renewal, no terminal: creds show names --mfa-stdin" "$ERR" --mfa-stdin
+expect_eq "MFA renewal without a code: no AssumeRole" "$(assume_role_count "$OWNER@$MFA_RENEW")" \
+    "$calls"
+expect_exit 0 jb_no_tty env "$MFA_RENEW" --mfa-stdin <<<"$FAKE_AWS_MFA_CODE"
+expect_eq "MFA renewal with --mfa-stdin: one AssumeRole" \
+    "$(assume_role_count "$OWNER@$MFA_RENEW")" $((calls + 1))
+parameters=$(last_assume_role "$OWNER@$MFA_RENEW")
+expect_eq "MFA renewal: AssumeRole has the serial number" "$(json "$parameters" .SerialNumber)" \
+    "$FAKE_AWS_MFA_SERIAL"
+logged 0 jb_no_tty exec "$MFA_RENEW" -- "${GET_CALLER_IDENTITY[@]}" </dev/null
+expect_eq "MFA renewal: exec uses the renewed session without a code" "$(caller_arn_of_output)" \
+    "$ASSUMED_ROLE_PREFIX/$OWNER@$MFA_RENEW"
+expect_eq "MFA renewal: the failed attempts are audited" "$(audit_count renew "$MFA_RENEW" error)" 3
+expect_eq "MFA renewal: the renewal is audited" "$(audit_count renew "$MFA_RENEW" ok)" 1
+logged 0 jb down "$MFA_RENEW"
 
 # --- EC2 ------------------------------------------------------------------------------------------
 
@@ -451,7 +567,7 @@ expect_eq "short EC2 sandbox: audit has an expire line" \
 logged 0 jb -v down "$RO"
 logged "$EXEC_FAILED" jb exec "$RO" -- true
 expect_eq "down: creds list has no item" "$(creds_item_count "$RO")" 0
-check "down: the kernel key is gone" no_kernel_key "$RO" aws-session
+check "down: the kernel key is gone" no_kernel_key "$RO_ID" aws-session
 logged 0 jb status --json
 expect_eq "no sandbox is left" "$(json "$OUT" length)" 0
 

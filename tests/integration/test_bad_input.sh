@@ -94,6 +94,16 @@ reject "group-writable config file" 2 "chmod go-w $TEST_DIR/group-writable.toml"
     jb_raw --config "$TEST_DIR/group-writable.toml" up alpha
 expect_contains "group-writable config file: message names the mode" "$ERR" "mode 0664"
 
+mkdir -m 0777 "$TEST_DIR/shared"
+chmod 0777 "$TEST_DIR/shared"
+write_config shared/jitbox.toml 'image = "busybox:1.36"'
+reject "config file in a world-writable folder" 2 "chmod go-w $TEST_DIR/shared" \
+    jb_raw --config "$TEST_DIR/shared/jitbox.toml" up alpha
+expect_contains "config in a world-writable folder: message names the mode" "$ERR" "mode 0777"
+chmod 1777 "$TEST_DIR/shared"
+expect_exit 0 jb_raw --config "$TEST_DIR/shared/jitbox.toml" templates
+chmod 0700 "$TEST_DIR/shared"
+
 write_config docker-socket.toml 'image = "busybox:1.36"
 command = ["sleep", "infinity"]
 mounts = [{ source = "/var/run/docker.sock", target = "/var/run/docker.sock" }]'
@@ -120,6 +130,29 @@ reject "unknown template" 2 "nosuch" jb up nosuch
 expect_contains "unknown template: message lists alpha" "$ERR" alpha
 expect_contains "unknown template: message lists beta" "$ERR" beta
 reject "invalid --name" 2 "Bad_Name" jb up alpha --name Bad_Name
+
+# --- did you mean ---------------------------------------------------------------------------------
+
+reject "mistyped template" 2 '"alpah"' jb up alpah
+expect_contains "mistyped template: suggests alpha" "$ERR" 'did you mean "alpha"?'
+reject "mistyped command" 2 '"stauts"' jb stauts
+expect_contains "mistyped command: suggests status" "$ERR" '(did you mean "status"?)'
+reject "mistyped subcommand of policy" 2 '"policy chek"' jb policy chek
+expect_contains "mistyped subcommand of policy: suggests check" "$ERR" \
+    '(did you mean "policy check"?)'
+reject "mistyped subcommand of creds" 2 '"creds shwo"' jb creds shwo
+expect_contains "mistyped subcommand of creds: suggests show" "$ERR" \
+    '(did you mean "creds show"?)'
+reject "mistyped option" 2 '"--tll"' jb up alpha --tll 5m
+expect_contains "mistyped option: suggests --ttl" "$ERR" '(did you mean "--ttl"?)'
+reject "unknown command far from every name" 2 '"xx"' jb xx
+expect_eq "unknown command far from every name: no suggestion" \
+    "$(grep -c 'did you mean' <<<"$ERR")" 0
+reject "missing subcommand of creds" 2 "list, show, clear" jb creds
+write_config mistyped-key.toml 'imgae = "busybox:1.36"'
+reject "mistyped key" 2 "mistyped-key.toml:2:1" jb_raw --config "$TEST_DIR/mistyped-key.toml" \
+    up alpha
+expect_contains "mistyped key: suggests image" "$ERR" '(did you mean "image"?)'
 
 # --- engine failures ------------------------------------------------------------------------------
 

@@ -30,10 +30,10 @@ mkdir -m 0700 "$HOME" "$XDG_RUNTIME_DIR"
 unset JITBOX_KEYRING GNOME_KEYRING_CONTROL
 
 # Called by the cleanup once the sandboxes are gone, so that the keyring daemon outlives their
-# removal. It removes kernel keys that are left over. Every sandbox name ends in RUN_ID.
+# removal. It removes kernel keys that are left over, found by the sandbox ids of the audit log.
 remove_creds_leftovers() {
     local keys=()
-    mapfile -t keys < <(kernel_keys_matching "^jitbox:[a-z0-9-]*-$RUN_ID:")
+    mapfile -t keys < <(kernel_keys_of_sandboxes)
     remove_kernel_keys "${keys[@]}"
     stop_keyring_daemon
     rm -rf "$bus_dir"
@@ -145,7 +145,7 @@ logged 0 jb down "plain-$RUN_ID"
 # --- a named backend that does not work -----------------------------------------------------------
 
 JITBOX_KEYRING=secret-service without_bus run jb up db --name "broken-$RUN_ID"
-check "up with a broken named backend fails" test "$RC" -ne 0
+expect_eq "up with a broken named backend exits 2" "$RC" 2
 expect_contains "the error says nothing was created" "$ERR" "nothing was created"
 expect_contains "the error names the backend" "$ERR" 'secret store "secret-service"'
 check "no record is left" test ! -e "$(record_path "broken-$RUN_ID")"

@@ -10,8 +10,9 @@
 #
 # The script runs itself again under dbus-run-session with a bus configuration that has no
 # service activation, so nothing starts on that bus but what the test starts, and the daemons
-# use HOME and XDG_RUNTIME_DIR inside the test dir. Kernel keys are named
-# jitbox:jitbox-test-RUN_ID:KEY, and the EXIT trap removes them and stops the daemons.
+# use HOME and XDG_RUNTIME_DIR inside the test dir. Items belong to the sandbox id RUN_ID plus
+# four hex digits, so kernel keys are named jitbox:SANDBOX_ID:KEY, and the EXIT trap removes
+# them and stops the daemons.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 
 source "$(dirname "${BASH_SOURCE[0]}")/keyring_lib.sh"
@@ -26,7 +27,8 @@ fi
 
 # Upper bound for every fall-back and locked lookup, in milliseconds.
 FALLBACK_LIMIT_MS=2000
-SANDBOX=jitbox-test-$RUN_ID
+# 16 hex digits, like the ids jitbox gives its sandboxes.
+SANDBOX_ID=${RUN_ID}5eed
 PROBE_STDERR_LOG=$TEST_DIR/probe-stderr.log
 KEYRING_DAEMON_PID=""
 ELAPSED_MS=0
@@ -63,7 +65,7 @@ chmod +x "$TEST_DIR/bin/dbus-launch"
 run_kernel_keys() {
     local id
     for id in $(keyctl rlist @u 2>/dev/null); do
-        if keyctl rdescribe "$id" 2>/dev/null | grep -q ";jitbox:$SANDBOX:"; then
+        if keyctl rdescribe "$id" 2>/dev/null | grep -q ";jitbox:$SANDBOX_ID:"; then
             echo "$id"
         fi
     done
@@ -141,7 +143,7 @@ expect_fast() {
 service_items() {
     dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
         org.freedesktop.Secret.Service.SearchItems \
-        "dict:string:string:xdg:schema,io.jitbox.Secret,sandbox,$SANDBOX,key,$1" 2>/dev/null |
+        "dict:string:string:xdg:schema,io.jitbox.Secret,sandbox,$SANDBOX_ID,key,$1" 2>/dev/null |
         grep -o 'object path "[^"]*"' | cut -d'"' -f2
 }
 
@@ -163,7 +165,7 @@ expect_contains "the reason names the missing bus" "$OUT" "DBUS_SESSION_BUS_ADDR
 expect_fast "fall-back without D-Bus"
 
 JITBOX_KEYRING=secret-service timed without_bus probe choose
-expect_eq "secret-service named without D-Bus exits 1" "$RC" 1
+expect_eq "secret-service named without D-Bus exits 2" "$RC" 2
 expect_contains "the error names the missing bus" "$ERR" "DBUS_SESSION_BUS_ADDRESS is unset"
 expect_contains "the error says no fall-back happened" "$ERR" 'secret store "secret-service"'
 expect_fast "error for secret-service without D-Bus"
@@ -191,8 +193,8 @@ expect_match "choose with a silent bus falls back" "${OUT%%$'\n'*}" '^(kernel|fi
 expect_contains "the reason says the bus timed out" "$OUT" "timed out"
 expect_fast "fall-back from a silent bus"
 
-JITBOX_KEYRING=secret-service timed on_bus "unix:path=$silent_socket" probe get "$SANDBOX" KEY
-expect_eq "secret-service named with a silent bus exits 1" "$RC" 1
+JITBOX_KEYRING=secret-service timed on_bus "unix:path=$silent_socket" probe get "$SANDBOX_ID" KEY
+expect_eq "secret-service named with a silent bus exits 2" "$RC" 2
 expect_contains "the error says the bus timed out" "$ERR" "timed out"
 expect_fast "error for secret-service on a silent bus"
 check "no bus was autolaunched for the silent bus" no_autolaunch
@@ -207,71 +209,71 @@ login_collection=$(default_collection)
 expect_exit 0 probe choose
 expect_eq "auto chooses secret-service when it works" "${OUT%%$'\n'*}" secret-service
 
-expect_exit 0 probe_put VALUE_FIRST "$SANDBOX" PASSWORD 1h
-expect_exit 0 probe get "$SANDBOX" PASSWORD
+expect_exit 0 probe_put VALUE_FIRST "$SANDBOX_ID" PASSWORD 1h
+expect_exit 0 probe get "$SANDBOX_ID" PASSWORD
 expect_eq "get finds the stored value" "$OUT" "found"$'\n'"$VALUE_FIRST"
 
 mapfile -t items < <(service_items PASSWORD)
 expect_eq "one item of schema io.jitbox.Secret exists" "${#items[@]}" 1
 expect_match "the item is in the default collection" "${items[0]:-}" "^$login_collection/"
 
-expect_exit 0 probe_put VALUE_SECOND "$SANDBOX" PASSWORD 2h
-expect_exit 0 probe get "$SANDBOX" PASSWORD
+expect_exit 0 probe_put VALUE_SECOND "$SANDBOX_ID" PASSWORD 2h
+expect_exit 0 probe get "$SANDBOX_ID" PASSWORD
 expect_eq "get finds the replaced value" "$OUT" "found"$'\n'"$VALUE_SECOND"
 mapfile -t items < <(service_items PASSWORD)
 expect_eq "put replaced the item instead of adding one" "${#items[@]}" 1
 
-expect_exit 0 probe_put VALUE_SHORT "$SANDBOX" SHORT 2s
+expect_exit 0 probe_put VALUE_SHORT "$SANDBOX_ID" SHORT 2s
 expect_exit 0 probe list
-expect_contains "list shows PASSWORD" "$OUT" "$SANDBOX PASSWORD "
-expect_contains "list shows SHORT" "$OUT" "$SANDBOX SHORT "
+expect_contains "list shows PASSWORD" "$OUT" "$SANDBOX_ID PASSWORD "
+expect_contains "list shows SHORT" "$OUT" "$SANDBOX_ID SHORT "
 expect_match "list shows RFC 3339 expiry times" "${OUT%%$'\n'*}" " [0-9T:-]+Z$"
 sleep 3
-expect_exit 0 probe get "$SANDBOX" SHORT
+expect_exit 0 probe get "$SANDBOX_ID" SHORT
 expect_eq "get does not return an expired value" "$OUT" "not_found"
 expect_exit 0 probe list
-check "list hides the expired item" test "${OUT/"$SANDBOX SHORT "/}" == "$OUT"
+check "list hides the expired item" test "${OUT/"$SANDBOX_ID SHORT "/}" == "$OUT"
 expect_exit 0 probe purge
 expect_eq "purge removes the expired item" "$OUT" 1
 mapfile -t items < <(service_items SHORT)
 expect_eq "no SHORT item is left in the keyring" "${#items[@]}" 0
 
-expect_exit 0 probe remove "$SANDBOX" PASSWORD
+expect_exit 0 probe remove "$SANDBOX_ID" PASSWORD
 expect_eq "remove reports removed" "$OUT" removed
-expect_exit 0 probe get "$SANDBOX" PASSWORD
+expect_exit 0 probe get "$SANDBOX_ID" PASSWORD
 expect_eq "get after remove finds nothing" "$OUT" "not_found"
-expect_exit 0 probe remove "$SANDBOX" PASSWORD
+expect_exit 0 probe remove "$SANDBOX_ID" PASSWORD
 expect_eq "remove of a missing item reports absent" "$OUT" absent
 
-expect_exit 0 probe_put VALUE_FIRST "$SANDBOX" A 1h
-expect_exit 0 probe_put VALUE_SECOND "$SANDBOX" B 1h
-expect_exit 0 probe remove-sandbox "$SANDBOX"
+expect_exit 0 probe_put VALUE_FIRST "$SANDBOX_ID" A 1h
+expect_exit 0 probe_put VALUE_SECOND "$SANDBOX_ID" B 1h
+expect_exit 0 probe remove-sandbox "$SANDBOX_ID"
 expect_eq "remove-sandbox removes both items" "$OUT" 2
 
 # --- secret-service, locked -----------------------------------------------------------------------
 
-expect_exit 0 probe_put VALUE_LOCKED "$SANDBOX" LOCKED 1h
+expect_exit 0 probe_put VALUE_LOCKED "$SANDBOX_ID" LOCKED 1h
 stop_keyring_daemon
 # A restart without --unlock leaves the login collection, and the item in it, locked.
 if ! start_keyring_daemon; then
     die "gnome-keyring-daemon did not come back within 10 s (see keyring-daemon.log)"
 fi
 
-JITBOX_KEYRING=secret-service timed probe get "$SANDBOX" LOCKED </dev/null
+JITBOX_KEYRING=secret-service timed probe get "$SANDBOX_ID" LOCKED </dev/null
 expect_eq "get in a locked collection exits 0" "$RC" 0
 expect_eq "get of a locked item reports locked" "$OUT" locked
 expect_fast "locked lookup"
 
-JITBOX_KEYRING=secret-service timed probe get "$SANDBOX" MISSING </dev/null
+JITBOX_KEYRING=secret-service timed probe get "$SANDBOX_ID" MISSING </dev/null
 expect_eq "get of an unknown key in a locked collection reports locked" "$OUT" locked
 expect_fast "locked lookup of an unknown key"
 
-JITBOX_KEYRING=secret-service timed probe_put VALUE_FIRST "$SANDBOX" NEW 1h
+JITBOX_KEYRING=secret-service timed probe_put VALUE_FIRST "$SANDBOX_ID" NEW 1h
 expect_eq "put into a locked collection exits 1" "$RC" 1
 expect_contains "the put error says locked" "$ERR" "locked"
 expect_fast "put into a locked collection"
 
-for command in list "remove $SANDBOX LOCKED" "remove-sandbox $SANDBOX" purge; do
+for command in list "remove $SANDBOX_ID LOCKED" "remove-sandbox $SANDBOX_ID" purge; do
     # shellcheck disable=SC2086 # the command's words are split on purpose.
     JITBOX_KEYRING=secret-service timed probe $command </dev/null
     expect_eq "$command in a locked collection exits 1" "$RC" 1
@@ -291,19 +293,19 @@ if ! keyctl rdescribe @u >/dev/null 2>&1; then
     skip "kernel keyring" "the kernel refuses keyctl here"
 else
     export JITBOX_KEYRING=kernel
-    expect_exit 0 probe_put VALUE_KERNEL "$SANDBOX" TOKEN 10m
-    expect_exit 0 probe get "$SANDBOX" TOKEN
+    expect_exit 0 probe_put VALUE_KERNEL "$SANDBOX_ID" TOKEN 10m
+    expect_exit 0 probe get "$SANDBOX_ID" TOKEN
     expect_eq "kernel get finds the value" "$OUT" "found"$'\n'"$VALUE_KERNEL"
-    key_id=$(keyctl search @u user "jitbox:$SANDBOX:TOKEN" 2>/dev/null)
-    expect_match "the key is named jitbox:SANDBOX:KEY in the user keyring" "$key_id" '^[0-9]+$'
+    key_id=$(keyctl search @u user "jitbox:$SANDBOX_ID:TOKEN" 2>/dev/null)
+    expect_match "the key is named jitbox:SANDBOX_ID:KEY in the user keyring" "$key_id" '^[0-9]+$'
     expect_eq "the cleanup finds the key of this run" "$(run_kernel_keys)" "$key_id"
     expect_contains "the key is readable by its owner only" \
         "$(keyctl rdescribe "$key_id" 2>&1)" ";3f3f0000;"
     key_timeout=$(awk -v id="$(printf '%08x' "$key_id")" '$1 == id { print $4 }' /proc/keys)
     expect_match "the key has a kernel timeout" "$key_timeout" '^[0-9]+[smh]$'
     expect_exit 0 probe list
-    expect_contains "kernel list shows the key" "$OUT" "$SANDBOX TOKEN "
-    expect_exit 0 probe remove "$SANDBOX" TOKEN
+    expect_contains "kernel list shows the key" "$OUT" "$SANDBOX_ID TOKEN "
+    expect_exit 0 probe remove "$SANDBOX_ID" TOKEN
     expect_eq "kernel remove reports removed" "$OUT" removed
     check "the kernel key is gone" test -z "$(run_kernel_keys)"
     unset JITBOX_KEYRING
@@ -313,23 +315,23 @@ fi
 
 secrets_dir=$XDG_RUNTIME_DIR/jitbox
 export JITBOX_KEYRING=file
-expect_exit 0 probe_put VALUE_FILE "$SANDBOX" TOKEN 10m
+expect_exit 0 probe_put VALUE_FILE "$SANDBOX_ID" TOKEN 10m
 expect_eq "the file store folder is 0700" "$(stat -c %a "$secrets_dir")" 700
 expect_eq "the file store file is 0600" "$(stat -c %a "$secrets_dir/secrets.json")" 600
-expect_exit 0 probe get "$SANDBOX" TOKEN
+expect_exit 0 probe get "$SANDBOX_ID" TOKEN
 expect_eq "file get finds the value" "$OUT" "found"$'\n'"$VALUE_FILE"
 
 chmod 0755 "$secrets_dir"
-expect_exit 1 probe get "$SANDBOX" TOKEN
+expect_exit 2 probe get "$SANDBOX_ID" TOKEN
 expect_contains "a folder of mode 0755 is rejected" "$ERR" "has mode 0755"
 expect_eq "the folder mode is not repaired" "$(stat -c %a "$secrets_dir")" 755
 chmod 0700 "$secrets_dir"
 
 chmod 0644 "$secrets_dir/secrets.json"
-expect_exit 1 probe get "$SANDBOX" TOKEN
+expect_exit 2 probe get "$SANDBOX_ID" TOKEN
 expect_contains "a file of mode 0644 is rejected" "$ERR" "has mode 0644"
 chmod 0600 "$secrets_dir/secrets.json"
-expect_exit 0 probe remove-sandbox "$SANDBOX"
+expect_exit 0 probe remove-sandbox "$SANDBOX_ID"
 expect_eq "file remove-sandbox removes the item" "$OUT" 1
 unset JITBOX_KEYRING
 
@@ -338,7 +340,7 @@ unset JITBOX_KEYRING
 # The probe opens the store before it reads stdin, so it is running with its final argv while
 # the fifo has no data yet.
 mkfifo "$TEST_DIR/value.fifo"
-JITBOX_KEYRING='file' "$PROBE" put "$SANDBOX" ARGV 10m <"$TEST_DIR/value.fifo" \
+JITBOX_KEYRING='file' "$PROBE" put "$SANDBOX_ID" ARGV 10m <"$TEST_DIR/value.fifo" \
     2>>"$PROBE_STDERR_LOG" &
 argv_pid=$!
 exec {fifo_fd}>"$TEST_DIR/value.fifo"
@@ -352,10 +354,10 @@ argv=$(tr '\0' ' ' <"/proc/$argv_pid/cmdline" 2>/dev/null)
 exec {fifo_fd}>&-
 wait "$argv_pid"
 expect_eq "put with the value from a fifo exits 0" "$?" 0
-expect_contains "the probe's argv is its command" "$argv" "put $SANDBOX ARGV 10m"
+expect_contains "the probe's argv is its command" "$argv" "put $SANDBOX_ID ARGV 10m"
 for value in "${ALL_VALUES[@]}"; do
     check "argv does not contain ${value##*-}" test "${argv/"$value"/}" == "$argv"
     check "stderr does not contain ${value##*-}" file_lacks "$value" "$PROBE_STDERR_LOG"
 done
-JITBOX_KEYRING='file' expect_exit 0 probe get "$SANDBOX" ARGV
+JITBOX_KEYRING='file' expect_exit 0 probe get "$SANDBOX_ID" ARGV
 expect_eq "the value from the fifo was stored" "$OUT" "found"$'\n'"$VALUE_ARGV"

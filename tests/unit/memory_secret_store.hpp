@@ -11,9 +11,9 @@
 
 namespace jitbox::test {
 
-/// Keeps items in a map. Expiry is not enforced, so get returns every item that was put. With
-/// `locked` set, get reports LookupStatus::locked and put fails with ExitCode::locked, as a
-/// locked keyring does.
+/// Keeps items in a map, by sandbox id and key. Expiry is not enforced, so get returns every
+/// item that was put. With `locked` set, get reports LookupStatus::locked and put fails with
+/// ExitCode::locked, as a locked keyring does.
 class MemorySecretStore final : public SecretStore {
 public:
     std::string_view name() const override { return "memory"; }
@@ -22,22 +22,33 @@ public:
             return make_failure(ExitCode::locked, "keyring memory is locked");
         }
         ++put_count;
-        items[{item.sandbox, item.key}] = item;
+        items[{item.sandbox_id, item.key}] = item;
         return {};
     }
-    Result<SecretLookup> get(std::string_view sandbox, std::string_view key) override {
+    Result<SecretLookup> get(std::string_view sandbox_id, std::string_view key) override {
         if (locked) {
             return SecretLookup{LookupStatus::locked, ""};
         }
-        auto found = items.find({std::string(sandbox), std::string(key)});
+        auto found = items.find({std::string(sandbox_id), std::string(key)});
         if (found == items.end()) {
             return SecretLookup{};
         }
         return SecretLookup{LookupStatus::found, found->second.value};
     }
-    Result<std::vector<SecretInfo>> list() override { return std::vector<SecretInfo>{}; }
-    Result<bool> remove(std::string_view, std::string_view) override { return false; }
-    Result<std::size_t> remove_sandbox(std::string_view) override { return std::size_t{0}; }
+    Result<std::vector<SecretInfo>> list() override {
+        std::vector<SecretInfo> infos;
+        for (const auto& [names, item] : items) {
+            infos.push_back({item.sandbox_id, item.key, item.expires_at, item.sandbox_name});
+        }
+        return infos;
+    }
+    Result<bool> remove(std::string_view sandbox_id, std::string_view key) override {
+        return items.erase({std::string(sandbox_id), std::string(key)}) > 0;
+    }
+    Result<std::size_t> remove_sandbox(std::string_view sandbox_id) override {
+        return static_cast<std::size_t>(std::erase_if(
+            items, [&](const auto& entry) { return entry.first.first == sandbox_id; }));
+    }
     Result<std::size_t> purge_expired(TimePoint) override { return std::size_t{0}; }
 
     std::map<std::pair<std::string, std::string>, SecretItem> items;

@@ -716,6 +716,54 @@ TEST_CASE("closest_name suggestions") {
     CHECK(closest_name("imgae", {}).empty());
 }
 
+TEST_CASE("edit_distance counts an adjacent swap as one edit") {
+    struct Case {
+        std::string from;
+        std::string to;
+        std::size_t distance;
+    };
+    const std::vector<Case> cases{
+        {"", "", 0},
+        {"", "up", 2},
+        {"status", "status", 0},
+        {"stauts", "status", 1}, // one swap, where Levenshtein counts two substitutions
+        {"imgae", "image", 1},
+        {"statsu", "status", 1},
+        {"tatus", "status", 1},
+        {"statuss", "status", 1},
+        {"stXtus", "status", 1},
+        {"ab", "ba", 1},
+        {"abc", "ca", 3}, // no character is edited twice, so not 2
+        {"kitten", "sitting", 3},
+        {"defualt_tempalte", "default_template", 2},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.from);
+        CAPTURE(c.to);
+        CHECK(edit_distance(c.from, c.to) == c.distance);
+        CHECK(edit_distance(c.to, c.from) == c.distance);
+    }
+}
+
+TEST_CASE("closest_name allows one edit per three characters") {
+    const std::vector<std::string> commands{"up", "down", "status", "extend", "templates",
+                                            "policy", "gc", "reap", "audit", "creds", "env",
+                                            "exec"};
+    CHECK(closest_name("stauts", commands) == "status");
+    CHECK(closest_name("polcy", commands) == "policy");
+    CHECK(closest_name("tempaltes", commands) == "templates");
+    CHECK(closest_name("dwon", commands) == "down");
+    CHECK(closest_name("upp", commands) == "up");
+    // Two edits turn any two-letter word into "up", so a short typo suggests nothing.
+    CHECK(closest_name("xx", commands).empty());
+    CHECK(closest_name("st", commands).empty());
+    CHECK(closest_name("stat", commands).empty()); // two edits short of "status"
+    CHECK(closest_name("", commands).empty());
+    // A tie goes to the name listed first.
+    CHECK(closest_name("exe", {"exec", "exet"}) == "exec");
+    CHECK(closest_name("exe", {"exet", "exec"}) == "exet");
+}
+
 TEST_CASE("find_config precedence") {
     TempDir dir;
     const fs::path explicit_file = dir.path() / "explicit.toml";

@@ -3,18 +3,16 @@
 // load_layered_config must fail with exactly the expected line and exit code.
 
 #include "jitbox/policy/layers.hpp"
-
 #include "temp_dir.hpp"
 
+#include <cstring>
 #include <doctest/doctest.h>
-
+#include <fmt/format.h>
+#include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <cstring>
-#include <string>
 #include <utility>
 #include <vector>
 
@@ -346,6 +344,65 @@ TEST_SUITE("config malformed") {
                 CHECK(loaded.error().message.find('\n') == std::string::npos);
             }
         }
+    }
+
+    TEST_CASE("project file in a shared folder") {
+        struct Case {
+            std::string label;
+            mode_t folder_mode;
+            bool rejected;
+        };
+        const std::vector<Case> cases{
+            {"world-writable", 0777, true},
+            {"group-writable", 0770, true},
+            {"world-writable with sticky bit", 01777, false},
+            {"private", 0700, false},
+        };
+        for (const Case& c : cases) {
+            CAPTURE(c.label);
+            const TempDir dir;
+            const fs::path shared = dir.path() / "shared";
+            fs::create_directories(shared / "project");
+            write_file(shared / "project" / "jitbox.toml",
+                       "[templates.db]\nimage = \"busybox:1.36\"\n");
+            REQUIRE(::chmod((shared / "project" / "jitbox.toml").c_str(), 0644) == 0);
+            REQUIRE(::chmod(shared.c_str(), c.folder_mode) == 0);
+            LayeredConfigRequest request = request_in(dir.path());
+            request.project.explicit_path = shared / "project" / "jitbox.toml";
+
+            const auto loaded = load_layered_config(request);
+            ::chmod(shared.c_str(), 0700);
+
+            if (!c.rejected) {
+                CHECK_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error().message));
+                continue;
+            }
+            REQUIRE_FALSE(loaded.ok());
+            CHECK(loaded.error().code == ExitCode::usage);
+            CHECK(loaded.error().message ==
+                  fmt::format("config file \"{0}/project/jitbox.toml\" is in folder \"{0}\" of "
+                              "mode {1:04o}, which group or others may write and which lacks the "
+                              "sticky bit, so other users could replace the file (run `chmod "
+                              "go-w {0}`, or move the file to a folder only you can write)",
+                              shared.string(), c.folder_mode));
+        }
+    }
+
+    TEST_CASE("project file through a link into a shared folder") {
+        const TempDir dir;
+        const fs::path shared = dir.path() / "shared";
+        fs::create_directories(shared);
+        write_file(shared / "jitbox.toml", "[templates.db]\nimage = \"busybox:1.36\"\n");
+        REQUIRE(::chmod((shared / "jitbox.toml").c_str(), 0644) == 0);
+        REQUIRE(::chmod(shared.c_str(), 0777) == 0);
+        fs::create_symlink(shared / "jitbox.toml", dir.path() / "jitbox.toml");
+
+        const auto loaded = load_layered_config(request_in(dir.path()));
+        ::chmod(shared.c_str(), 0700);
+
+        REQUIRE_FALSE(loaded.ok());
+        CHECK(loaded.error().message.find("is in folder \"" + shared.string() + "\"") !=
+              std::string::npos);
     }
 
     TEST_CASE("byte-order mark and CRLF line ends load") {

@@ -106,7 +106,7 @@ public:
             return *m_log.fail_renew;
         }
         return plan.secrets->put(
-            make_aws_session_item(plan.name, renewed_session(plan.expires_at)));
+            make_aws_session_item(plan.id, plan.name, renewed_session(plan.expires_at)));
     }
 
 private:
@@ -230,11 +230,24 @@ SandboxRecord start_sts_sandbox(Fixture& f, Seconds ttl) {
     return *record;
 }
 
+// The id of sandbox deploy-1, which keys its keyring items.
+std::string deploy_id(Fixture& f) {
+    auto record = f.store.find("deploy-1");
+    REQUIRE(record.ok());
+    REQUIRE(record->has_value());
+    return (*record)->id;
+}
+
+// The keyring item of deploy-1's session.
+const SecretItem& session_item(Fixture& f) {
+    return f.secrets.items.at({deploy_id(f), "aws-session"});
+}
+
 // Stores a session for deploy-1 in the keyring that expires `left` from now.
 void put_cached_session(Fixture& f, Seconds left) {
     const AwsSession cached{{"ASIACACHED", "cached-secret", "cached-token", f.clock.current + left},
                             "us-east-1"};
-    REQUIRE(f.secrets.put(make_aws_session_item("deploy-1", cached)).ok());
+    REQUIRE(f.secrets.put(make_aws_session_item(deploy_id(f), "deploy-1", cached)).ok());
 }
 
 bool contains(const std::string& text, std::string_view part) {
@@ -288,6 +301,82 @@ TEST_SUITE("lifecycle policy") {
         auto third = f.lifecycle.up({"db", std::nullopt, std::string("db-3")});
         REQUIRE(!third.ok());
         CHECK(third.error().code == ExitCode::denied);
+    }
+}
+
+// The duration after "--by " in a denial message, or nullopt when there is none.
+std::optional<Seconds> suggested_by(const std::string& message) {
+    const auto start = message.find("--by ");
+    if (start == std::string::npos) {
+        return std::nullopt;
+    }
+    const auto value = message.substr(start + 5, message.find(' ', start + 5) - start - 5);
+    auto parsed = parse_duration(value);
+    return parsed.ok() ? std::optional<Seconds>(*parsed) : std::nullopt;
+}
+
+TEST_SUITE("lifecycle extend denial") {
+    TEST_CASE("denied extend suggests an accepted --by") {
+        struct Case {
+            std::string label;
+            Seconds elapsed;                    // since up
+            std::optional<Seconds> new_max_ttl; // the template's max_ttl changed after up
+            Seconds by;
+            Seconds expected;
+        };
+        // up --ttl 30m of template db, whose max_ttl is 2h at creation.
+        const std::vector<Case> cases{
+            {"beyond the policy bound", Seconds(600), std::nullopt, Seconds(3 * 3600),
+             Seconds(90 * 60)},
+            {"beyond max_expires only", Seconds(600), std::nullopt, Seconds(95 * 60),
+             Seconds(90 * 60)},
+            {"max_ttl lowered since up", Seconds(600), Seconds(45 * 60), Seconds(3600),
+             Seconds(25 * 60)},
+            {"odd seconds elapsed", Seconds(617), std::nullopt, Seconds(4 * 3600),
+             Seconds(90 * 60)},
+        };
+        for (const Case& c : cases) {
+            CAPTURE(c.label);
+            Fixture f;
+            REQUIRE(f.lifecycle.up({"db", Seconds(1800), std::string("db-1")}).ok());
+            f.clock.current += c.elapsed;
+            if (c.new_max_ttl) {
+                f.config.templates.at("db").max_ttl = *c.new_max_ttl;
+            }
+
+            auto denied = f.lifecycle.extend("db-1", c.by);
+            REQUIRE(!denied.ok());
+            CHECK(denied.error().code == ExitCode::denied);
+            const auto suggestion = suggested_by(denied.error().message);
+            REQUIRE_MESSAGE(suggestion, denied.error().message);
+            CHECK(*suggestion == c.expected);
+
+            auto accepted = f.lifecycle.extend("db-1", *suggestion);
+            CHECK_MESSAGE(accepted.ok(), (accepted.ok() ? "" : accepted.error().message));
+            auto one_more = f.lifecycle.extend("db-1", Seconds(1));
+            CHECK(!one_more.ok());
+        }
+    }
+
+    TEST_CASE("extend at the maximum says none is possible") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", Seconds(2 * 3600), std::string("db-1")}).ok());
+        auto denied = f.lifecycle.extend("db-1", Seconds(60));
+        REQUIRE(!denied.ok());
+        CHECK(denied.error().code == ExitCode::denied);
+        CHECK(contains(denied.error().message, "cannot be extended any further"));
+        CHECK(!suggested_by(denied.error().message));
+    }
+
+    TEST_CASE("removed template denial has no empty origin") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", Seconds(1800), std::string("db-1")}).ok());
+        f.config.templates.erase("db");
+        auto denied = f.lifecycle.extend("db-1", Seconds(3 * 3600));
+        REQUIRE(!denied.ok());
+        CHECK(contains(denied.error().message, "template db"));
+        CHECK(!contains(denied.error().message, "()"));
+        CHECK(!contains(f.audit_lines().back(), "()"));
     }
 }
 
@@ -570,6 +659,70 @@ TEST_SUITE("lifecycle") {
     }
 }
 
+// The keyrings are shared by every state folder of a user, and a sandbox of another folder
+// may have the same name. Its items carry that name but another id.
+constexpr const char* k_other_folder_id = "ffffffffffffffff";
+
+// Adds a generated PASSWORD to template db.
+void add_password_secret(Fixture& f) {
+    f.config.templates.at("db").secrets = {GeneratedSecret{"PASSWORD", 32}};
+}
+
+TEST_SUITE("lifecycle keyring items") {
+    TEST_CASE("generated secrets are keyed by sandbox id") {
+        Fixture f;
+        add_password_secret(f);
+        auto record = f.lifecycle.up({"db", std::nullopt, std::string("db-1")});
+        REQUIRE(record.ok());
+
+        REQUIRE(f.secrets.items.size() == 1);
+        const SecretItem& item = f.secrets.items.begin()->second;
+        CHECK(item.sandbox_id == record->id);
+        CHECK(item.sandbox_name == "db-1");
+        CHECK(item.key == "PASSWORD");
+        CHECK(item.expires_at == record->expires_at);
+    }
+
+    TEST_CASE("down leaves another folder's items") {
+        Fixture f;
+        add_password_secret(f);
+        const TimePoint other_expiry = f.clock.current + Seconds(600);
+        REQUIRE(
+            f.secrets.put({k_other_folder_id, "PASSWORD", "theirs", other_expiry, "db-1"}).ok());
+        auto record = f.lifecycle.up({"db", std::nullopt, std::string("db-1")});
+        REQUIRE(record.ok());
+        REQUIRE(f.secrets.items.size() == 2);
+
+        REQUIRE(f.lifecycle.extend("db-1", Seconds(600)).ok());
+        const SecretItem& theirs = f.secrets.items.at({k_other_folder_id, "PASSWORD"});
+        CHECK(theirs.expires_at == other_expiry);
+        CHECK(theirs.value == "theirs");
+        CHECK(f.secrets.items.at({record->id, "PASSWORD"}).expires_at ==
+              record->expires_at + Seconds(600));
+
+        REQUIRE(f.lifecycle.down("db-1").ok());
+        CHECK(f.secrets.items.count({record->id, "PASSWORD"}) == 0);
+        CHECK(f.secrets.items.count({k_other_folder_id, "PASSWORD"}) == 1);
+    }
+
+    TEST_CASE("aws session ignores another folder's session") {
+        Fixture f;
+        start_sts_sandbox(f, Seconds(3600));
+        const AwsSession theirs{
+            {"ASIATHEIRS", "their-secret", "their-token", f.clock.current + Seconds(3000)},
+            "us-east-1"};
+        REQUIRE(f.secrets.put(make_aws_session_item(k_other_folder_id, "deploy-1", theirs)).ok());
+
+        auto session = f.lifecycle.aws_session("deploy-1", nullptr);
+
+        REQUIRE(session.ok());
+        CHECK(session->credentials.access_key_id == "ASIARENEWED");
+        CHECK(f.provider_log.renewals.size() == 1);
+        CHECK(f.secrets.items.at({k_other_folder_id, "aws-session"}).value ==
+              encode_aws_session(theirs));
+    }
+}
+
 TEST_SUITE("lifecycle aws session") {
     TEST_CASE("aws session reuses fresh cache") {
         // k_aws_session_renewal_margin is 300 s, and a session with exactly that left is kept.
@@ -578,7 +731,7 @@ TEST_SUITE("lifecycle aws session") {
             Fixture f;
             start_sts_sandbox(f, Seconds(3600));
             put_cached_session(f, left);
-            const std::string stored = f.secrets.items.at({"deploy-1", "aws-session"}).value;
+            const std::string stored = session_item(f).value;
 
             auto session = f.lifecycle.aws_session("deploy-1", nullptr);
 
@@ -590,7 +743,7 @@ TEST_SUITE("lifecycle aws session") {
             CHECK(f.opened_backends.back() == "memory");
             CHECK(f.provider_log.renewals.empty());
             CHECK(f.secrets.put_count == 1);
-            CHECK(f.secrets.items.at({"deploy-1", "aws-session"}).value == stored);
+            CHECK(session_item(f).value == stored);
             CHECK(count_renew_records(f) == 0);
         }
     }
@@ -613,7 +766,8 @@ TEST_SUITE("lifecycle aws session") {
             Fixture f;
             const SandboxRecord record = start_sts_sandbox(f, Seconds(3600));
             if (c.unreadable) {
-                REQUIRE(f.secrets.put({"deploy-1", "aws-session", "{}", record.expires_at}).ok());
+                REQUIRE(
+                    f.secrets.put({record.id, "aws-session", "{}", record.expires_at, ""}).ok());
             } else if (c.left) {
                 put_cached_session(f, *c.left);
             }
@@ -757,7 +911,7 @@ TEST_SUITE("lifecycle aws session") {
         Fixture f;
         start_sts_sandbox(f, Seconds(3600));
         put_cached_session(f, Seconds(120));
-        const SecretItem before = f.secrets.items.at({"deploy-1", "aws-session"});
+        const SecretItem before = session_item(f);
         f.provider_log.fail_renew = Failure{ExitCode::provider, "AccessDenied: not authorized"};
 
         auto session = f.lifecycle.aws_session("deploy-1", nullptr);
@@ -767,7 +921,7 @@ TEST_SUITE("lifecycle aws session") {
         CHECK(session.error().message == "AccessDenied: not authorized");
         CHECK(f.provider_log.renewals.size() == 1);
         CHECK(f.secrets.put_count == 1);
-        const SecretItem& after = f.secrets.items.at({"deploy-1", "aws-session"});
+        const SecretItem& after = session_item(f);
         CHECK(after.value == before.value);
         CHECK(after.expires_at == before.expires_at);
         const std::string line = f.audit_lines().back();

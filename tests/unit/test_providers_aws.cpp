@@ -66,7 +66,8 @@ struct StsFixture {
 // Checks the item of sandbox "db" that a reply of assume_role_reply("2027-01-15T09:00:00Z")
 // leaves in the keyring.
 void check_stored_session(const MemorySecretStore& secrets) {
-    const auto& item = secrets.items.at({"db", "aws-session"});
+    const auto& item = secrets.items.at({"0123456789abcdef", "aws-session"});
+    CHECK(item.sandbox_name == "db");
     CHECK(item.expires_at == TimePoint{Seconds(1'800'003'600)});
     const auto session = decode_aws_session(item.value);
     REQUIRE(session.ok());
@@ -168,10 +169,11 @@ TEST_SUITE("providers aws") {
         AwsSession session{{"ASIA1", k_secret, k_token, TimePoint{Seconds(1'800'003'600)}},
                            "eu-west-1"};
 
-        const SecretItem item = make_aws_session_item("db", session);
+        const SecretItem item = make_aws_session_item("0123456789abcdef", "db", session);
         const auto decoded = decode_aws_session(item.value);
 
-        CHECK(item.sandbox == "db");
+        CHECK(item.sandbox_id == "0123456789abcdef");
+        CHECK(item.sandbox_name == "db");
         CHECK(item.key == "aws-session");
         CHECK(item.expires_at == TimePoint{Seconds(1'800'003'600)});
         const auto json = nlohmann::json::parse(item.value);
@@ -481,7 +483,7 @@ TEST_SUITE("providers aws") {
         fixture.state->reply(200, assume_role_reply("2027-01-15T09:00:00Z"));
         const AwsSession old{{"ASIAOLD", "old", "old", fixture.state->clock.current + Seconds(60)},
                              "us-east-1"};
-        REQUIRE(fixture.secrets.put(make_aws_session_item("db", old)).ok());
+        REQUIRE(fixture.secrets.put(make_aws_session_item("0123456789abcdef", "db", old)).ok());
 
         REQUIRE(fixture.provider->renew_credentials(fixture.plan(Seconds(3600))).ok());
 

@@ -53,8 +53,10 @@ std::unique_ptr<SecretStore> open_store(const fs::path& file, const Clock& clock
     return std::move(*store);
 }
 
-SecretItem item(std::string sandbox, std::string key, std::string value, TimePoint expires_at) {
-    return {std::move(sandbox), std::move(key), std::move(value), expires_at};
+SecretItem item(std::string sandbox_id, std::string key, std::string value, TimePoint expires_at,
+                std::string sandbox_name = "") {
+    return {std::move(sandbox_id), std::move(key), std::move(value), expires_at,
+            std::move(sandbox_name)};
 }
 
 } // namespace
@@ -67,7 +69,7 @@ TEST_SUITE("secrets file store") {
         CHECK(store->name() == "file");
 
         const TimePoint later = clock.time + Seconds(600);
-        REQUIRE(store->put(item("db", "PASSWORD", "hunter2", later)).ok());
+        REQUIRE(store->put(item("db", "PASSWORD", "hunter2", later, "orders-db")).ok());
         REQUIRE(store->put(item("db", "USER", "admin", later)).ok());
         REQUIRE(store->put(item("web", "TOKEN", "t0ken", later + Seconds(60))).ok());
 
@@ -84,9 +86,11 @@ TEST_SUITE("secrets file store") {
         auto listed = store->list();
         REQUIRE(listed.ok());
         REQUIRE(listed->size() == 3);
-        CHECK((*listed)[0].sandbox == "db");
+        CHECK((*listed)[0].sandbox_id == "db");
         CHECK((*listed)[0].key == "PASSWORD");
         CHECK((*listed)[0].expires_at == later);
+        CHECK((*listed)[0].sandbox_name == "orders-db");
+        CHECK((*listed)[1].sandbox_name.empty());
         CHECK((*listed)[2].key == "TOKEN");
 
         auto removed = store->remove("db", "PASSWORD");
@@ -276,7 +280,8 @@ TEST_SUITE("secrets file store") {
                 int failures = store.ok() ? 0 : 1;
                 for (int i = 0; store.ok() && i < k_items_each; ++i) {
                     const std::string key = "K" + std::to_string(writer) + "_" + std::to_string(i);
-                    failures += (*store)->put({"db", key, "value-" + key, expires_at}).ok() ? 0 : 1;
+                    failures +=
+                        (*store)->put(item("db", key, "value-" + key, expires_at)).ok() ? 0 : 1;
                 }
                 ::_exit(failures == 0 ? 0 : 1);
             }

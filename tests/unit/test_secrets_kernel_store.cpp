@@ -88,8 +88,10 @@ std::string proc_keys_timeout(key_serial_t key) {
     return "";
 }
 
-SecretItem item(std::string sandbox, std::string key, std::string value, TimePoint expires_at) {
-    return {std::move(sandbox), std::move(key), std::move(value), expires_at};
+SecretItem item(std::string sandbox_id, std::string key, std::string value, TimePoint expires_at,
+                std::string sandbox_name = "") {
+    return {std::move(sandbox_id), std::move(key), std::move(value), expires_at,
+            std::move(sandbox_name)};
 }
 
 } // namespace
@@ -105,7 +107,7 @@ TEST_SUITE("secrets kernel store") {
         CHECK(store->name() == "kernel");
 
         const TimePoint later = clock.time + Seconds(600);
-        REQUIRE(store->put(item("jitbox-test-a", "PASSWORD", "hunter2", later)).ok());
+        REQUIRE(store->put(item("jitbox-test-a", "PASSWORD", "hunter2", later, "orders-db")).ok());
         REQUIRE(store->put(item("jitbox-test-a", "USER", "admin", later)).ok());
         REQUIRE(store->put(item("jitbox-test-b", "TOKEN", "t0ken", later)).ok());
 
@@ -118,10 +120,12 @@ TEST_SUITE("secrets kernel store") {
         auto listed = store->list();
         REQUIRE(listed.ok());
         REQUIRE(listed->size() == 3);
-        CHECK((*listed)[0].sandbox == "jitbox-test-a");
+        CHECK((*listed)[0].sandbox_id == "jitbox-test-a");
         CHECK((*listed)[0].key == "PASSWORD");
         CHECK((*listed)[0].expires_at == later);
-        CHECK((*listed)[2].sandbox == "jitbox-test-b");
+        CHECK((*listed)[0].sandbox_name == "orders-db");
+        CHECK((*listed)[1].sandbox_name.empty());
+        CHECK((*listed)[2].sandbox_id == "jitbox-test-b");
 
         CHECK(*store->remove("jitbox-test-a", "PASSWORD"));
         CHECK(!*store->remove("jitbox-test-a", "PASSWORD"));

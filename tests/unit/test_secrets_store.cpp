@@ -111,16 +111,23 @@ TEST_SUITE("secrets store") {
         };
         const std::string long_value(k_max_secret_bytes + 1, 'v');
         const Case cases[] = {
-            {"bad sandbox", {"Bad_Name", "TOKEN", "s3cr3t-value", k_now + Seconds(60)},
+            {"bad sandbox id",
+             {"Bad_Name", "TOKEN", "s3cr3t-value", k_now + Seconds(60)},
+             "invalid sandbox id"},
+            {"bad sandbox name",
+             {"0123456789abcdef", "TOKEN", "s3cr3t-value", k_now + Seconds(60), "db\nx"},
              "invalid sandbox name"},
             {"bad key", {"db", "a:b", "s3cr3t-value", k_now + Seconds(60)}, "invalid secret key"},
             {"empty value", {"db", "TOKEN", "", k_now + Seconds(60)}, "is empty"},
             {"long value", {"db", "TOKEN", long_value, k_now + Seconds(60)}, "bytes long"},
-            {"NUL byte", {"db", "TOKEN", std::string("s3cr3t\0x", 8), k_now + Seconds(60)},
+            {"NUL byte",
+             {"db", "TOKEN", std::string("s3cr3t\0x", 8), k_now + Seconds(60)},
              "not UTF-8 text"},
-            {"invalid UTF-8", {"db", "TOKEN", "s3cr3t\xC3(", k_now + Seconds(60)},
+            {"invalid UTF-8",
+             {"db", "TOKEN", "s3cr3t\xC3(", k_now + Seconds(60)},
              "not UTF-8 text"},
-            {"overlong UTF-8", {"db", "TOKEN", "s3cr3t\xC0\xAF", k_now + Seconds(60)},
+            {"overlong UTF-8",
+             {"db", "TOKEN", "s3cr3t\xC0\xAF", k_now + Seconds(60)},
              "not UTF-8 text"},
             {"expired", {"db", "TOKEN", "s3cr3t-value", k_now}, "not in the future"},
         };
@@ -199,10 +206,34 @@ TEST_SUITE("secrets store") {
         backends.kernel.works = false;
         auto opened = choose_secret_store("kernel", env_of({}), backends.openers());
         REQUIRE(!opened.ok());
+        CHECK(opened.error().code == ExitCode::usage);
         CHECK(opened.error().message.find("\"kernel\" (chosen by the configuration)") !=
               std::string::npos);
         CHECK(opened.error().message.find("kernel is down") != std::string::npos);
+        CHECK(opened.error().message.find("JITBOX_KEYRING=auto") != std::string::npos);
         CHECK(backends.file.calls.empty());
+    }
+
+    TEST_CASE("broken backend exit code by its source") {
+        SUBCASE("JITBOX_KEYRING") {
+            FakeBackends backends;
+            backends.kernel.works = false;
+            auto opened =
+                choose_secret_store("", env_of({{"JITBOX_KEYRING", "kernel"}}), backends.openers());
+            REQUIRE(!opened.ok());
+            CHECK(opened.error().code == ExitCode::usage);
+            CHECK(opened.error().message.find("chosen by JITBOX_KEYRING") != std::string::npos);
+        }
+        SUBCASE("a sandbox's record") {
+            FakeBackends backends;
+            backends.kernel.works = false;
+            auto opened =
+                choose_secret_store("kernel", env_of({}), backends.openers(), ChoiceSource::record);
+            REQUIRE(!opened.ok());
+            CHECK(opened.error().code == ExitCode::internal);
+            CHECK(opened.error().message.find("chosen by the sandbox's record") !=
+                  std::string::npos);
+        }
     }
 
     TEST_CASE("JITBOX_KEYRING overrides configured choice") {

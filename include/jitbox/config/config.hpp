@@ -143,8 +143,14 @@ Result<std::int64_t> parse_size(std::string_view text);
 /// (`[::1]:8080:80`) and the protocol is tcp, udp or sctp.
 Result<PortSpec> parse_port(std::string_view text);
 
-/// The known name closest to `name` by Levenshtein distance, or empty when even the closest is
-/// more than max(2, length of `name` / 3) edits away.
+/// The optimal string alignment distance (restricted Damerau-Levenshtein): the fewest
+/// insertions, deletions, substitutions and swaps of two adjacent characters that turn `from`
+/// into `to`, with no character edited twice.
+std::size_t edit_distance(std::string_view from, std::string_view to);
+
+/// The known name closest to `name` by edit_distance, or empty when every known name is more
+/// than max(1, a third of the shorter of the two lengths) edits away. Ties go to the earlier
+/// name in `known`.
 std::string closest_name(std::string_view name, const std::vector<std::string>& known);
 
 } // namespace jitbox

@@ -61,6 +61,10 @@ public:
 std::unique_ptr<HttpClient> make_curl_client(const HttpEndpoint& endpoint,
                                              std::chrono::milliseconds connect_timeout);
 
+/// The reason of a transport failure without the "cannot reach ENDPOINT: " that
+/// HttpClient::send puts before it; other messages are returned unchanged.
+std::string transport_reason(const std::string& message);
+
 /// Percent-encodes a string for use in a URL path segment or query value.
 std::string url_encode(std::string_view text);
 

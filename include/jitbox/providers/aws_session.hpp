@@ -17,7 +17,7 @@
 
 namespace jitbox {
 
-// The item's key, beside the sandbox name, is k_aws_session_key of secrets/store.hpp.
+// The item's key, beside the sandbox id, is k_aws_session_key of secrets/store.hpp.
 
 /// Temporary credentials and the region they were issued for.
 struct AwsSession {
@@ -32,7 +32,8 @@ std::string encode_aws_session(const AwsSession& session);
 /// field, or an Expiration that is not RFC 3339. Messages name the field but never a value.
 Result<AwsSession> decode_aws_session(std::string_view text);
 
-/// Builds the keyring item of `sandbox` for `session`, expiring with the credentials.
-SecretItem make_aws_session_item(const std::string& sandbox, const AwsSession& session);
+/// Builds the keyring item of the sandbox for `session`, expiring with the credentials.
+SecretItem make_aws_session_item(const std::string& sandbox_id, const std::string& sandbox_name,
+                                 const AwsSession& session);
 
 } // namespace jitbox

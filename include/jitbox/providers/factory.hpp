@@ -2,7 +2,13 @@
 
 #include "jitbox/lifecycle/lifecycle.hpp"
 
+#include <string>
+#include <vector>
+
 namespace jitbox {
+
+/// The provider names that EnvironmentProviderFactory accepts.
+inline const std::vector<std::string> k_built_in_providers = {"docker", "aws-sts", "aws-ec2"};
 
 /// The providers this build has: docker, reading DOCKER_HOST and its companions from the
 /// process environment, and aws-sts and aws-ec2, reading the AWS credentials, region and

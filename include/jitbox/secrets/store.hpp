@@ -18,22 +18,27 @@ namespace jitbox {
 
 /// A short-lived credential of one sandbox. The value is never written to an error message, a
 /// log line or a listing.
+///
+/// Items are keyed by the sandbox's id, never by its name: every state folder of a user shares
+/// the user's keyrings, and two folders may each have a sandbox of the same name.
 struct SecretItem {
-    std::string sandbox;
+    std::string sandbox_id;
     std::string key;
     std::string value;
     TimePoint expires_at;
+    std::string sandbox_name; // for display only; may be empty
 };
 
 /// The key of the item that holds an aws-sts sandbox's session credentials as JSON. Its expiry
 /// is the one STS set, so `extend` leaves it as it is.
 inline constexpr std::string_view k_aws_session_key = "aws-session";
 
-/// The name and expiry of a stored item, without its value.
+/// The names and expiry of a stored item, without its value.
 struct SecretInfo {
-    std::string sandbox;
+    std::string sandbox_id;
     std::string key;
     TimePoint expires_at;
+    std::string sandbox_name; // empty when the item carries none
 };
 
 enum class LookupStatus {
@@ -50,11 +55,11 @@ struct SecretLookup {
 
 std::string_view to_string(LookupStatus status);
 
-/// Keeps short-lived credentials, keyed by sandbox and key, until their expiry. Every backend
+/// Keeps short-lived credentials, keyed by sandbox id and key, until their expiry. Every backend
 /// treats an item whose expiry has passed as missing, and `put` replaces an item with the same
-/// sandbox and key. While a keyring is locked, `get` reports `locked` and the other calls fail.
-/// Failures use ExitCode::usage for an invalid sandbox name, key or item, ExitCode::locked for
-/// a locked keyring, and ExitCode::internal for a keyring that fails or times out.
+/// sandbox id and key. While a keyring is locked, `get` reports `locked` and the other calls
+/// fail. Failures use ExitCode::usage for an invalid sandbox id, key or item, ExitCode::locked
+/// for a locked keyring, and ExitCode::internal for a keyring that fails or times out.
 class SecretStore {
 public:
     virtual ~SecretStore() = default;
@@ -62,20 +67,21 @@ public:
     /// The backend name, as JITBOX_KEYRING takes it: "secret-service", "kernel" or "file".
     virtual std::string_view name() const = 0;
 
-    /// Stores `item`. Rejects an invalid sandbox or key, an empty value, a value that is not
-    /// UTF-8 text or is longer than k_max_secret_bytes, and an expiry that is not in the future.
+    /// Stores `item`. Rejects an invalid sandbox id, sandbox name or key, an empty value, a
+    /// value that is not UTF-8 text or is longer than k_max_secret_bytes, and an expiry that is
+    /// not in the future.
     virtual Result<void> put(const SecretItem& item) = 0;
 
-    virtual Result<SecretLookup> get(std::string_view sandbox, std::string_view key) = 0;
+    virtual Result<SecretLookup> get(std::string_view sandbox_id, std::string_view key) = 0;
 
-    /// Lists the items that have not expired, sorted by sandbox and key.
+    /// Lists the items that have not expired, sorted by sandbox id and key.
     virtual Result<std::vector<SecretInfo>> list() = 0;
 
     /// Removes one item and returns false when there was none.
-    virtual Result<bool> remove(std::string_view sandbox, std::string_view key) = 0;
+    virtual Result<bool> remove(std::string_view sandbox_id, std::string_view key) = 0;
 
-    /// Removes every item of `sandbox` and returns how many there were.
-    virtual Result<std::size_t> remove_sandbox(std::string_view sandbox) = 0;
+    /// Removes every item of the sandbox and returns how many there were.
+    virtual Result<std::size_t> remove_sandbox(std::string_view sandbox_id) = 0;
 
     /// Removes every item whose expiry is at or before `now` and returns how many there were.
     virtual Result<std::size_t> purge_expired(TimePoint now) = 0;
@@ -93,11 +99,12 @@ inline constexpr std::size_t k_max_secret_key_bytes = 128;
 /// the backends, so the configuration reader links without them.
 bool is_valid_secret_key(std::string_view key);
 
-/// Checks the sandbox name of a secret (see is_valid_sandbox_name); fails with ExitCode::usage.
-Result<void> validate_secret_sandbox(std::string_view sandbox);
+/// Checks the sandbox id of a secret, which has the form of a sandbox name (see
+/// is_valid_sandbox_name); fails with ExitCode::usage.
+Result<void> validate_secret_sandbox(std::string_view sandbox_id);
 
-/// Checks the sandbox name and the key of a secret; fails with ExitCode::usage.
-Result<void> validate_secret_name(std::string_view sandbox, std::string_view key);
+/// Checks the sandbox id and the key of a secret; fails with ExitCode::usage.
+Result<void> validate_secret_name(std::string_view sandbox_id, std::string_view key);
 
 /// Checks what every backend requires of an item before it stores it (see SecretStore::put).
 Result<void> validate_secret_item(const SecretItem& item, TimePoint now);
@@ -115,9 +122,9 @@ enum class WhenLocked { open_anyway, fail };
 inline constexpr std::chrono::milliseconds k_secret_service_timeout{1500};
 
 /// The Secret Service (GNOME Keyring, KeePassXC and others) over the D-Bus session bus,
-/// through libsecret. Items carry the schema "io.jitbox.Secret" with the attributes sandbox,
-/// key and expires-at, and go into the default collection. jitbox creates no collection and
-/// never shows an unlock prompt.
+/// through libsecret. Items carry the schema "io.jitbox.Secret" with the attributes sandbox (the
+/// sandbox id), sandbox-name, key and expires-at, and go into the default collection. jitbox
+/// creates no collection and never shows an unlock prompt.
 ///
 /// The bus address comes from DBUS_SESSION_BUS_ADDRESS in `env`, which must equal the process
 /// environment because GIO reads the latter. No bus is started: when the variable is unset or
@@ -131,11 +138,12 @@ Result<std::unique_ptr<SecretStore>> open_secret_service_store(const EnvLookup& 
 inline constexpr std::int32_t k_user_keyring = -4;
 
 /// The Linux kernel key retention service: one key of type "user" per item, described as
-/// "jitbox:SANDBOX:KEY" and linked into `keyring`. The kernel removes a key at its expiry
-/// (keyctl_set_timeout), and the payload starts with a header line carrying the expiry, so
-/// that `list` can show it. Keys are readable by every process of the owning user. Fails when
-/// the kernel or a seccomp filter refuses the keyctl system call, or when `keyring` is not
-/// reachable from the process's session keyring (keys added to it could not be read back).
+/// "jitbox:SANDBOX_ID:KEY" and linked into `keyring`. The kernel removes a key at its expiry
+/// (keyctl_set_timeout), and the payload starts with a header line carrying the expiry and the
+/// sandbox name, so that `list` can show them. Keys are readable by every process of the owning
+/// user. Fails when the kernel or a seccomp filter refuses the keyctl system call, or when
+/// `keyring` is not reachable from the process's session keyring (keys added to it could not
+/// be read back).
 Result<std::unique_ptr<SecretStore>>
 open_kernel_secret_store(const Clock& clock, std::int32_t keyring = k_user_keyring);
 
@@ -171,15 +179,22 @@ struct SecretBackendOpener {
     std::function<Result<std::unique_ptr<SecretStore>>(WhenLocked)> open;
 };
 
+/// Where a backend name passed as `choice` comes from: the configuration's keyring.backend, or
+/// the record of a sandbox whose items are in that backend.
+enum class ChoiceSource { configuration, record };
+
 /// Picks a backend. A non-empty JITBOX_KEYRING in `env` wins over `choice` (the configured
 /// name, empty when none). "auto", or no name at all, opens the first backend of `backends`
 /// that works now, in their order. A named backend that does not work is an error and never
-/// falls back to another. An unknown name is ExitCode::usage.
+/// falls back to another. An unknown name is ExitCode::usage, and so is a backend that
+/// JITBOX_KEYRING or the configuration names and that does not work.
 Result<OpenedSecretStore> choose_secret_store(std::string_view choice, const EnvLookup& env,
-                                              const std::vector<SecretBackendOpener>& backends);
+                                              const std::vector<SecretBackendOpener>& backends,
+                                              ChoiceSource from = ChoiceSource::configuration);
 
 /// Runs choose_secret_store over the real backends in the order secret-service, kernel, file,
 /// with the system clock.
-Result<OpenedSecretStore> open_secret_store(std::string_view choice, const EnvLookup& env);
+Result<OpenedSecretStore> open_secret_store(std::string_view choice, const EnvLookup& env,
+                                            ChoiceSource from = ChoiceSource::configuration);
 
 } // namespace jitbox

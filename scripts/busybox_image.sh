@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables are read by the scripts that source this file.
 # The test image busybox:1.36 built from Debian's busybox-static, for engines that cannot pull
 # it. scripts/setup.sh imports it into dockerd, and tests/integration/podman_engine.sh into a
 # private Podman store. Sourcing this file only defines what is below.

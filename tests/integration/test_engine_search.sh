@@ -6,6 +6,7 @@
 # places the case needs. The machine's own sockets are hidden there and never used.
 # Run it with JITBOX_TEST_ENGINE=podman, whose socket lives in the test's folder.
 # shellcheck disable=SC2119 # toml_labels without extra labels takes no arguments.
+# shellcheck disable=SC2016 # the bash -c script expands its own variables.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -6,6 +6,7 @@
 # postgres:16. The copy keeps the relative fixtures mount, the user, the ports and the generated
 # password, and only the image, the command and the labels change.
 # shellcheck disable=SC2016 # Go templates use $ literally.
+# shellcheck disable=SC2119 # toml_labels without extra labels takes no arguments.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -117,8 +117,14 @@ podman_engine_stop() {
     pm system reset --force >>"$PODMAN_LOG" 2>&1
     # The `podman container cleanup` that conmon starts when a container exits may open the
     # store after the reset and so mount it again, which is why the unmount comes after it.
+    # conmon of a `docker exec` session waits up to 300 s (its --exit-delay) before it exits,
+    # so what is left after 10 s gets SIGTERM.
     if ! wait_until 10 no_podman_process; then
-        printf '# podman processes still running: %s\n' "$(podman_processes | tr '\n' ' ')"
+        local pid
+        for pid in $(podman_processes); do
+            kill -TERM "$pid" 2>/dev/null
+        done
+        wait_until 5 no_podman_process
     fi
     podman_unmount_all
 }

@@ -28,19 +28,6 @@ fs::path default_log_path(Context& context) {
     return context.store().dir() / "audit.log";
 }
 
-TimePoint parse_since(const std::string& text, TimePoint now) {
-    if (auto duration = parse_duration(text)) {
-        return now - *duration;
-    }
-    if (auto time = parse_rfc3339(text)) {
-        return *time;
-    }
-    throw Error(ExitCode::usage,
-                fmt::format("--since: \"{}\" is neither a duration such as 2h nor an RFC 3339 "
-                            "time such as 2026-12-04T17:00:00Z",
-                            text));
-}
-
 // A string field of a record, or "" when it is missing, null or not a string.
 std::string string_field(const nlohmann::json& record, const char* key) {
     auto found = record.find(key);
@@ -97,7 +84,7 @@ void run_list(Context& context, const AuditOptions& options) {
     RecordFilter filter;
     filter.sandbox = options.sandbox;
     if (!options.since.empty()) {
-        filter.since = parse_since(options.since, SystemClock().now());
+        filter.since = parse_since(options.since, SystemClock().now(), "--since");
     }
     auto records = read_records(default_log_path(context), filter);
 

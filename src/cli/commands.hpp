@@ -78,6 +78,11 @@ public:
 
     ProgressFn progress() const { return make_progress(m_options); }
 
+    /// The status run_cli returns when the subcommand ends without an exception: 0 unless a
+    /// subcommand passes on a command's exit code, as `exec` and `shell` do.
+    int exit_status() const { return m_exit_status; }
+    void set_exit_status(int status) { m_exit_status = status; }
+
     /// A notice on stderr, unless --quiet.
     template <typename... Args>
     void notice(fmt::format_string<Args...> format, Args&&... args) const {
@@ -96,6 +101,7 @@ private:
     std::unique_ptr<ProcessSupervisor> m_children;
     std::unique_ptr<SecretStores> m_secret_stores;
     std::unique_ptr<Lifecycle> m_lifecycle;
+    int m_exit_status = 0;
 };
 
 void register_up(CLI::App& app, Context& context);
@@ -110,6 +116,8 @@ void register_audit(CLI::App& app, Context& context);
 void register_creds(CLI::App& app, Context& context);
 void register_env(CLI::App& app, Context& context);
 void register_exec(CLI::App& app, Context& context);
+void register_shell(CLI::App& app, Context& context);
+void register_logs(CLI::App& app, Context& context);
 
 /// Returns a function that reads an MFA code from one line of standard input (`from_stdin`) or
 /// from a prompt on the controlling terminal, waiting at most two minutes. `interrupted` ends
@@ -177,5 +185,8 @@ void print_table(const std::vector<std::vector<std::string>>& rows);
 /// value.
 CLI::Validator duration_validator();
 Seconds parse_duration_or_throw(const std::string& text, const std::string& option);
+/// The time `text` means for `option`: a duration back from `now`, such as 2h, or an RFC 3339
+/// time. ExitCode::usage for anything else.
+TimePoint parse_since(const std::string& text, TimePoint now, std::string_view option);
 
 } // namespace jitbox::cli

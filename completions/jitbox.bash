@@ -14,13 +14,18 @@ _jitbox_sandbox_names() {
 
 _jitbox() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="up down status extend templates gc reap audit policy creds env exec"
+    local commands="up down status extend templates gc reap audit policy creds env exec shell logs"
     local global="--config --json -v --verbose -q --quiet --help --version"
 
     if [[ $prev == --config ]]; then
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return
     fi
+    # Options whose value jitbox cannot guess: a variable, a folder or user in the container, a
+    # number or a time.
+    case $prev in
+        -e | --env | -w | --workdir | -u | --user | --tail | --since) return ;;
+    esac
 
     local command="" word
     for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
@@ -56,7 +61,16 @@ _jitbox() {
                 mapfile -t COMPREPLY < <(compgen -c -f -- "$cur")
                 return
             fi
-            options="--allow-nested --mfa-stdin --"
+            options="-i --interactive -t --tty -e --env -w --workdir -u --user --allow-nested"
+            options+=" --mfa-stdin --"
+            [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
+            ;;
+        shell)
+            options="-u --user -w --workdir"
+            [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
+            ;;
+        logs)
+            options="-f --follow --tail --since -t --timestamps"
             [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
             ;;
         gc) options="--dry-run --all-users" ;;

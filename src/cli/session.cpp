@@ -9,9 +9,9 @@
 
 #include <array>
 #include <cerrno>
-#include <functional>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -211,16 +211,32 @@ private:
     // Sends what was read from stdin, and then its end, once everything before it is sent.
     void send_input() {
         while (!m_input.empty()) {
-            std::optional<std::size_t> sent = value_or_throw(m_stream.send(m_input));
+            Result<std::optional<std::size_t>> sent = m_stream.send(m_input);
             if (!sent) {
+                stop_input(sent.error());
+                return;
+            }
+            if (!*sent) {
                 break;
             }
-            m_input.erase(0, *sent);
+            m_input.erase(0, **sent);
         }
         if (m_stdin_attached && !m_stdin_open && m_input.empty() && !m_input_closed) {
-            throw_if_failed(m_stream.close_write());
             m_input_closed = true;
+            if (Result<void> closed = m_stream.close_write(); !closed) {
+                stop_input(closed.error());
+            }
         }
+    }
+
+    // A command that ends before reading all its input, such as `head -1`, can leave the engine
+    // unable to take the rest. That is no failure of the session, because the command's exit
+    // code decides the outcome.
+    void stop_input(const Failure& failure) {
+        log_debug(1, "{}; the rest of stdin is dropped", failure.message);
+        m_input.clear();
+        m_stdin_open = false;
+        m_input_closed = true;
     }
 
     int handle_signals() {

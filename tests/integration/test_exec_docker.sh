@@ -97,6 +97,10 @@ run bash -c 'echo piped | "$@"' bash "$JITBOX_BIN" --config "$TEST_DIR/jitbox.to
 expect_eq "exec -i passes stdin, and its end ends cat" "$RC:$OUT" "0:piped"
 run bash -c 'echo piped | "$@"' bash "$JITBOX_BIN" --config "$TEST_DIR/jitbox.toml" exec "$BOX" -- cat
 expect_eq "exec without -i passes no stdin" "$RC:$OUT" "0:"
+run bash -c 'yes | "$@"' bash "$JITBOX_BIN" --config "$TEST_DIR/jitbox.toml" \
+    exec -i "$BOX" -- head -n 2
+expect_eq "exec -i: a command that stops reading early exits with its own code" "$RC:$OUT" \
+    $'0:y\ny'
 
 export LOCAL_VALUE=from-here
 expect_exit 0 jb exec -e FOO=bar -e LOCAL_VALUE -e UNSET_HERE -w /tmp -u 1234:5678 "$BOX" -- \

@@ -28,8 +28,9 @@ setup_packages=(
     docker.io cgroupfs-mount
     # Content of the locally built busybox:1.36 image
     busybox-static
-    # Used by tests/integration: JSON queries, a test socket server, ps, script
-    jq python3 procps bsdutils
+    # Used by tests/integration: JSON queries, a test socket server, ps, script, and the
+    # certificates of the TLS engine proxy of test_exec_docker.sh
+    jq python3 procps bsdutils openssl
     # Used by the fake AWS test: the AWS CLI as an independent client, curl for the fake's
     # control interface and for requests that curl signs itself
     awscli curl

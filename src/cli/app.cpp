@@ -20,14 +20,14 @@ constexpr const char* k_exit_codes_help = R"(Exit codes:
   2  usage or configuration error, such as a config file that others may change or a named
      keyring backend that does not work
   3  provider failure: the Docker engine failed or could not be reached
-  4  sandbox not found, or expired where env, exec or creds show needs its credentials
+  4  sandbox not found, or not live: expired, or being created or removed
   5  name already in use
   6  denied by policy, such as a ttl above the template's max_ttl
   7  the keyring holds the credentials but is locked; unlock it and retry
   8  checks failed: policy check --strict found warnings, a policy test case did not match,
      audit verify found a broken hash chain, or doctor found an error
   9  teardown was partial: some of the sandbox's resources still exist; it is retried
-  125  exec failed before running the command (126: cannot run it, 127: not found)
+  125  exec or shell failed before running the command (126: cannot run it, 127: not found)
   130  interrupted (SIGINT, SIGTERM or SIGHUP) during up; what was created is removed
 )";
 
@@ -203,6 +203,8 @@ int run_cli(int argc, char** argv) {
     cli::register_exec(app, context);
     cli::register_doctor(app, context);
     cli::register_metrics(app, context);
+    cli::register_shell(app, context);
+    cli::register_logs(app, context);
     cli::register_reap(app, context);
 
     // Before parsing, because the words to complete are an unfinished command line that CLI11
@@ -229,7 +231,7 @@ int run_cli(int argc, char** argv) {
         fmt::print(stderr, "jitbox: error: {}\n", error.what());
         return static_cast<int>(ExitCode::internal);
     }
-    return static_cast<int>(ExitCode::success);
+    return context.exit_status();
 }
 
 } // namespace jitbox

@@ -78,6 +78,11 @@ public:
 
     ProgressFn progress() const { return make_progress(m_options); }
 
+    /// The status run_cli returns when the subcommand ends without an exception: 0 unless a
+    /// subcommand passes on a command's exit code, as `exec` and `shell` do.
+    int exit_status() const { return m_exit_status; }
+    void set_exit_status(int status) { m_exit_status = status; }
+
     /// A notice on stderr, unless --quiet.
     template <typename... Args>
     void notice(fmt::format_string<Args...> format, Args&&... args) const {
@@ -96,6 +101,7 @@ private:
     std::unique_ptr<ProcessSupervisor> m_children;
     std::unique_ptr<SecretStores> m_secret_stores;
     std::unique_ptr<Lifecycle> m_lifecycle;
+    int m_exit_status = 0;
 };
 
 void register_up(CLI::App& app, Context& context);
@@ -112,6 +118,8 @@ void register_env(CLI::App& app, Context& context);
 void register_exec(CLI::App& app, Context& context);
 void register_doctor(CLI::App& app, Context& context);
 void register_metrics(CLI::App& app, Context& context);
+void register_shell(CLI::App& app, Context& context);
+void register_logs(CLI::App& app, Context& context);
 
 /// The audit log of the state folder (audit.cpp).
 std::filesystem::path audit_log_path(Context& context);
@@ -192,5 +200,8 @@ CLI::Validator duration_validator();
 Seconds parse_duration_or_throw(const std::string& text, const std::string& option);
 /// A CLI11 validator that rejects a negative number; the option's type checks the rest.
 CLI::Validator non_negative_validator();
+/// The time `text` means for `option`: a duration back from `now`, such as 2h, or an RFC 3339
+/// time. ExitCode::usage for anything else.
+TimePoint parse_since(const std::string& text, TimePoint now, std::string_view option);
 
 } // namespace jitbox::cli

@@ -110,4 +110,17 @@ Seconds parse_duration_or_throw(const std::string& text, const std::string& opti
     return *parsed;
 }
 
+TimePoint parse_since(const std::string& text, TimePoint now, std::string_view option) {
+    if (auto duration = parse_duration(text)) {
+        return now - *duration;
+    }
+    if (auto time = parse_rfc3339(text)) {
+        return *time;
+    }
+    throw Error(ExitCode::usage,
+                fmt::format("{}: \"{}\" is neither a duration such as 2h nor an RFC 3339 "
+                            "time such as 2026-12-04T17:00:00Z",
+                            option, text));
+}
+
 } // namespace jitbox::cli

@@ -110,6 +110,22 @@ std::string read_workdir(const Field& field) {
     return path;
 }
 
+// One program, so that "/bin/bash -l" is caught here instead of failing in the container as a
+// file that does not exist.
+std::string read_shell(const Field& field) {
+    const std::string& path = read_string(field);
+    const bool has_space_or_control =
+        std::any_of(path.begin(), path.end(), [](char c) {
+            return static_cast<unsigned char>(c) <= ' ' || c == '\x7f';
+        });
+    if (path.empty() || path.front() != '/' || has_space_or_control) {
+        fail(field, fmt::format("invalid shell \"{}\": use the absolute path of one program, "
+                                "without arguments, such as \"/bin/bash\"",
+                                path));
+    }
+    return path;
+}
+
 std::string label_key_problem(std::string_view key) {
     if (key.empty()) {
         return "a label key must not be empty";
@@ -288,6 +304,7 @@ const auto k_template_keys = std::to_array<KeyRule<Template>>({
     {"env", [](const Field& f, Template& t) { t.env = read_string_table(f, env_key_problem); }},
     {"workdir", [](const Field& f, Template& t) { t.workdir = read_workdir(f); }},
     {"user", [](const Field& f, Template& t) { t.user = read_user(f); }},
+    {"shell", [](const Field& f, Template& t) { t.shell = read_shell(f); }},
     {"cpus", [](const Field& f, Template& t) { t.cpus = read_cpus(f); }},
     {"memory", [](const Field& f, Template& t) { t.memory_bytes = read_memory(f); }},
     {"pids_limit", [](const Field& f, Template& t) { t.pids_limit = read_pids_limit(f); }},

@@ -204,6 +204,44 @@ Result<SandboxRecord> Lifecycle::find_record(const std::string& name) const {
     return std::move(**found);
 }
 
+Result<SandboxRecord> Lifecycle::find_live(const std::string& name) const {
+    Result<SandboxRecord> record = find_record(name);
+    if (!record) {
+        return record;
+    }
+    if (record->owner != m_services.identity.user) {
+        return make_failure(ExitCode::denied,
+                            "sandbox \"{}\" belongs to {}, and only its owner may use it; ask "
+                            "them, or create one of your own with `jitbox up`",
+                            name, record->owner);
+    }
+    if (record->state == SandboxState::creating) {
+        return make_failure(ExitCode::not_found,
+                            "sandbox \"{}\" is still being created; retry once `jitbox up` has "
+                            "finished",
+                            name);
+    }
+    if (record->state == SandboxState::removing) {
+        return make_failure(ExitCode::not_found,
+                            "sandbox \"{}\" is being removed; create a new one with `jitbox up`",
+                            name);
+    }
+    if (is_expired(*record, m_services.clock.now())) {
+        return make_failure(ExitCode::not_found,
+                            "sandbox \"{}\" expired at {} and is about to be removed; create a "
+                            "new one with `jitbox up`",
+                            name, format_rfc3339(record->expires_at));
+    }
+    return record;
+}
+
+void Lifecycle::audit_use(const std::string& action, const SandboxRecord& record,
+                          const std::string& detail, const Failure* failure) {
+    AuditExtras extras;
+    extras.detail = detail;
+    audit(action, record, failure, extras);
+}
+
 Template Lifecycle::template_for(const SandboxRecord& record) const {
     auto found = m_services.config.templates.find(record.template_name);
     if (found != m_services.config.templates.end()) {
@@ -269,6 +307,7 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     }
     record.endpoint = location->endpoint;
     record.region = location->region;
+    record.shell = chosen.shell;
     if (chosen.provider == "aws-sts") {
         record.role_arn = chosen.aws.role_arn;
         record.session_policy = chosen.aws.session_policy;

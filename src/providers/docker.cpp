@@ -1,5 +1,6 @@
 #include "jitbox/providers/docker.hpp"
 
+#include "docker_api.hpp"
 #include "docker_json.hpp"
 #include "jitbox/policy/mounts.hpp"
 #include "jitbox/util/fault.hpp"
@@ -20,7 +21,11 @@
 
 namespace jitbox {
 
-using docker_json::ApiVersion;
+using docker_api::default_hint;
+using docker_api::http_failure;
+using docker_api::is_path_token;
+using docker_api::k_engine_log_hint;
+using docker_api::make_request;
 using docker_json::engine_message;
 using docker_json::Json;
 using docker_json::member;
@@ -50,16 +55,10 @@ ImageReference split_image_reference(std::string_view reference) {
 
 namespace {
 
-constexpr auto k_request_timeout = std::chrono::seconds(60);
-// A healthy engine replies to a ping in milliseconds, so a socket that accepts and stays
-// silent fails the command quickly rather than after the general request limit.
-constexpr auto k_ping_timeout = std::chrono::seconds(10);
 // Time the engine may take after the stop grace period to kill the container and reply.
 constexpr auto k_stop_reply_margin = std::chrono::seconds(30);
 constexpr std::size_t k_short_id_length = 8;
 
-constexpr std::string_view k_engine_log_hint =
-    "check the engine's log, for example with `journalctl -u docker`";
 constexpr std::string_view k_pull_hint = "check the name and that the registry is reachable";
 
 // ---- JSON and message helpers -------------------------------------------------------------
@@ -69,41 +68,10 @@ std::string to_body(const Json& body) {
     return body.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-Failure http_failure(std::string_view action, const HttpResponse& response, std::string_view hint) {
-    return make_failure(ExitCode::provider, "{} failed (HTTP {}: {}); {}", action, response.status,
-                        engine_message(response.body), hint);
-}
-
-std::string default_hint(long status) {
-    if (status == 400) {
-        return "check the template's settings against the engine's message";
-    }
-    if (status == 401 || status == 403) {
-        return "check that this user may use the Docker engine";
-    }
-    return std::string(k_engine_log_hint);
-}
-
 void report(const ProgressFn& progress, std::string_view message) {
     if (progress) {
         progress(message);
     }
-}
-
-// Ids and names go into URL paths only when they contain nothing that could change the path.
-// Docker ids are hex, and the names jitbox gives match [a-zA-Z0-9][a-zA-Z0-9_.-]+.
-bool is_path_token(std::string_view token) {
-    if (token.empty() || token.front() == '.' || token.front() == '-' || token.front() == '_') {
-        return false;
-    }
-    for (const char c : token) {
-        const bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                             (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
-        if (!allowed) {
-            return false;
-        }
-    }
-    return true;
 }
 
 // ---- Request bodies -------------------------------------------------------------------------
@@ -295,21 +263,12 @@ Result<void> validate_plan(const SandboxPlan& plan) {
     return {};
 }
 
-HttpRequest make_request(std::string method, std::string target, std::string body = {}) {
-    HttpRequest request;
-    request.method = std::move(method);
-    request.target = std::move(target);
-    request.body = std::move(body);
-    request.timeout = k_request_timeout;
-    return request;
-}
-
 // ---- The provider ---------------------------------------------------------------------------
 
 class DockerProvider final : public Provider {
 public:
     DockerProvider(std::unique_ptr<HttpClient> client, std::string endpoint)
-        : m_client(std::move(client)), m_endpoint(std::move(endpoint)) {}
+        : m_api(std::move(client), std::move(endpoint)) {}
 
     Result<void> create(const SandboxPlan& plan, ResourceSet& created,
                         const ProgressFn& progress) override;
@@ -318,10 +277,13 @@ public:
     Result<std::vector<LabelledResource>> list_labelled(ListScope scope) override;
 
 private:
-    Result<void> negotiate();
-    Failure ping_failure(const Failure& transport) const;
-    Result<HttpResponse> exchange(HttpRequest request);
-    Result<HttpResponse> send(std::string_view action, HttpRequest request);
+    Result<void> negotiate() { return m_api.negotiate(); }
+    Result<HttpResponse> exchange(HttpRequest request) {
+        return m_api.exchange(std::move(request));
+    }
+    Result<HttpResponse> send(std::string_view action, HttpRequest request) {
+        return m_api.send(action, std::move(request));
+    }
 
     Result<void> ensure_image(const std::string& image, const ProgressFn& progress);
     Result<void> pull_image(const std::string& image, const ProgressFn& progress);
@@ -341,94 +303,8 @@ private:
     Result<std::vector<LabelledResource>> list_containers(const std::string& filters);
     Result<std::vector<LabelledResource>> list_networks(const std::string& filters);
 
-    std::unique_ptr<HttpClient> m_client;
-    std::string m_endpoint;
-    std::string m_version_prefix; // such as "/v1.41"; empty until negotiated
+    docker_api::EngineApi m_api;
 };
-
-Failure DockerProvider::ping_failure(const Failure& transport) const {
-    const std::string reason = transport_reason(transport.message);
-    std::string hint = "start dockerd (for example `systemctl start docker`) or set DOCKER_HOST";
-    if (reason.find("Permission denied") != std::string::npos) {
-        hint = "add your user to the `docker` group (then log in again) or set DOCKER_HOST";
-    } else if (reason.find("SSL") != std::string::npos ||
-               reason.find("certificate") != std::string::npos) {
-        hint = "check that ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH (default ~/.docker) "
-               "belong to this engine";
-    }
-    return make_failure(ExitCode::provider, "cannot reach the Docker engine at {}: {}; {}",
-                        m_endpoint, reason, hint);
-}
-
-// Pings once and picks the newest API version that both sides speak. Every later request goes to
-// that version's path prefix. A failed ping is not cached, so the next call tries again.
-Result<void> DockerProvider::negotiate() {
-    if (!m_version_prefix.empty()) {
-        return {};
-    }
-
-    HttpRequest ping = make_request("GET", "/_ping");
-    ping.timeout = k_ping_timeout;
-    const Result<HttpResponse> response = m_client->send(ping);
-    if (!response) {
-        return ping_failure(response.error());
-    }
-    if (response->status != 200) {
-        return make_failure(
-            ExitCode::provider, "the Docker engine at {} answered GET /_ping with HTTP {} ({}); {}",
-            m_endpoint, response->status, engine_message(response->body), k_engine_log_hint);
-    }
-
-    const auto header = response->headers.find("api-version");
-    if (header == response->headers.end()) {
-        return make_failure(ExitCode::provider,
-                            "the server at {} sent no Api-Version header, so it is probably not a "
-                            "Docker engine; check DOCKER_HOST",
-                            m_endpoint);
-    }
-    const std::optional<ApiVersion> server = docker_json::parse_api_version(header->second);
-    if (!server) {
-        return make_failure(ExitCode::provider,
-                            "the Docker engine at {} sent the invalid API version \"{}\"; {}",
-                            m_endpoint, one_line(header->second), k_engine_log_hint);
-    }
-    if (*server < *docker_json::parse_api_version(k_docker_min_api)) {
-        return make_failure(ExitCode::provider,
-                            "the Docker engine at {} speaks API {}, older than the {} jitbox "
-                            "needs; upgrade the engine (Docker 19.03 or newer)",
-                            m_endpoint, header->second, k_docker_min_api);
-    }
-
-    const ApiVersion chosen = std::min(*server, *docker_json::parse_api_version(k_docker_max_api));
-    m_version_prefix = fmt::format("/v{}.{}", chosen.major, chosen.minor);
-    return {};
-}
-
-Result<HttpResponse> DockerProvider::exchange(HttpRequest request) {
-    if (Result<void> ready = negotiate(); !ready) {
-        return ready.error();
-    }
-
-    request.target = m_version_prefix + request.target;
-    if (!request.body.empty()) {
-        request.headers.emplace_back("Content-Type", "application/json");
-    }
-    return m_client->send(request);
-}
-
-Result<HttpResponse> DockerProvider::send(std::string_view action, HttpRequest request) {
-    Result<HttpResponse> response = exchange(std::move(request));
-    if (!response && m_version_prefix.empty()) {
-        return response; // negotiation failed, and its message is complete
-    }
-    if (!response) {
-        return make_failure(ExitCode::provider,
-                            "{} failed: {}; check that dockerd is running and "
-                            "responsive",
-                            action, response.error().message);
-    }
-    return response;
-}
 
 Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& created,
                                     const ProgressFn& progress) {

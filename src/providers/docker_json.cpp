@@ -190,4 +190,28 @@ LabelledResource network_entry(const Json& entry) {
     return item;
 }
 
+ExecState exec_state(const Json& reply) {
+    ExecState state;
+    const Json& running = member(reply, "Running");
+    state.running = running.is_boolean() && running.get<bool>();
+    const Json& exit_code = member(reply, "ExitCode");
+    if (exit_code.is_number_integer() && exit_code.get<long long>() >= 0 &&
+        exit_code.get<long long>() <= 255) {
+        state.exit_code = exit_code.get<int>();
+    }
+    const Json& pid = member(reply, "Pid");
+    if (pid.is_number_integer()) {
+        state.pid = pid.get<long>();
+    }
+    return state;
+}
+
+ContainerState container_state(const Json& reply) {
+    ContainerState state;
+    state.status = string_field(member(reply, "State"), "Status");
+    const Json& tty = member(member(reply, "Config"), "Tty");
+    state.tty = tty.is_boolean() && tty.get<bool>();
+    return state;
+}
+
 } // namespace jitbox::docker_json

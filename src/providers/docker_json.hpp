@@ -5,6 +5,7 @@
 // fuzz targets in fuzz/ can call them without an engine or an HTTP client. Every reader accepts
 // any bytes: a value of the wrong type reads as absent, never as an exception.
 
+#include "jitbox/providers/docker_container.hpp"
 #include "jitbox/providers/provider.hpp"
 
 #include <nlohmann/json.hpp>
@@ -83,5 +84,12 @@ LabelledResource container_entry(const Json& entry);
 
 /// One entry of GET /networks. Networks have no state, so `state` stays empty.
 LabelledResource network_entry(const Json& entry);
+
+/// The state of an exec instance from its inspect reply. A missing or mistyped `Running` reads
+/// as false, and a missing or out-of-range `ExitCode` as unset.
+ExecState exec_state(const Json& reply);
+
+/// `State.Status` and `Config.Tty` of a container's inspect reply.
+ContainerState container_state(const Json& reply);
 
 } // namespace jitbox::docker_json

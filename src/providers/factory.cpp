@@ -41,16 +41,20 @@ const aws::QueryService* aws_service(const std::string& provider) {
     return nullptr;
 }
 
-Result<std::unique_ptr<Provider>> make_docker(const ProviderLocation& location) {
+Result<HttpEndpoint> recorded_docker_endpoint(const std::string& recorded) {
     // A recorded endpoint wins over today's DOCKER_HOST, so a sandbox is always torn down on
     // the engine that runs it.
-    EnvLookup env = [&location](const std::string& name) -> std::optional<std::string> {
-        if (name == "DOCKER_HOST" && !location.endpoint.empty()) {
-            return location.endpoint;
+    EnvLookup env = [&recorded](const std::string& name) -> std::optional<std::string> {
+        if (name == "DOCKER_HOST" && !recorded.empty()) {
+            return recorded;
         }
         return process_env(name);
     };
-    auto where = docker_endpoint(env);
+    return docker_endpoint(env);
+}
+
+Result<std::unique_ptr<Provider>> make_docker(const ProviderLocation& location) {
+    auto where = recorded_docker_endpoint(location.endpoint);
     if (!where) {
         return where.error();
     }
@@ -134,6 +138,26 @@ Result<ProviderLocation> EnvironmentProviderFactory::locate(const Template& spec
         return endpoint.error();
     }
     return ProviderLocation{std::move(endpoint).value(), std::move(region).value()};
+}
+
+Result<std::unique_ptr<DockerContainer>> open_docker_container(const std::string& endpoint,
+                                                               const std::string& container_id) {
+    // Only hex ids and jitbox's own names reach URL paths.
+    const bool path_safe = !container_id.empty() &&
+                           container_id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") ==
+                               std::string::npos;
+    if (!path_safe) {
+        return make_failure(ExitCode::internal,
+                            "the recorded container id \"{}\" is not a Docker id; remove the "
+                            "sandbox with `jitbox down` and create it again",
+                            container_id);
+    }
+    auto where = recorded_docker_endpoint(endpoint);
+    if (!where) {
+        return where.error();
+    }
+    return std::make_unique<DockerContainer>(make_curl_client(*where, k_connect_timeout),
+                                             where->describe(), container_id);
 }
 
 } // namespace jitbox

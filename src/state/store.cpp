@@ -389,6 +389,7 @@ std::string record_to_json(const SandboxRecord& record) {
         {"role_arn", record.role_arn},
         {"session_policy", record.session_policy},
         {"mfa_serial", record.mfa_serial},
+        {"shell", record.shell},
         {"stop_timeout", nullptr},
         {"child_pid", nullptr},
         {"child_start_time", nullptr},
@@ -424,6 +425,7 @@ Result<SandboxRecord> record_from_json(std::string_view text) {
         record.role_arn = object.value("role_arn", std::string());
         record.session_policy = object.value("session_policy", std::string());
         record.mfa_serial = object.value("mfa_serial", std::string());
+        record.shell = object.value("shell", std::string());
         auto state = parse_state(object.at("state").get<std::string>());
         if (!state) {
             return state.error();

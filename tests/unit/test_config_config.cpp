@@ -51,6 +51,7 @@ command = ["postgres", "-c", "fsync=off"]
 env = { POSTGRES_DB = "app" }
 workdir = "/srv"
 user = "999:999"
+shell = "/bin/bash"
 cpus = 1.5
 memory = "512MiB"
 pids_limit = 256
@@ -85,6 +86,7 @@ TEST_CASE("parse_config loads the full example") {
     CHECK(db.env == std::map<std::string, std::string>{{"POSTGRES_DB", "app"}});
     CHECK(db.workdir == "/srv");
     CHECK(db.user == "999:999");
+    CHECK(db.shell == "/bin/bash");
     REQUIRE(db.cpus.has_value());
     CHECK(*db.cpus == doctest::Approx(1.5));
     CHECK(db.memory_bytes == 512 * 1024 * 1024);
@@ -258,6 +260,14 @@ TEST_CASE("parse_config error messages") {
          "jitbox.toml:3:16: templates.db.env.PORT: ", "expected a string, found integer"},
         {"relative workdir", head + "workdir = \"srv\"\n",
          "jitbox.toml:3:11: templates.db.workdir: ", "use an absolute path"},
+        {"relative shell", head + "shell = \"bash\"\n", "jitbox.toml:3:9: templates.db.shell: ",
+         "invalid shell \"bash\": use the absolute path of one program"},
+        {"shell with arguments", head + "shell = \"/bin/bash -l\"\n",
+         "jitbox.toml:3:9: templates.db.shell: ", "without arguments, such as \"/bin/bash\""},
+        {"empty shell", head + "shell = \"\"\n", "jitbox.toml:3:9: templates.db.shell: ",
+         "invalid shell \"\""},
+        {"shell not a string", head + "shell = [\"/bin/sh\"]\n",
+         "jitbox.toml:3:9: templates.db.shell: ", "expected a string"},
         {"zero cpus", head + "cpus = 0\n", "jitbox.toml:3:8: templates.db.cpus: ",
          "greater than 0 and at most 1024"},
         {"too many cpus", head + "cpus = 1024.5\n", "jitbox.toml:3:8: templates.db.cpus: ",
@@ -438,6 +448,8 @@ TEST_CASE("parse_config rejects keys of other providers and bad AWS values") {
          "not for provider \"aws-ec2\""},
         {"cap_add on aws-ec2", ec2 + "cap_add = []\n", "jitbox.toml:5:11: templates.e.cap_add: ",
          "key \"cap_add\" is for docker templates"},
+        {"shell on aws-ec2", ec2 + "shell = \"/bin/sh\"\n", "jitbox.toml:5:9: templates.e.shell: ",
+         "key \"shell\" is for docker templates"},
         {"secrets on aws-sts", sts + "secrets = { PASS = {} }\n",
          "jitbox.toml:4:11: templates.s.secrets: ", "key \"secrets\" is for docker templates"},
         {"role_arn on docker", docker + "role_arn = \"arn:aws:iam::123456789012:role/r\"\n",

@@ -531,6 +531,79 @@ TEST_SUITE("lifecycle") {
         CHECK(f.provider_log.made_at.back() == f.provider_log.location);
     }
 
+    TEST_CASE("find_live returns a running sandbox of the caller") {
+        Fixture f;
+        f.config.templates["db"].shell = "/bin/bash";
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+
+        const Result<SandboxRecord> live = f.lifecycle.find_live("db-1");
+
+        REQUIRE(live.ok());
+        CHECK(live->name == "db-1");
+        CHECK(live->shell == "/bin/bash");
+    }
+
+    TEST_CASE("find_live rejects sandboxes that are not usable") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+        SandboxRecord record = f.store.find("db-1").value().value();
+
+        SUBCASE("no such sandbox") {
+            const auto live = f.lifecycle.find_live("ghost");
+            REQUIRE_FALSE(live.ok());
+            CHECK(live.error().code == ExitCode::not_found);
+        }
+        SUBCASE("expired") {
+            f.clock.current = record.expires_at;
+            const auto live = f.lifecycle.find_live("db-1");
+            REQUIRE_FALSE(live.ok());
+            CHECK(live.error().code == ExitCode::not_found);
+            CHECK(contains(live.error().message, "expired at 2027-01-15T08:30:00Z"));
+        }
+        SUBCASE("being removed") {
+            record.state = SandboxState::removing;
+            REQUIRE(f.store.update(record).ok());
+            const auto live = f.lifecycle.find_live("db-1");
+            REQUIRE_FALSE(live.ok());
+            CHECK(live.error().code == ExitCode::not_found);
+            CHECK(contains(live.error().message, "is being removed"));
+        }
+        SUBCASE("being created") {
+            record.state = SandboxState::creating;
+            REQUIRE(f.store.update(record).ok());
+            const auto live = f.lifecycle.find_live("db-1");
+            REQUIRE_FALSE(live.ok());
+            CHECK(contains(live.error().message, "is still being created"));
+        }
+        SUBCASE("another user's") {
+            record.owner = "mallory";
+            REQUIRE(f.store.update(record).ok());
+            const auto live = f.lifecycle.find_live("db-1");
+            REQUIRE_FALSE(live.ok());
+            CHECK(live.error().code == ExitCode::denied);
+            CHECK(contains(live.error().message, "belongs to mallory"));
+        }
+    }
+
+    TEST_CASE("audit_use records the action and detail") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+        const SandboxRecord record = f.store.find("db-1").value().value();
+        const Failure failure{ExitCode::provider, "engine down"};
+
+        f.lifecycle.audit_use("exec", record, "command psql with 2 arguments");
+        f.lifecycle.audit_use("shell", record, "shell /bin/sh", &failure);
+
+        const auto lines = f.audit_lines();
+        REQUIRE(lines.size() == 3);
+        CHECK(contains(lines[1], R"("action":"exec")"));
+        CHECK(contains(lines[1], R"("detail":"command psql with 2 arguments")"));
+        CHECK(contains(lines[1], R"("result":"ok")"));
+        CHECK(contains(lines[2], R"("action":"shell")"));
+        CHECK(contains(lines[2], R"("result":"error")"));
+        CHECK(contains(lines[2], R"("error":"engine down")"));
+    }
+
     TEST_CASE("extend and down of an unknown name report not found") {
         Fixture f;
         CHECK(f.lifecycle.extend("ghost", Seconds(60)).error().code == ExitCode::not_found);

@@ -1,5 +1,6 @@
 #include "jitbox/net/http.hpp"
 #include "jitbox/providers/docker.hpp"
+#include "jitbox/providers/docker_container.hpp"
 
 #include <deque>
 #include <doctest/doctest.h>
@@ -107,6 +108,15 @@ public:
         return deliver(request, reply);
     }
 
+    // Exec start replies without a stream, such as a 409 for a stopped container.
+    Result<UpgradeResponse> upgrade(const HttpRequest& request) override {
+        Result<HttpResponse> response = send(request);
+        if (!response) {
+            return response.error();
+        }
+        return UpgradeResponse{std::move(response).value(), nullptr};
+    }
+
 private:
     static Result<HttpResponse> deliver(const HttpRequest& request, const Reply& reply) {
         if (reply.failure) {
@@ -117,8 +127,9 @@ private:
         if (pieces.empty()) {
             pieces.push_back(reply.body);
         }
+        const bool success = reply.status >= 200 && reply.status < 300;
         for (const std::string& piece : pieces) {
-            if (request.on_body) {
+            if (request.on_body && (success || !request.stream_success_only)) {
                 request.on_body(piece);
             } else {
                 response.body += piece;
@@ -881,6 +892,194 @@ TEST_SUITE("docker") {
 
         CHECK(socket.describe() == "unix:///var/run/docker.sock");
         CHECK(tcp.describe() == "https://engine:2376");
+    }
+
+    TEST_CASE("container exec sends the request body") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("POST /containers/c1/exec", reply(201, R"({"Id":"e1"})"));
+        ExecRequest request;
+        request.command = {"sh", "-c", "echo $A"};
+        request.env = {"A=1", "SECRET=x"};
+        request.workdir = "/srv";
+        request.user = "1000:1000";
+        request.tty = true;
+        request.attach_stdin = true;
+
+        const Result<std::string> id = container.create_exec(request);
+
+        REQUIRE(id.ok());
+        CHECK(*id == "e1");
+        const HttpRequest* sent = engine->find("POST /containers/c1/exec");
+        REQUIRE(sent != nullptr);
+        CHECK(sent->target == "/v1.41/containers/c1/exec");
+        const Json body = Json::parse(sent->body);
+        CHECK(body["Cmd"] == Json::array({"sh", "-c", "echo $A"}));
+        CHECK(body["Env"] == Json::array({"A=1", "SECRET=x"}));
+        CHECK(body["WorkingDir"] == "/srv");
+        CHECK(body["User"] == "1000:1000");
+        CHECK(body["Tty"] == true);
+        CHECK(body["AttachStdin"] == true);
+        CHECK(body["AttachStdout"] == true);
+        CHECK(body["AttachStderr"] == true);
+    }
+
+    TEST_CASE("container exec leaves defaults to the container") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("POST /containers/c1/exec", reply(201, R"({"Id":"e1"})"));
+        ExecRequest request;
+        request.command = {"true"};
+
+        REQUIRE(container.create_exec(request).ok());
+
+        const Json body = Json::parse(engine->find("POST /containers/c1/exec")->body);
+        CHECK_FALSE(body.contains("WorkingDir"));
+        CHECK_FALSE(body.contains("User"));
+        CHECK(body["Tty"] == false);
+        CHECK(body["AttachStdin"] == false);
+    }
+
+    TEST_CASE("container exec failures keep the engine's message") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        ExecRequest request;
+        request.command = {"true"};
+
+        SUBCASE("a stopped container") {
+            engine->script("POST /containers/c1/exec",
+                           reply(409, R"({"message":"Container c1 is not running"})"));
+            const Result<std::string> id = container.create_exec(request);
+            REQUIRE_FALSE(id.ok());
+            CHECK(id.error().code == ExitCode::provider);
+            CHECK(id.error().message ==
+                  "creating an exec instance in container c1 failed (HTTP 409: Container c1 is not "
+                  "running); `jitbox status` shows the sandbox's state");
+        }
+        SUBCASE("a removed container") {
+            engine->script("POST /containers/c1/exec",
+                           reply(404, R"({"message":"No such container: c1"})"));
+            const Result<std::string> id = container.create_exec(request);
+            REQUIRE_FALSE(id.ok());
+            CHECK(id.error().code == ExitCode::not_found);
+        }
+        SUBCASE("a reply without an id") {
+            engine->script("POST /containers/c1/exec", reply(201, R"({"Id":"../x"})"));
+            const Result<std::string> id = container.create_exec(request);
+            REQUIRE_FALSE(id.ok());
+            CHECK(contains(id.error().message, "the reply has no valid Id"));
+        }
+    }
+
+    TEST_CASE("container exec start without a stream fails") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("POST /exec/e1/start",
+                       reply(409, R"({"message":"container c1 is paused"})"));
+
+        const auto stream = container.start_exec("e1", false);
+
+        REQUIRE_FALSE(stream.ok());
+        CHECK(stream.error().code == ExitCode::provider);
+        CHECK(contains(stream.error().message, "HTTP 409: container c1 is paused"));
+        const Json body = Json::parse(engine->find("POST /exec/e1/start")->body);
+        CHECK(body == Json{{"Detach", false}, {"Tty", false}});
+    }
+
+    TEST_CASE("container exec state reads the inspect reply") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+
+        SUBCASE("exited") {
+            engine->script("GET /exec/e1/json",
+                           reply(200, R"({"Running":false,"ExitCode":3,"Pid":4242})"));
+            const Result<ExecState> state = container.inspect_exec("e1");
+            REQUIRE(state.ok());
+            CHECK_FALSE(state->running);
+            CHECK(state->exit_code == 3);
+            CHECK(state->pid == 4242);
+        }
+        SUBCASE("running") {
+            engine->script("GET /exec/e1/json",
+                           reply(200, R"({"Running":true,"ExitCode":null,"Pid":7})"));
+            const Result<ExecState> state = container.inspect_exec("e1");
+            REQUIRE(state.ok());
+            CHECK(state->running);
+            CHECK_FALSE(state->exit_code.has_value());
+        }
+        SUBCASE("never started") {
+            engine->script("GET /exec/e1/json",
+                           reply(200, R"({"Running":false,"ExitCode":126,"Pid":0})"));
+            const Result<ExecState> state = container.inspect_exec("e1");
+            REQUIRE(state.ok());
+            CHECK(state->exit_code == 126);
+            CHECK(state->pid == 0);
+        }
+        SUBCASE("not an object") {
+            engine->script("GET /exec/e1/json", reply(200, "[]"));
+            CHECK_FALSE(container.inspect_exec("e1").ok());
+        }
+    }
+
+    TEST_CASE("container resize sends rows and columns") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("POST /exec/e1/resize", reply(201));
+
+        REQUIRE(container.resize_exec("e1", 40, 120).ok());
+
+        CHECK(engine->find("POST /exec/e1/resize")->target == "/v1.41/exec/e1/resize?h=40&w=120");
+    }
+
+    TEST_CASE("container inspect reads status and tty") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("GET /containers/c1/json",
+                       reply(200, R"({"State":{"Status":"running"},"Config":{"Tty":true}})"));
+
+        const Result<ContainerState> state = container.inspect();
+
+        REQUIRE(state.ok());
+        CHECK(state->status == "running");
+        CHECK(state->tty);
+    }
+
+    TEST_CASE("container logs query and streaming") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("GET /containers/c1/logs", streamed_reply({"ab", "cd"}));
+        LogsRequest request;
+        request.follow = true;
+        request.tail = 5;
+        request.since = TimePoint(std::chrono::seconds(1700000000));
+        request.timestamps = true;
+        std::string received;
+
+        REQUIRE(container.stream_logs(request, [&received](std::string_view chunk) {
+            received += chunk;
+        }).ok());
+
+        CHECK(received == "abcd");
+        const HttpRequest* sent = engine->find("GET /containers/c1/logs");
+        REQUIRE(sent != nullptr);
+        CHECK(sent->target == "/v1.41/containers/c1/logs?stdout=1&stderr=1&follow=1&tail=5"
+                              "&since=1700000000&timestamps=1");
+        CHECK(sent->timeout.count() == 0);
+        CHECK(sent->stall_timeout.count() == 0);
+        CHECK(sent->stream_success_only);
+    }
+
+    TEST_CASE("container logs of a removed container") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("GET /containers/c1/logs",
+                       reply(404, R"({"message":"No such container: c1"})"));
+
+        const Result<void> streamed = container.stream_logs({}, [](std::string_view) {});
+
+        REQUIRE_FALSE(streamed.ok());
+        CHECK(streamed.error().code == ExitCode::not_found);
+        CHECK(contains(streamed.error().message, "No such container: c1"));
     }
 
 } // TEST_SUITE

@@ -74,6 +74,7 @@ struct Template {
     std::map<std::string, std::string> env;
     std::string workdir;
     std::string user;
+    std::string shell; // the program `jitbox shell` runs; empty: /bin/sh
     std::optional<double> cpus;
     std::optional<std::int64_t> memory_bytes;
     std::optional<std::int64_t> pids_limit;

@@ -152,6 +152,17 @@ public:
     /// sandbox that lost it. Failures are printed as warnings, never fatal.
     void reconcile();
 
+    /// The record of `name` when the caller may use the sandbox now: it is running, its
+    /// deadline is ahead and the caller owns it. ExitCode::not_found when there is no record or
+    /// the sandbox has expired or is being created or removed, ExitCode::denied for another
+    /// user's record.
+    Result<SandboxRecord> find_live(const std::string& name) const;
+    /// Appends an audit record of a use of a live sandbox that changes nothing on it, such as
+    /// `exec`. `detail` describes what was done, and a non-null `failure` makes the result
+    /// "error".
+    void audit_use(const std::string& action, const SandboxRecord& record,
+                   const std::string& detail, const Failure* failure = nullptr);
+
     /// The named template, or the configuration's default when `name` is empty.
     Result<const Template*> resolve_template(const std::string& name) const;
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "jitbox/lifecycle/lifecycle.hpp"
+#include "jitbox/providers/docker_container.hpp"
 
 #include <string>
 #include <vector>
@@ -19,5 +20,11 @@ public:
                                            const ProviderLocation& location) override;
     Result<ProviderLocation> locate(const Template& spec) override;
 };
+
+/// Engine API access to container `container_id` on the engine at `endpoint`, a DOCKER_HOST
+/// value as a sandbox record keeps it; empty means the process's DOCKER_HOST. Fails with
+/// ExitCode::internal for an id that cannot go into a URL path.
+Result<std::unique_ptr<DockerContainer>> open_docker_container(const std::string& endpoint,
+                                                               const std::string& container_id);
 
 } // namespace jitbox

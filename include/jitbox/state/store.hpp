@@ -38,6 +38,9 @@ struct SandboxRecord {
     std::string role_arn;
     std::string session_policy;
     std::string mfa_serial;
+    /// For docker: the template's `shell` at `up`, which `jitbox shell` runs; empty means
+    /// /bin/sh, and so do records older than the key.
+    std::string shell;
     std::string removal_action; // while `removing`: the action that started it, for the audit
     std::string reason;         // --reason given to `up`
     bool break_glass = false;   // granted as a break-glass request

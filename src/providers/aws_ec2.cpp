@@ -182,8 +182,8 @@ Result<void> AwsEc2Provider::create(const SandboxPlan& plan, ResourceSet& create
         return parameters.error();
     }
 
-    progress(
-        fmt::format("launching {} from {}", plan.spec.aws.instance_type, plan.spec.aws.image_id));
+    progress(progress_step(
+        fmt::format("launching {} from {}", plan.spec.aws.instance_type, plan.spec.aws.image_id)));
     auto body = m_ec2->call("RunInstances", *parameters);
     if (!body) {
         return body.error();
@@ -228,7 +228,8 @@ Result<void> AwsEc2Provider::wait_until_running(const std::string& instance_id,
         // EC2 reads are eventually consistent; that counts as pending.
         const std::string state = *instance ? (*instance)->state : "pending";
         if (state == "running") {
-            progress(fmt::format("instance {} is running", describe_instance(**instance)));
+            progress(progress_step(
+                fmt::format("instance {} is running", describe_instance(**instance))));
             return {};
         }
         if (state != "pending") {
@@ -243,7 +244,8 @@ Result<void> AwsEc2Provider::wait_until_running(const std::string& instance_id,
                                 "again",
                                 instance_id, format_duration(m_timing.launch_timeout));
         }
-        progress(fmt::format("instance {} is {}", instance_id, state));
+        progress(progress_waiting(
+            fmt::format("waiting for instance {} to run ({})", instance_id, state)));
         m_sleep(m_timing.poll_interval);
     }
 }

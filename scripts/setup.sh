@@ -36,6 +36,9 @@ setup_packages=(
     # Used by the keyring test: a private session bus (dbus-run-session, dbus-send), the Secret
     # Service of gnome-keyring, and keyctl
     dbus-daemon dbus-bin gnome-keyring keyutils
+    # Used by the registry test: a private image registry that the test starts on 127.0.0.1, and
+    # htpasswd for its password file
+    docker-registry apache2-utils
 )
 
 # The image that the embedded default template names. It is built locally when the engine does

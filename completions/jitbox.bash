@@ -34,14 +34,17 @@ _jitbox() {
     case $command in
         "") words="$commands $global" ;;
         up)
-            options="--ttl --name --reason --break-glass --mfa-stdin"
+            options="--ttl --name --wait --wait-timeout --reason --break-glass --mfa-stdin"
             [[ $cur == -* ]] || words=$(jitbox templates -q 2>/dev/null)
             ;;
         down)
             options="--all --ignore-missing"
             [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
             ;;
-        status) [[ $cur == -* ]] || words=$(_jitbox_sandbox_names) ;;
+        status)
+            options="--check --prompt"
+            [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)
+            ;;
         extend)
             options="--by --reason"
             [[ $cur == -* ]] || words=$(_jitbox_sandbox_names)

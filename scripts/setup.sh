@@ -39,6 +39,9 @@ setup_packages=(
     dbus-daemon dbus-bin gnome-keyring keyutils
     # Used by the completion test (the three shells) and the manual page test (two renderers)
     bash-completion zsh fish groff-base mandoc
+    # Used by the registry test: a private image registry that the test starts on 127.0.0.1, and
+    # htpasswd for its password file
+    docker-registry apache2-utils
 )
 
 # The image that the embedded default template names. It is built locally when the engine does

@@ -72,19 +72,6 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
     }
 }
 
-ProgressFn make_progress(const GlobalOptions& options) {
-    if (options.quiet || options.json || !is_terminal(STDERR_FILENO)) {
-        return [](std::string_view) {};
-    }
-    return [](std::string_view message) {
-        // Redraw one line: carriage return, the message, then erase what is left of the line.
-        fmt::print(stderr, "\r{}\x1b[K", message.substr(0, 100));
-        if (message.empty()) {
-            fmt::print(stderr, "\r\x1b[K");
-        }
-    };
-}
-
 CLI::Validator duration_validator() {
     return CLI::Validator(
         [](std::string& text) -> std::string {

@@ -336,6 +336,8 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     plan.labels = sandbox_labels(plan);
     plan.secrets = *secrets;
     plan.mfa_code = request.mfa_code;
+    plan.wait_timeout = request.wait_timeout;
+    plan.interrupted = m_services.interrupted;
     auto created = put_generated_secrets(chosen, record, plan);
     if (created) {
         created = (*provider)->create(plan, record.resources, m_services.progress);
@@ -358,6 +360,10 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
         }
     }
     if (!created) {
+        if (m_services.progress) {
+            // Clears the progress line, so the rollback's warnings start on a line of their own.
+            m_services.progress(progress_step(""));
+        }
         rollback(std::move(record), created.error());
         return created.error();
     }
@@ -901,6 +907,37 @@ Result<std::vector<SandboxStatus>> Lifecycle::status() {
         statuses.push_back(std::move(status));
     }
     return statuses;
+}
+
+Result<SandboxStatus> Lifecycle::status_of(const std::string& name) {
+    auto found = find_record(name);
+    if (!found) {
+        return found.error();
+    }
+    SandboxStatus status{std::move(found).value(), "", false, "", ""};
+    status.child_alive = m_services.children.is_alive(status.record.name);
+    if (status.record.state != SandboxState::running) {
+        status.state = std::string(to_string(status.record.state));
+        return status;
+    }
+    if (is_expired(status.record, m_services.clock.now())) {
+        status.state = "expired";
+        return status;
+    }
+    auto provider = m_services.providers.make(status.record.provider, location_of(status.record));
+    if (!provider) {
+        return provider.error();
+    }
+    if (!(*provider)->lists_resources()) {
+        status.state = "running"; // nothing to ask the provider about; the record decides
+        return status;
+    }
+    auto state = (*provider)->resource_state(status.record.id, status.record.resources);
+    if (!state) {
+        return state.error();
+    }
+    status.state = std::move(state).value();
+    return status;
 }
 
 Result<std::vector<std::string>> Lifecycle::reap_expired() {

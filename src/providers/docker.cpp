@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -68,9 +69,9 @@ std::string to_body(const Json& body) {
     return body.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-void report(const ProgressFn& progress, std::string_view message) {
+void report(const ProgressFn& progress, std::string message) {
     if (progress) {
-        progress(message);
+        progress(progress_step(std::move(message)));
     }
 }
 
@@ -162,6 +163,28 @@ Json host_config(const Template& spec, const std::string& network_mode) {
     return config;
 }
 
+std::int64_t nanoseconds(Seconds duration) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count();
+}
+
+// The engine takes durations in nanoseconds, and 0 or an absent member means its default.
+Json health_config(const HealthCheck& check) {
+    Json config = {{"Test", check.test}};
+    if (check.interval) {
+        config["Interval"] = nanoseconds(*check.interval);
+    }
+    if (check.timeout) {
+        config["Timeout"] = nanoseconds(*check.timeout);
+    }
+    if (check.start_period) {
+        config["StartPeriod"] = nanoseconds(*check.start_period);
+    }
+    if (check.retries) {
+        config["Retries"] = *check.retries;
+    }
+    return config;
+}
+
 Json container_body(const SandboxPlan& plan, const std::string& network_mode) {
     const Template& spec = plan.spec;
     Json body = {
@@ -181,6 +204,9 @@ Json container_body(const SandboxPlan& plan, const std::string& network_mode) {
     }
     if (!spec.ports.empty()) {
         body["ExposedPorts"] = exposed_ports(spec.ports);
+    }
+    if (spec.healthcheck) {
+        body["Healthcheck"] = health_config(*spec.healthcheck);
     }
     return body;
 }
@@ -267,14 +293,26 @@ Result<void> validate_plan(const SandboxPlan& plan) {
 
 class DockerProvider final : public Provider {
 public:
-    DockerProvider(std::unique_ptr<HttpClient> client, std::string endpoint)
-        : m_api(std::move(client), std::move(endpoint)) {}
+    DockerProvider(std::unique_ptr<HttpClient> client, std::string endpoint,
+                   DockerProviderOptions options)
+        : m_api(std::move(client), std::move(endpoint)), m_options(std::move(options)) {
+        if (!m_options.sleep) {
+            m_options.sleep = [](std::chrono::milliseconds delay) {
+                std::this_thread::sleep_for(delay);
+            };
+        }
+        if (!m_options.now) {
+            m_options.now = [] { return std::chrono::steady_clock::now(); };
+        }
+    }
 
     Result<void> create(const SandboxPlan& plan, ResourceSet& created,
                         const ProgressFn& progress) override;
     Result<void> destroy(const ResourceSet& resources,
                          std::optional<Seconds> stop_timeout) override;
     Result<std::vector<LabelledResource>> list_labelled(ListScope scope) override;
+    Result<std::string> resource_state(const std::string& sandbox_id,
+                                       const ResourceSet& resources) override;
 
 private:
     Result<void> negotiate() { return m_api.negotiate(); }
@@ -285,16 +323,21 @@ private:
         return m_api.send(action, std::move(request));
     }
 
-    Result<void> ensure_image(const std::string& image, const ProgressFn& progress);
-    Result<void> pull_image(const std::string& image, const ProgressFn& progress);
+    Result<void> ensure_image(const SandboxPlan& plan, const ProgressFn& progress);
+    Result<void> pull_image(const SandboxPlan& plan, const ProgressFn& progress);
+    Result<std::string> pull_auth_header(const std::string& image, std::string& hint);
     Result<void> create_network(const SandboxPlan& plan, const std::string& name,
                                 ResourceSet& created);
     Result<std::string> create_container(const SandboxPlan& plan, const std::string& name,
                                          const std::string& network_mode, ResourceSet& created,
                                          const ProgressFn& progress);
     Result<void> start_container(const std::string& id, const std::string& name);
+    Result<Json> inspect_container(const std::string& id, const std::string& name);
     Result<std::vector<PublishedPort>> inspect_ports(const std::string& id,
                                                      const std::string& name);
+    Result<void> wait_until_ready(const std::string& id, const std::string& name,
+                                  const SandboxPlan& plan, const ProgressFn& progress);
+    Result<bool> poll_ready(const std::string& id, const std::string& name);
 
     Result<void> remove_container(const Resource& container, std::optional<Seconds> stop_timeout);
     void stop_container(const std::string& target, Seconds stop_timeout);
@@ -304,6 +347,7 @@ private:
     Result<std::vector<LabelledResource>> list_networks(const std::string& filters);
 
     docker_api::EngineApi m_api;
+    DockerProviderOptions m_options;
 };
 
 Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& created,
@@ -314,7 +358,7 @@ Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& create
     if (Result<void> ready = negotiate(); !ready) {
         return ready;
     }
-    if (Result<void> image = ensure_image(plan.spec.image, progress); !image) {
+    if (Result<void> image = ensure_image(plan, progress); !image) {
         return image;
     }
 
@@ -339,10 +383,14 @@ Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& create
         return ports.error();
     }
     created.ports = std::move(*ports);
+    if (plan.wait_timeout) {
+        return wait_until_ready(*id, name, plan, progress);
+    }
     return {};
 }
 
-Result<void> DockerProvider::ensure_image(const std::string& image, const ProgressFn& progress) {
+Result<void> DockerProvider::ensure_image(const SandboxPlan& plan, const ProgressFn& progress) {
+    const std::string& image = plan.spec.image;
     const std::string action = fmt::format("inspecting image {}", image);
     const Result<HttpResponse> response =
         send(action, make_request("GET", "/images/" + url_encode(image) + "/json"));
@@ -355,11 +403,40 @@ Result<void> DockerProvider::ensure_image(const std::string& image, const Progre
     if (response->status != 404) {
         return http_failure(action, *response, default_hint(response->status));
     }
-    return pull_image(image, progress);
+    return pull_image(plan, progress);
 }
 
-Result<void> DockerProvider::pull_image(const std::string& image, const ProgressFn& progress) {
+// Returns the X-Registry-Auth value for `image`, empty when there is no credential, and sets
+// `hint` to what a failed pull should suggest about credentials.
+Result<std::string> DockerProvider::pull_auth_header(const std::string& image, std::string& hint) {
+    hint = std::string(k_pull_hint);
+    if (!m_options.registry_auth) {
+        return std::string();
+    }
+    Result<RegistryAuth> auth = m_options.registry_auth(image);
+    if (!auth) {
+        return auth.error();
+    }
+    if (auth->header.empty()) {
+        hint = fmt::format("{}; jitbox sent no credentials for {} ({}), so if the registry needs "
+                           "them, run `docker login {}` or set DOCKER_CONFIG",
+                           k_pull_hint, auth->registry, auth->source, auth->registry);
+    } else {
+        hint = fmt::format("{}; check the credentials for {} from {}", k_pull_hint, auth->registry,
+                           auth->source);
+    }
+    return auth->header;
+}
+
+Result<void> DockerProvider::pull_image(const SandboxPlan& plan, const ProgressFn& progress) {
+    const std::string& image = plan.spec.image;
     const std::string action = fmt::format("pulling image {}", image);
+    std::string hint;
+    Result<std::string> auth_header = pull_auth_header(image, hint);
+    if (!auth_header) {
+        return make_failure(auth_header.error().code, "{} failed: {}", action,
+                            auth_header.error().message);
+    }
     report(progress, action);
 
     const ImageReference reference = split_image_reference(image);
@@ -367,15 +444,22 @@ Result<void> DockerProvider::pull_image(const std::string& image, const Progress
                                                            url_encode(reference.repository),
                                                            url_encode(reference.tag)));
     request.timeout = std::chrono::milliseconds::zero(); // the transport's low-speed limit applies
+    if (!auth_header->empty()) {
+        request.headers.emplace_back("X-Registry-Auth", *auth_header);
+    }
     docker_json::PullStream stream(progress);
-    request.on_body = [&stream](std::string_view chunk) {
+    // An interrupted `up` ends the transfer; the engine may finish the pull on its own.
+    request.on_body = [&stream, &plan](std::string_view chunk) {
         stream.feed(chunk);
-        return true;
+        return !plan.interrupted();
     };
 
     fault_point("docker.image.pull.before");
     const Result<HttpResponse> response = send(action, std::move(request));
     fault_point("docker.image.pull.after");
+    if (plan.interrupted()) {
+        return make_failure(ExitCode::interrupted, "interrupted while {}", action);
+    }
     if (!response) {
         return response.error();
     }
@@ -383,12 +467,11 @@ Result<void> DockerProvider::pull_image(const std::string& image, const Progress
     if (response->status != 200) {
         const std::string message = stream.error().empty() ? "no message" : stream.error();
         return make_failure(ExitCode::provider, "{} failed (HTTP {}: {}); {}", action,
-                            response->status, message, k_pull_hint);
+                            response->status, message, hint);
     }
     // The engine reports a failed pull inside a 200 response, as an object with `error`.
     if (!stream.error().empty()) {
-        return make_failure(ExitCode::provider, "{} failed: {}; {}", action, stream.error(),
-                            k_pull_hint);
+        return make_failure(ExitCode::provider, "{} failed: {}; {}", action, stream.error(), hint);
     }
     return {};
 }
@@ -487,8 +570,7 @@ Result<void> DockerProvider::start_container(const std::string& id, const std::s
     return http_failure(action, *response, hint);
 }
 
-Result<std::vector<PublishedPort>> DockerProvider::inspect_ports(const std::string& id,
-                                                                 const std::string& name) {
+Result<Json> DockerProvider::inspect_container(const std::string& id, const std::string& name) {
     const std::string action = fmt::format("inspecting container {}", name);
     const Result<HttpResponse> response =
         send(action, make_request("GET", fmt::format("/containers/{}/json", url_encode(id))));
@@ -499,12 +581,80 @@ Result<std::vector<PublishedPort>> DockerProvider::inspect_ports(const std::stri
         return http_failure(action, *response, default_hint(response->status));
     }
 
-    const Json details = Json::parse(response->body, nullptr, false);
+    Json details = Json::parse(response->body, nullptr, false);
     if (!details.is_object()) {
         return make_failure(ExitCode::provider, "{} failed: the reply is not a JSON object; {}",
                             action, k_engine_log_hint);
     }
-    return docker_json::published_ports(member(member(details, "NetworkSettings"), "Ports"));
+    return details;
+}
+
+Result<std::vector<PublishedPort>> DockerProvider::inspect_ports(const std::string& id,
+                                                                 const std::string& name) {
+    const Result<Json> details = inspect_container(id, name);
+    if (!details) {
+        return details.error();
+    }
+    return docker_json::published_ports(member(member(*details, "NetworkSettings"), "Ports"));
+}
+
+// ---- Readiness ------------------------------------------------------------------------------
+
+// Returns true once the container runs and, when it has a health check, reports healthy.
+// Fails with ExitCode::not_ready when it has stopped or is unhealthy.
+Result<bool> DockerProvider::poll_ready(const std::string& id, const std::string& name) {
+    const Result<Json> details = inspect_container(id, name);
+    if (!details) {
+        return details.error();
+    }
+    const docker_json::ContainerReadiness state = docker_json::container_readiness(*details);
+    if (state.status == "exited" || state.status == "dead") {
+        return make_failure(ExitCode::not_ready,
+                            "container {} exited with status {} before it was ready", name,
+                            state.exit_code);
+    }
+    if (state.health == "unhealthy") {
+        return make_failure(ExitCode::not_ready,
+                            "container {} is unhealthy: its health check printed \"{}\"", name,
+                            state.health_output.empty() ? "nothing" : state.health_output);
+    }
+    // "none" is the health status of a container whose health check is turned off.
+    const bool checked = !state.health.empty() && state.health != "none";
+    return state.status == "running" && (!checked || state.health == "healthy");
+}
+
+// Polls the container's state with backoff until it is ready, and reports the wait about ten
+// times a second so that a spinner turns.
+Result<void> DockerProvider::wait_until_ready(const std::string& id, const std::string& name,
+                                              const SandboxPlan& plan, const ProgressFn& progress) {
+    constexpr std::chrono::milliseconds k_first_poll{200};
+    constexpr std::chrono::milliseconds k_max_poll{2000};
+    constexpr std::chrono::milliseconds k_report_interval{100};
+    const auto deadline = m_options.now() + *plan.wait_timeout;
+    const std::string waiting = fmt::format("waiting for {} to be ready", plan.name);
+    std::chrono::milliseconds poll = k_first_poll;
+    while (true) {
+        Result<bool> ready = poll_ready(id, name);
+        if (!ready || *ready) {
+            return ready ? Result<void>() : Result<void>(ready.error());
+        }
+        if (m_options.now() >= deadline) {
+            return make_failure(ExitCode::not_ready,
+                                "container {} was not ready within {} (--wait-timeout)", name,
+                                format_duration(*plan.wait_timeout));
+        }
+        const auto next_poll = std::min(m_options.now() + poll, deadline);
+        while (m_options.now() < next_poll) {
+            if (plan.interrupted()) {
+                return make_failure(ExitCode::interrupted, "interrupted while {}", waiting);
+            }
+            if (progress) {
+                progress(progress_waiting(waiting));
+            }
+            m_options.sleep(k_report_interval);
+        }
+        poll = std::min(poll * 2, k_max_poll);
+    }
 }
 
 // ---- Teardown -------------------------------------------------------------------------------
@@ -678,6 +828,36 @@ Result<std::vector<LabelledResource>> DockerProvider::list_networks(const std::s
     return found;
 }
 
+// One inspect of the recorded container, for `status --check`.
+Result<std::string> DockerProvider::resource_state(const std::string& sandbox_id,
+                                                   const ResourceSet& resources) {
+    const auto container =
+        std::find_if(resources.items.begin(), resources.items.end(),
+                     [](const Resource& item) { return item.kind == "container"; });
+    if (container == resources.items.end()) {
+        return Provider::resource_state(sandbox_id, resources);
+    }
+    const Result<std::string> target = path_target(*container);
+    if (!target) {
+        return target.error();
+    }
+    const std::string action = fmt::format("inspecting container {}", display_name(*container));
+    const Result<HttpResponse> response =
+        send(action, make_request("GET", fmt::format("/containers/{}/json", *target)));
+    if (!response) {
+        return response.error();
+    }
+    if (response->status == 404) {
+        return std::string("missing");
+    }
+    if (response->status != 200) {
+        return http_failure(action, *response, default_hint(response->status));
+    }
+    const Json details = Json::parse(response->body, nullptr, false);
+    const std::string status = docker_json::container_readiness(details).status;
+    return status.empty() ? std::string("unknown") : status;
+}
+
 Result<std::vector<LabelledResource>> DockerProvider::list_labelled(ListScope scope) {
     const Json filters = {{"label", Json::array({k_label_sandbox})}};
     const std::string encoded = url_encode(filters.dump());
@@ -697,8 +877,10 @@ Result<std::vector<LabelledResource>> DockerProvider::list_labelled(ListScope sc
 } // namespace
 
 std::unique_ptr<Provider> make_docker_provider(std::unique_ptr<HttpClient> client,
-                                               std::string endpoint_description) {
-    return std::make_unique<DockerProvider>(std::move(client), std::move(endpoint_description));
+                                               std::string endpoint_description,
+                                               DockerProviderOptions options) {
+    return std::make_unique<DockerProvider>(std::move(client), std::move(endpoint_description),
+                                            std::move(options));
 }
 
 } // namespace jitbox

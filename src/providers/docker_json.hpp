@@ -79,6 +79,19 @@ private:
 /// are exposed but not published, and bindings without a numeric HostPort, are skipped.
 std::vector<PublishedPort> published_ports(const Json& ports);
 
+/// The parts of a container's inspect reply (GET /containers/{id}/json) that tell whether it
+/// is ready.
+struct ContainerReadiness {
+    std::string status;        // State.Status: "created", "running", "exited", "dead", ...
+    int exit_code = 0;         // State.ExitCode, meaningful once the container has exited
+    std::string health;        // State.Health.Status: "starting", "healthy" or "unhealthy";
+                               // empty when the container has no health check
+    std::string health_output; // the output of the latest health check, on one line
+};
+
+/// Reads State of an inspect reply. A missing or malformed State reads as an empty status.
+ContainerReadiness container_readiness(const Json& details);
+
 /// One entry of GET /containers/json.
 LabelledResource container_entry(const Json& entry);
 

@@ -59,7 +59,9 @@ Result<std::unique_ptr<Provider>> make_docker(const ProviderLocation& location) 
         return where.error();
     }
     auto client = make_curl_client(*where, k_connect_timeout);
-    return make_docker_provider(std::move(client), where->describe());
+    DockerProviderOptions options;
+    options.registry_auth = docker_config_registry_auth(process_env);
+    return make_docker_provider(std::move(client), where->describe(), std::move(options));
 }
 
 // Builds a Query client for the recorded endpoint and region. The base credentials are looked

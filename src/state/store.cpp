@@ -362,6 +362,22 @@ Result<std::vector<SandboxRecord>> StateStore::list() const {
     return records;
 }
 
+std::vector<SandboxRecord> StateStore::read_quietly(const fs::path& dir) {
+    const StateStore store(dir);
+    std::vector<SandboxRecord> records;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(dir / k_records_dir, error)) {
+        if (entry.path().extension() != ".json") {
+            continue;
+        }
+        auto record = store.find(entry.path().stem().string());
+        if (record && record->has_value()) {
+            records.push_back(std::move(**record));
+        }
+    }
+    return records;
+}
+
 Result<void> StateStore::remove(std::string_view name) const {
     if (::unlink(record_path(name).c_str()) != 0 && errno != ENOENT) {
         return state_failure(record_path(name), "record", errno);

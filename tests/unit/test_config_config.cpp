@@ -369,6 +369,89 @@ _SHORT = { length = 16 }
     CHECK(db.secrets[2].length == 16);
 }
 
+TEST_CASE("parse_config reads health checks") {
+    const Config config = parse_valid(R"([templates.db]
+image = "postgres:16"
+healthcheck = { test = ["CMD", "pg_isready", "-U", "postgres"], interval = "2s", timeout = "5s", start_period = "1m", retries = 10 }
+[templates.shell]
+image = "busybox:1.36"
+healthcheck = { test = "test -f /tmp/ready" }
+[templates.off]
+image = "busybox:1.36"
+healthcheck = { test = ["NONE"] }
+[templates.plain]
+image = "busybox:1.36"
+)");
+    const Template& db = config.templates.at("db");
+    REQUIRE(db.healthcheck.has_value());
+    CHECK(db.healthcheck->test == std::vector<std::string>{"CMD", "pg_isready", "-U", "postgres"});
+    CHECK(db.healthcheck->interval == Seconds(2));
+    CHECK(db.healthcheck->timeout == Seconds(5));
+    CHECK(db.healthcheck->start_period == Seconds(60));
+    CHECK(db.healthcheck->retries == 10);
+
+    const Template& shell = config.templates.at("shell");
+    REQUIRE(shell.healthcheck.has_value());
+    CHECK(shell.healthcheck->test == std::vector<std::string>{"CMD-SHELL", "test -f /tmp/ready"});
+    CHECK_FALSE(shell.healthcheck->interval.has_value());
+    CHECK_FALSE(shell.healthcheck->retries.has_value());
+
+    CHECK(config.templates.at("off").healthcheck->test == std::vector<std::string>{"NONE"});
+    CHECK_FALSE(config.templates.at("plain").healthcheck.has_value());
+}
+
+TEST_CASE("parse_config rejects invalid health checks") {
+    struct Case {
+        std::string name;
+        std::string value;    // the healthcheck value on line 3
+        std::string prefix;   // FILE:LINE:COLUMN: KEY:
+        std::string fragment; // part of the message after the prefix
+    };
+    const std::vector<Case> cases{
+        {"missing test", "{ interval = \"2s\" }",
+         "jitbox.toml:3:15: templates.db.healthcheck: ", "missing required key \"test\""},
+        {"unknown key", "{ test = [\"NONE\"], intervall = \"2s\" }",
+         "jitbox.toml:3:34: templates.db.healthcheck.intervall: ",
+         "unknown key \"intervall\" (did you mean \"interval\"?)"},
+        {"unknown kind", "{ test = [\"RUN\", \"true\"] }",
+         "jitbox.toml:3:24: templates.db.healthcheck.test: ",
+         "the first element is \"RUN\", use \"CMD\", \"CMD-SHELL\" or \"NONE\""},
+        {"CMD without program", "{ test = [\"CMD\"] }",
+         "jitbox.toml:3:24: templates.db.healthcheck.test: ", "\"CMD\" needs a program"},
+        {"CMD-SHELL with two commands", "{ test = [\"CMD-SHELL\", \"a\", \"b\"] }",
+         "jitbox.toml:3:24: templates.db.healthcheck.test: ", "with 3 elements"},
+        {"empty shell command", "{ test = \"\" }",
+         "jitbox.toml:3:24: templates.db.healthcheck.test: ", "the health check command is empty"},
+        {"test of wrong type", "{ test = 5 }",
+         "jitbox.toml:3:24: templates.db.healthcheck.test: ", "expected an array of strings"},
+        {"zero interval", "{ test = [\"NONE\"], interval = \"0s\" }",
+         "jitbox.toml:3:45: templates.db.healthcheck.interval: ",
+         "use a duration greater than zero"},
+        {"negative retries", "{ test = [\"NONE\"], retries = -1 }",
+         "jitbox.toml:3:44: templates.db.healthcheck.retries: ", "invalid retries -1"},
+        {"not a table", "\"pg_isready\"",
+         "jitbox.toml:3:15: templates.db.healthcheck: ", "expected a table, found string"},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.name);
+        const std::string text =
+            "[templates.db]\nimage = \"postgres:16\"\nhealthcheck = " + c.value + "\n";
+        const std::string message = parse_failure(text);
+        CHECK_MESSAGE(starts_with(message, c.prefix), message);
+        CHECK_MESSAGE(contains(message, c.fragment), message);
+    }
+}
+
+TEST_CASE("parse_config rejects a health check for aws templates") {
+    const std::string message = parse_failure(R"([templates.role]
+provider = "aws-sts"
+role_arn = "arn:aws:iam::123456789012:role/dev"
+healthcheck = { test = ["NONE"] }
+)");
+    CHECK_MESSAGE(starts_with(message, "jitbox.toml:4:"), message);
+    CHECK_MESSAGE(contains(message, "healthcheck"), message);
+}
+
 TEST_CASE("parse_config reads the keyring backend") {
     for (const std::string backend : {"auto", "secret-service", "kernel", "file"}) {
         CAPTURE(backend);

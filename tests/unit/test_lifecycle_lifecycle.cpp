@@ -183,7 +183,7 @@ struct Fixture {
 
     explicit Fixture(Identity identity = test_identity(), PolicyInputs policy = {})
         : lifecycle({config, store, audit, providers, clock, children, std::move(identity),
-                     [](std::string_view) {}, std::move(policy), [] { return false; },
+                     [](const ProgressEvent&) {}, std::move(policy), [] { return false; },
                      [this](std::string_view backend) -> Result<SecretStore*> {
                          opened_backends.emplace_back(backend);
                          return &secrets;
@@ -712,6 +712,59 @@ TEST_SUITE("lifecycle") {
         REQUIRE(statuses->size() == 1);
         CHECK((*statuses)[0].state == "running");
         CHECK((*statuses)[0].detail == "i-1 private 10.0.1.5");
+    }
+
+    TEST_CASE("status_of asks about one sandbox") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", Seconds(600), std::string("a")}).ok());
+        REQUIRE(f.lifecycle.up({"db", Seconds(60), std::string("b")}).ok());
+        f.provider_log.engine_states[f.store.find("a").value()->id] = "exited";
+
+        auto exited = f.lifecycle.status_of("a");
+        f.clock.current += Seconds(61);
+        const int calls_before = f.provider_log.list_calls;
+        auto expired = f.lifecycle.status_of("b");
+        auto absent = f.lifecycle.status_of("c");
+
+        REQUIRE(exited.ok());
+        CHECK(exited->state == "exited");
+        REQUIRE(expired.ok());
+        CHECK(expired->state == "expired");
+        CHECK(f.provider_log.list_calls == calls_before); // the record alone decides
+        REQUIRE_FALSE(absent.ok());
+        CHECK(absent.error().code == ExitCode::not_found);
+    }
+
+    TEST_CASE("status_of reports a creating record without asking") {
+        Fixture f;
+        SandboxRecord record;
+        record.name = "half";
+        record.id = "0123456789abcdef";
+        record.template_name = "db";
+        record.provider = "docker";
+        record.created_at = f.clock.current;
+        record.expires_at = f.clock.current + Seconds(600);
+        record.max_expires_at = record.expires_at;
+        REQUIRE(f.store.insert(record).ok());
+
+        auto status = f.lifecycle.status_of("half");
+
+        REQUIRE(status.ok());
+        CHECK(status->state == "creating");
+        CHECK(f.provider_log.list_calls == 0);
+    }
+
+    TEST_CASE("up passes the wait timeout and interrupt check to the plan") {
+        Fixture f;
+        UpRequest request{"db", Seconds(600), std::string("a")};
+        request.wait_timeout = Seconds(90);
+
+        REQUIRE(f.lifecycle.up(request).ok());
+
+        REQUIRE(f.provider_log.plans.size() == 1);
+        CHECK(f.provider_log.plans[0].wait_timeout == Seconds(90));
+        REQUIRE(f.provider_log.plans[0].interrupted);
+        CHECK_FALSE(f.provider_log.plans[0].interrupted());
     }
 
     TEST_CASE("a provider that lists nothing keeps its sandboxes") {

@@ -2,6 +2,7 @@
 #include "jitbox/providers/docker.hpp"
 #include "jitbox/providers/docker_container.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <doctest/doctest.h>
 #include <filesystem>
@@ -141,14 +142,44 @@ private:
     std::shared_ptr<FakeEngine> m_engine;
 };
 
+// The provider over a FakeEngine, with a clock that only its sleeps move.
 struct Harness {
+    explicit Harness(RegistryAuthFn registry_auth = {}) {
+        DockerProviderOptions options;
+        options.registry_auth = std::move(registry_auth);
+        options.sleep = [this](std::chrono::milliseconds delay) {
+            slept += delay;
+            now += delay;
+        };
+        options.now = [this] { return now; };
+        provider = make_docker_provider(std::make_unique<FakeClient>(engine), "unix:///fake.sock",
+                                        std::move(options));
+    }
+    Harness(const Harness&) = delete;
+    Harness& operator=(const Harness&) = delete;
+
     std::shared_ptr<FakeEngine> engine = std::make_shared<FakeEngine>();
-    std::unique_ptr<Provider> provider =
-        make_docker_provider(std::make_unique<FakeClient>(engine), "unix:///fake.sock");
+    std::chrono::steady_clock::time_point now{};
+    std::chrono::milliseconds slept{0};
+    std::unique_ptr<Provider> provider;
     std::vector<std::string> progress_messages;
-    ProgressFn progress = [this](std::string_view message) {
-        progress_messages.emplace_back(message);
+    ProgressFn progress = [this](const ProgressEvent& event) {
+        progress_messages.push_back(describe(event));
     };
+
+    // "TEXT" for a step, "ID: STATUS CURRENT/TOTAL" for a layer, "waiting: TEXT" for a wait.
+    static std::string describe(const ProgressEvent& event) {
+        switch (event.kind) {
+        case ProgressEvent::Kind::step:
+            return event.text;
+        case ProgressEvent::Kind::layer:
+            return event.layer + ": " + event.text + " " + std::to_string(event.current) + "/" +
+                   std::to_string(event.total);
+        case ProgressEvent::Kind::waiting:
+            return "waiting: " + event.text;
+        }
+        return {};
+    }
 };
 
 SandboxPlan make_plan() {
@@ -226,6 +257,29 @@ EnvLookup env_of(std::map<std::string, std::string> values) {
 
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
+}
+
+// An inspect reply with a State; `health` empty means no health check.
+Reply inspect_reply(const std::string& status, const std::string& health = "",
+                    const std::string& output = "", int exit_code = 0) {
+    Json state = {{"Status", status}, {"ExitCode", exit_code}};
+    if (!health.empty()) {
+        state["Health"] = {{"Status", health},
+                           {"Log", Json::array({{{"ExitCode", 1}, {"Output", output}}})}};
+    }
+    return reply(200, Json{{"Id", "c1"}, {"State", state}}.dump());
+}
+
+// A plan that waits, scripted through the create steps; the caller scripts the polls.
+SandboxPlan waiting_plan(Harness& harness, Seconds timeout) {
+    script_create(*harness.engine);
+    SandboxPlan plan = make_plan();
+    plan.wait_timeout = timeout;
+    return plan;
+}
+
+int count_of(const std::vector<std::string>& items, const std::string& item) {
+    return static_cast<int>(std::count(items.begin(), items.end(), item));
 }
 
 } // namespace
@@ -354,9 +408,9 @@ TEST_SUITE("docker") {
         REQUIRE(pull != nullptr);
         CHECK(pull->target == "/v1.41/images/create?fromImage=reg.local%3A5000%2Fa%2Fb&tag=1");
         CHECK(pull->timeout.count() == 0);
+        // "Pulling from" names the tag, and the status lines without an id concern the image.
         CHECK(harness.progress_messages ==
-              std::vector<std::string>{"pulling image reg.local:5000/a/b:1", "1: Pulling from a/b",
-                                       "Status: Downloaded newer image"});
+              std::vector<std::string>{"pulling image reg.local:5000/a/b:1"});
     }
 
     TEST_CASE("pull stream split across chunks") {
@@ -374,8 +428,8 @@ TEST_SUITE("docker") {
 
         REQUIRE(result.ok());
         CHECK(harness.progress_messages == std::vector<std::string>{"pulling image busybox:1.36",
-                                                                    "ab: Downloading [==>  ]",
-                                                                    "ab: Pull complete", "Done"});
+                                                                    "ab: Downloading 0/0",
+                                                                    "ab: Pull complete 0/0"});
     }
 
     TEST_CASE("pull error inside a 200 response fails") {
@@ -416,6 +470,272 @@ TEST_SUITE("docker") {
               "repository "
               "does not exist); check the name and that the registry is reachable");
         CHECK(created.items.empty());
+    }
+
+    TEST_CASE("pull reports bytes per layer") {
+        Harness harness;
+        harness.engine->script("GET /images/busybox%3A1.36/json", reply(404, "{}"));
+        harness.engine->script(
+            "POST /images/create",
+            reply(200, R"({"status":"Pulling fs layer","progressDetail":{},"id":"a1"}
+{"status":"Downloading","progressDetail":{"current":100,"total":400},"id":"a1"}
+{"status":"Downloading","progressDetail":{"current":-5,"total":"400"},"id":"a1"}
+{"status":"Download complete","progressDetail":{},"id":"a1"}
+{"status":"Already exists","progressDetail":{},"id":"b2"}
+{"status":"Digest: sha256:0123"}
+)"));
+        script_create(*harness.engine);
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(make_plan(), created, harness.progress).ok());
+
+        // Negative and non-integer byte counts read as 0.
+        CHECK(harness.progress_messages ==
+              std::vector<std::string>{"pulling image busybox:1.36", "a1: Pulling fs layer 0/0",
+                                       "a1: Downloading 100/400", "a1: Downloading 0/0",
+                                       "a1: Download complete 0/0", "b2: Already exists 0/0"});
+    }
+
+    TEST_CASE("pull sends registry credentials") {
+        std::vector<std::string> requested_images;
+        Harness harness([&requested_images](const std::string& image) -> Result<RegistryAuth> {
+            requested_images.push_back(image);
+            return RegistryAuth{"reg.local:5000", "eyJ1c2VybmFtZSI6ImEifQ==", "auths in x"};
+        });
+        SandboxPlan plan = make_plan();
+        plan.spec.image = "reg.local:5000/a/b:1";
+        harness.engine->script("GET /images/reg.local%3A5000%2Fa%2Fb%3A1/json", reply(404, "{}"));
+        harness.engine->script("POST /images/create", reply(200, ""));
+        script_create(*harness.engine);
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(requested_images == std::vector<std::string>{"reg.local:5000/a/b:1"});
+        const HttpRequest* pull = harness.engine->find("POST /images/create");
+        REQUIRE(pull != nullptr);
+        const std::pair<std::string, std::string> header{"X-Registry-Auth",
+                                                         "eyJ1c2VybmFtZSI6ImEifQ=="};
+        CHECK(std::count(pull->headers.begin(), pull->headers.end(), header) == 1);
+        const HttpRequest* inspect =
+            harness.engine->find("GET /images/reg.local%3A5000%2Fa%2Fb%3A1/json");
+        REQUIRE(inspect != nullptr);
+        CHECK(inspect->headers.empty());
+    }
+
+    TEST_CASE("pull without credentials names the registry") {
+        Harness harness([](const std::string&) -> Result<RegistryAuth> {
+            return RegistryAuth{"reg.local:5000", "", "no entry in /home/a/.docker/config.json"};
+        });
+        SandboxPlan plan = make_plan();
+        plan.spec.image = "reg.local:5000/a/b:1";
+        harness.engine->script("GET /images/reg.local%3A5000%2Fa%2Fb%3A1/json", reply(404, "{}"));
+        harness.engine->script(
+            "POST /images/create",
+            reply(500, R"({"message":"unauthorized: authentication required"})"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::provider);
+        CHECK(result.error().message ==
+              "pulling image reg.local:5000/a/b:1 failed (HTTP 500: unauthorized: authentication "
+              "required); check the name and that the registry is reachable; jitbox sent no "
+              "credentials for reg.local:5000 (no entry in /home/a/.docker/config.json), so if "
+              "the registry needs them, run `docker login reg.local:5000` or set DOCKER_CONFIG");
+        const HttpRequest* pull = harness.engine->find("POST /images/create");
+        REQUIRE(pull != nullptr);
+        CHECK(pull->headers.empty());
+    }
+
+    TEST_CASE("pull stops when the credentials cannot be read") {
+        Harness harness([](const std::string&) -> Result<RegistryAuth> {
+            return Failure{ExitCode::usage, "/x/config.json is not a JSON object"};
+        });
+        harness.engine->script("GET /images/busybox%3A1.36/json", reply(404, "{}"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(make_plan(), created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::usage);
+        CHECK(result.error().message ==
+              "pulling image busybox:1.36 failed: /x/config.json is not a JSON object");
+        CHECK(harness.engine->find("POST /images/create") == nullptr);
+    }
+
+    TEST_CASE("pull ends early when interrupted") {
+        Harness harness;
+        harness.engine->script("GET /images/busybox%3A1.36/json", reply(404, "{}"));
+        harness.engine->script("POST /images/create",
+                               streamed_reply({"{\"status\":\"Waiting\",\"id\":\"a1\"}\n"}));
+        SandboxPlan plan = make_plan();
+        plan.interrupted = [] { return true; };
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::interrupted);
+        CHECK(harness.engine->find("POST /containers/create") == nullptr);
+    }
+
+    TEST_CASE("create sends the template's health check") {
+        Harness harness;
+        script_create(*harness.engine);
+        SandboxPlan plan = make_plan();
+        plan.spec.healthcheck =
+            HealthCheck{{"CMD", "pg_isready"}, Seconds(2), std::nullopt, Seconds(60), 5};
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        const HttpRequest* request = harness.engine->find("POST /containers/create");
+        REQUIRE(request != nullptr);
+        const Json body = Json::parse(request->body);
+        CHECK(body["Healthcheck"] == Json::parse(R"({"Test":["CMD","pg_isready"],
+            "Interval":2000000000,"StartPeriod":60000000000,"Retries":5})"));
+    }
+
+    TEST_CASE("create without a health check keeps the image's") {
+        Harness harness;
+        script_create(*harness.engine);
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(make_plan(), created, harness.progress).ok());
+
+        const HttpRequest* request = harness.engine->find("POST /containers/create");
+        REQUIRE(request != nullptr);
+        CHECK_FALSE(Json::parse(request->body).contains("Healthcheck"));
+    }
+
+    TEST_CASE("wait returns once the container is healthy") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "healthy"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE(result.ok());
+        // The polls back off: 200 ms, then 400 ms, with a report every 100 ms.
+        CHECK(harness.slept == std::chrono::milliseconds(600));
+        CHECK(count_of(harness.progress_messages, "waiting: waiting for db to be ready") == 6);
+        CHECK(created.ports.size() == 1);
+    }
+
+    TEST_CASE("wait without a health check needs a running container") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running"));
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(harness.slept == std::chrono::milliseconds(0));
+    }
+
+    TEST_CASE("wait treats a disabled health check as none") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "none"));
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+    }
+
+    TEST_CASE("wait fails when the container is unhealthy") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json",
+                               inspect_reply("running", "unhealthy", "no response\n"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::not_ready);
+        CHECK(result.error().message == "container jitbox-db-01234567 is unhealthy: its health "
+                                        "check printed \"no response\"");
+        CHECK(created.items.size() == 2); // the caller removes the network and the container
+    }
+
+    TEST_CASE("wait fails when the container exits") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("exited", "", "", 3));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::not_ready);
+        CHECK(result.error().message ==
+              "container jitbox-db-01234567 exited with status 3 before it was ready");
+    }
+
+    TEST_CASE("wait gives up at the timeout") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(1));
+        for (int i = 0; i < 10; ++i) {
+            harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        }
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::not_ready);
+        CHECK(result.error().message ==
+              "container jitbox-db-01234567 was not ready within 1s (--wait-timeout)");
+        CHECK(harness.slept == std::chrono::milliseconds(1000));
+    }
+
+    TEST_CASE("wait ends when interrupted") {
+        Harness harness;
+        SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        int polls = 0;
+        plan.interrupted = [&polls] { return ++polls > 1; };
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::interrupted);
+    }
+
+    TEST_CASE("resource_state inspects the recorded container") {
+        Harness harness;
+        harness.engine->script("GET /containers/c1/json", inspect_reply("exited"));
+        harness.engine->script("GET /containers/c1/json", reply(404, R"({"message":"gone"})"));
+        const ResourceSet resources{{{"network", "n1", "net"}, {"container", "c1", "box"}}, {}};
+
+        const auto first = harness.provider->resource_state("0123456789abcdef", resources);
+        const auto second = harness.provider->resource_state("0123456789abcdef", resources);
+
+        REQUIRE(first.ok());
+        CHECK(*first == "exited");
+        REQUIRE(second.ok());
+        CHECK(*second == "missing");
+        CHECK(harness.engine->routes() == std::vector<std::string>{"GET /_ping",
+                                                                   "GET /containers/c1/json",
+                                                                   "GET /containers/c1/json"});
+    }
+
+    TEST_CASE("resource_state without a container lists by label") {
+        Harness harness;
+        harness.engine->script(
+            "GET /containers/json",
+            reply(200, R"([{"Id":"c9","State":"running","Labels":{"io.jitbox.sandbox":"abc"}}])"));
+
+        const auto state = harness.provider->resource_state("abc", ResourceSet{});
+
+        REQUIRE(state.ok());
+        CHECK(*state == "running");
     }
 
     TEST_CASE("create request body") {

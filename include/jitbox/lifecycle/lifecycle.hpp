@@ -49,6 +49,9 @@ struct UpRequest {
     /// Asks the user for the current MFA code, for templates with an mfa_serial; passed on as
     /// SandboxPlan::mfa_code. Unset: such templates fail.
     std::function<Result<std::string>()> mfa_code;
+    /// `--wait-timeout`, set with `--wait`: up returns only once the sandbox is ready, and
+    /// rolls it back when it is not ready within this time (SandboxPlan::wait_timeout).
+    std::optional<Seconds> wait_timeout;
 };
 
 /// Whether a failed teardown writes an audit record; the background child skips the records
@@ -141,6 +144,11 @@ public:
                         const std::string& detail = "");
     /// Every record with the provider's view of it, from one list request per engine.
     Result<std::vector<SandboxStatus>> status();
+    /// Returns one sandbox's record with the provider's view of it, for `status --check`. It
+    /// skips reconciliation and makes one provider request (an inspect of the container for
+    /// docker), or none when the record shows that the sandbox is not running.
+    /// ExitCode::not_found when there is no record.
+    Result<SandboxStatus> status_of(const std::string& name);
     /// Tears down every expired sandbox of this state now, child or not: `jitbox reap`.
     /// Returns the names removed; the first failure, if any, after trying them all.
     Result<std::vector<std::string>> reap_expired();

@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
 
     std::size_t reported = 0;
-    const jitbox::ProgressFn progress = [&reported](std::string_view message) {
-        reported += message.size();
+    const jitbox::ProgressFn progress = [&reported](const jitbox::ProgressEvent& event) {
+        reported += event.text.size() + event.layer.size();
     };
     jitbox::docker_json::PullStream stream(progress);
     for (std::size_t offset = 0; offset < body.size(); offset += chunk_size) {

@@ -17,6 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The same steps as DockerProvider: parse without exceptions, then read what is there.
     const dj::Json reply = dj::Json::parse(body, nullptr, false);
     static_cast<void>(dj::published_ports(dj::member(dj::member(reply, "NetworkSettings"), "Ports")));
+    static_cast<void>(dj::container_state(reply));
+    static_cast<void>(dj::container_readiness(reply));
     if (reply.is_array()) {
         for (const dj::Json& entry : reply) {
             static_cast<void>(dj::container_entry(entry));

@@ -33,8 +33,9 @@ setup_packages=(
     podman
     # Content of the locally built busybox:1.36 image
     busybox-static
-    # Used by tests/integration: JSON queries, a test socket server, ps, script
-    jq python3 procps bsdutils
+    # Used by tests/integration: JSON queries, a test socket server, ps, script, and the
+    # certificates of the TLS engine proxy of test_exec_docker.sh
+    jq python3 procps bsdutils openssl
     # Used by the fake AWS test: the AWS CLI as an independent client, curl for the fake's
     # control interface and for requests that curl signs itself
     awscli curl
@@ -43,6 +44,9 @@ setup_packages=(
     dbus-daemon dbus-bin gnome-keyring keyutils
     # Used by the completion test (the three shells) and the manual page test (two renderers)
     bash-completion zsh fish groff-base mandoc
+    # Used by the registry test: a private image registry that the test starts on 127.0.0.1, and
+    # htpasswd for its password file
+    docker-registry apache2-utils
 )
 
 # The image that the embedded default template names. It is built locally when the engine does

@@ -27,14 +27,17 @@ constexpr const char* k_exit_codes_help = R"(Exit codes:
   2  usage or configuration error, such as a config file that others may change or a named
      keyring backend that does not work
   3  provider failure: the Docker or Podman engine failed, could not be reached or was not found
-  4  sandbox not found, or expired where env, exec or creds show needs its credentials
+  4  sandbox not found, or not live: expired, or being created or removed
   5  name already in use
   6  denied by policy, such as a ttl above the template's max_ttl
   7  the keyring holds the credentials but is locked; unlock it and retry
   8  checks failed: policy check --strict found warnings, a policy test case did not match,
      audit verify found a broken hash chain, or doctor found an error
   9  teardown was partial: some of the sandbox's resources still exist; it is retried
-  125  exec failed before running the command (126: cannot run it, 127: not found)
+  10  status --check: the sandbox exists but is expired, being created or removed, or not
+      running
+  11  up --wait: the sandbox exited, became unhealthy or was not ready in time; it was removed
+  125  exec or shell failed before running the command (126: cannot run it, 127: not found)
   130  interrupted (SIGINT, SIGTERM or SIGHUP) during up; what was created is removed
 )";
 
@@ -108,6 +111,35 @@ std::string Context::resolve_sandbox_name(const std::string& name) {
     return name;
 }
 
+const StderrStyle& Context::stderr_style() {
+    if (!m_stderr_style) {
+        m_stderr_style = detect_stderr_style();
+    }
+    return *m_stderr_style;
+}
+
+ProgressFn Context::progress() {
+    if (m_options.quiet || m_options.json || !stderr_style().terminal) {
+        return [](const ProgressEvent&) {};
+    }
+    if (!m_progress) {
+        m_progress = std::make_shared<ProgressDisplay>(
+            stderr_style(),
+            [](std::string_view bytes) {
+                std::fwrite(bytes.data(), 1, bytes.size(), stderr);
+                std::fflush(stderr);
+            },
+            [] { return ProgressDisplay::Clock::now(); });
+    }
+    return [display = m_progress](const ProgressEvent& event) { display->report(event); };
+}
+
+void Context::end_progress() {
+    if (m_progress) {
+        m_progress->clear();
+    }
+}
+
 SecretStores& Context::secret_stores() {
     if (!m_secret_stores) {
         m_secret_stores = std::make_unique<SecretStores>([this] {
@@ -129,7 +161,7 @@ Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
                             policy_attributes(this->loaded().layers)};
         LifecycleServices services{loaded,   opened,      *m_audit,
                                    *m_providers, *m_clock, *m_children,
-                                   value_or_throw(current_identity()), make_progress(m_options),
+                                   value_or_throw(current_identity()), progress(),
                                    std::move(policy), std::move(interrupted)};
         services.open_secrets = [this](std::string_view backend) {
             return secret_stores().open(backend);
@@ -177,6 +209,20 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
                  "No notices on stderr; `status` prints names only");
 }
 
+// Internal subcommands (`__reap` and the like) and `status --prompt`, which runs inside a
+// shell prompt, print no expiry warning.
+bool wants_expiry_warning(CLI::App& app) {
+    for (const CLI::App* sub : app.get_subcommands()) {
+        if (sub->get_name().starts_with("__")) {
+            return false;
+        }
+        if (sub->get_name() == "status" && sub->get_option("--prompt")->count() > 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 } // namespace jitbox::cli
 
 namespace jitbox {
@@ -210,7 +256,16 @@ int run_cli(int argc, char** argv) {
     cli::register_exec(app, context);
     cli::register_doctor(app, context);
     cli::register_metrics(app, context);
+    cli::register_shell(app, context);
+    cli::register_logs(app, context);
     cli::register_reap(app, context);
+    // Runs after parsing and before the subcommand, so even a command that replaces its process
+    // or fails shows the warning; --help and --version end parsing before it.
+    app.parse_complete_callback([&app, &context] {
+        if (cli::wants_expiry_warning(app)) {
+            cli::warn_about_expiry(context);
+        }
+    });
 
     // Before parsing, because the words to complete are an unfinished command line that CLI11
     // would reject.
@@ -230,13 +285,20 @@ int run_cli(int argc, char** argv) {
         fmt::print(stderr, "jitbox: error: {}\n", cli::describe_parse_error(app, error));
         return static_cast<int>(ExitCode::usage);
     } catch (const Error& error) {
-        fmt::print(stderr, "jitbox: error: {}\n", error.what());
+        context.end_progress();
+        // An empty message marks an exit status that reports a result rather than an error, such
+        // as `status --check`'s 4 and 10.
+        if (*error.what() != '\0') {
+            fmt::print(stderr, "jitbox: error: {}\n", error.what());
+        }
         return static_cast<int>(error.code());
     } catch (const std::exception& error) {
+        context.end_progress();
         fmt::print(stderr, "jitbox: error: {}\n", error.what());
         return static_cast<int>(ExitCode::internal);
     }
-    return static_cast<int>(ExitCode::success);
+    context.end_progress();
+    return context.exit_status();
 }
 
 } // namespace jitbox

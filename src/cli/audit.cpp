@@ -32,19 +32,6 @@ struct RecordFilter {
     std::string sandbox;
 };
 
-TimePoint parse_since(const std::string& text, TimePoint now) {
-    if (auto duration = parse_duration(text)) {
-        return now - *duration;
-    }
-    if (auto time = parse_rfc3339(text)) {
-        return *time;
-    }
-    throw Error(ExitCode::usage,
-                fmt::format("--since: \"{}\" is neither a duration such as 2h nor an RFC 3339 "
-                            "time such as 2026-12-04T17:00:00Z",
-                            text));
-}
-
 // A string field of a record, or "" when it is missing, null or not a string.
 std::string string_field(const nlohmann::json& record, const char* key) {
     auto found = record.find(key);
@@ -104,7 +91,7 @@ void run_list(Context& context, const AuditOptions& options) {
     RecordFilter filter;
     filter.sandbox = options.sandbox;
     if (!options.since.empty()) {
-        filter.since = parse_since(options.since, SystemClock().now());
+        filter.since = parse_since(options.since, SystemClock().now(), "--since");
     }
     auto records = read_records(audit_log_path(context), filter);
 
@@ -247,7 +234,7 @@ void run_stats(Context& context, const StatsOptions& options) {
     TimePoint now = SystemClock().now();
     std::optional<TimePoint> since;
     if (!options.since.empty()) {
-        since = parse_since(options.since, now);
+        since = parse_since(options.since, now, "--since");
     }
     AuditStats stats = compute_audit_stats(read_audit_records(audit_log_path(context)), since, now);
     const auto top = static_cast<std::size_t>(options.top);

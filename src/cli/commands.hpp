@@ -3,6 +3,8 @@
 // Shared by the files in src/cli: the options every subcommand accepts and the lazily built
 // services behind them. One file per subcommand registers it on the CLI::App.
 
+#include "progress.hpp"
+
 #include "jitbox/config/config.hpp"
 #include "jitbox/lifecycle/lifecycle.hpp"
 #include "jitbox/policy/layers.hpp"
@@ -22,10 +24,6 @@
 #include <string_view>
 
 namespace jitbox::cli {
-
-struct GlobalOptions;
-/// A ProgressFn that redraws one status line on a terminal and prints nothing elsewhere.
-ProgressFn make_progress(const GlobalOptions& options);
 
 /// Flags accepted before and after any subcommand.
 struct GlobalOptions {
@@ -76,18 +74,32 @@ public:
     /// The lifecycle; `interrupted` returns true once the user has asked `up` to stop.
     Lifecycle& lifecycle(std::function<bool()> interrupted = [] { return false; });
 
-    ProgressFn progress() const { return make_progress(m_options); }
+    /// The output capabilities of standard error, detected once.
+    const StderrStyle& stderr_style();
+    /// Draws on the progress line of a terminal; does nothing with --quiet or --json, or when
+    /// standard error is not a terminal.
+    ProgressFn progress();
+    /// Erases the progress line, before anything else is printed on standard error.
+    void end_progress();
+
+    /// The status run_cli returns when the subcommand ends without an exception: 0 unless a
+    /// subcommand passes on a command's exit code, as `exec` and `shell` do.
+    int exit_status() const { return m_exit_status; }
+    void set_exit_status(int status) { m_exit_status = status; }
 
     /// A notice on stderr, unless --quiet.
     template <typename... Args>
-    void notice(fmt::format_string<Args...> format, Args&&... args) const {
+    void notice(fmt::format_string<Args...> format, Args&&... args) {
         if (!m_options.quiet) {
+            end_progress();
             fmt::print(stderr, "{}\n", fmt::format(format, std::forward<Args>(args)...));
         }
     }
 
 private:
     const GlobalOptions& m_options;
+    std::optional<StderrStyle> m_stderr_style;
+    std::shared_ptr<ProgressDisplay> m_progress;
     std::optional<LoadedConfig> m_loaded;
     std::optional<StateStore> m_store;
     std::optional<AuditLog> m_audit;
@@ -96,6 +108,7 @@ private:
     std::unique_ptr<ProcessSupervisor> m_children;
     std::unique_ptr<SecretStores> m_secret_stores;
     std::unique_ptr<Lifecycle> m_lifecycle;
+    int m_exit_status = 0;
 };
 
 void register_up(CLI::App& app, Context& context);
@@ -112,6 +125,8 @@ void register_env(CLI::App& app, Context& context);
 void register_exec(CLI::App& app, Context& context);
 void register_doctor(CLI::App& app, Context& context);
 void register_metrics(CLI::App& app, Context& context);
+void register_shell(CLI::App& app, Context& context);
+void register_logs(CLI::App& app, Context& context);
 
 /// The audit log of the state folder (audit.cpp).
 std::filesystem::path audit_log_path(Context& context);
@@ -172,12 +187,25 @@ std::string shell_quote(std::string_view value);
 /// environment; policy explanations mark them as spoofable.
 std::map<std::string, std::string> policy_attributes(const std::vector<PolicyLayer>& layers);
 
+/// False for the commands that must print no expiry warning: internal ones and
+/// `status --prompt`.
+bool wants_expiry_warning(CLI::App& app);
+
 /// One line for a command-line error that names an unknown subcommand or option and the
 /// closest known one (usage_errors.cpp).
 std::string describe_parse_error(const CLI::App& app, const CLI::ParseError& error);
 
 /// Adds the shared flags to `app`; subcommands see them through fallthrough.
 void add_global_options(CLI::App& app, GlobalOptions& options);
+
+// Deadlines from the state records alone (expiry.cpp).
+
+/// Prints one warning line on a terminal's standard error, unless --quiet, when one of the
+/// user's sandboxes has less than 5 minutes left: the soonest one, with the `extend` command.
+void warn_about_expiry(Context& context);
+/// `status --prompt`: "NAME TIME" for the running sandbox with the least time left, with
+/// ",+N" for the N others, or nothing when none runs.
+void print_prompt_segment(Context& context);
 
 // Output helpers (output.cpp).
 bool is_terminal(int fd);
@@ -192,5 +220,8 @@ CLI::Validator duration_validator();
 Seconds parse_duration_or_throw(const std::string& text, const std::string& option);
 /// A CLI11 validator that rejects a negative number; the option's type checks the rest.
 CLI::Validator non_negative_validator();
+/// The time `text` means for `option`: a duration back from `now`, such as 2h, or an RFC 3339
+/// time. ExitCode::usage for anything else.
+TimePoint parse_since(const std::string& text, TimePoint now, std::string_view option);
 
 } // namespace jitbox::cli

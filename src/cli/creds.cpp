@@ -24,7 +24,7 @@ CredsFormat parse_format(const std::string& text) {
 struct CredsOptions {
     std::string name;
     std::string key;
-    std::string format = "env";
+    std::string format; // empty: json with --json, else env
     bool all = false;
     bool mfa_stdin = false;
 };
@@ -183,7 +183,11 @@ void show_aws_session(Context& context, const CredsOptions& options, CredsFormat
 
 void run_show(Context& context, CredsOptions options) {
     options.name = context.resolve_sandbox_name(options.name);
-    const CredsFormat format = parse_format(options.format);
+    std::string format_name = options.format;
+    if (format_name.empty()) {
+        format_name = context.options().json ? "json" : "env";
+    }
+    const CredsFormat format = parse_format(format_name);
     const auto record = value_or_throw(context.store().find(options.name));
     if (record && record->provider == "aws-sts") {
         show_aws_session(context, options, format);
@@ -330,7 +334,7 @@ void register_creds(CLI::App& app, Context& context) {
     show->add_option("--format", options->format,
                      "env: `export KEY='value'` lines for eval; json: one object; "
                      "credential-process: the JSON of AWS's credential_process setting "
-                     "(aws-sts sandboxes)")
+                     "(aws-sts sandboxes) (default: json with --json, else env)")
         ->check(CLI::IsMember({"env", "json", "credential-process"}))
         ->type_name("FORMAT");
     show->add_flag("--mfa-stdin", options->mfa_stdin,

@@ -29,8 +29,14 @@ void run_down(Context& context, const DownOptions& options) {
     // Remove every sandbox asked for, then fail with the first failure's code: one missing
     // name must not keep the others alive.
     std::vector<Failure> failures;
-    for (const auto& name : names) {
+    const ProgressFn progress = context.progress();
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const std::string& name = names[i];
+        progress(progress_step(
+            names.size() > 1 ? fmt::format("removing {} ({} of {})", name, i + 1, names.size())
+                             : fmt::format("removing {}", name)));
         auto removed = lifecycle.down(name);
+        context.end_progress();
         if (removed) {
             context.notice("removed {}", name);
             continue;

@@ -53,6 +53,10 @@ void run_gc(Context& context, const GcOptions& options) {
 
 void run_reap(Context& context) {
     auto removed = value_or_throw(context.lifecycle().reap_expired());
+    if (context.options().json) {
+        fmt::print("{}\n", nlohmann::json(removed).dump(2));
+        return;
+    }
     for (const auto& name : removed) {
         if (context.options().quiet) {
             continue;

@@ -72,19 +72,6 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
     }
 }
 
-ProgressFn make_progress(const GlobalOptions& options) {
-    if (options.quiet || options.json || !is_terminal(STDERR_FILENO)) {
-        return [](std::string_view) {};
-    }
-    return [](std::string_view message) {
-        // Redraw one line: carriage return, the message, then erase what is left of the line.
-        fmt::print(stderr, "\r{}\x1b[K", message.substr(0, 100));
-        if (message.empty()) {
-            fmt::print(stderr, "\r\x1b[K");
-        }
-    };
-}
-
 CLI::Validator duration_validator() {
     return CLI::Validator(
         [](std::string& text) -> std::string {
@@ -108,6 +95,19 @@ Seconds parse_duration_or_throw(const std::string& text, const std::string& opti
         throw Error(ExitCode::usage, fmt::format("{}: {}", option, parsed.error().message));
     }
     return *parsed;
+}
+
+TimePoint parse_since(const std::string& text, TimePoint now, std::string_view option) {
+    if (auto duration = parse_duration(text)) {
+        return now - *duration;
+    }
+    if (auto time = parse_rfc3339(text)) {
+        return *time;
+    }
+    throw Error(ExitCode::usage,
+                fmt::format("{}: \"{}\" is neither a duration such as 2h nor an RFC 3339 "
+                            "time such as 2026-12-04T17:00:00Z",
+                            option, text));
 }
 
 } // namespace jitbox::cli

@@ -22,7 +22,7 @@ int run_reap(const ReapOptions& options) {
     // The child opens only the backends that records name, so it needs no configuration.
     SecretStores keyrings([] { return std::string(); });
     LifecycleServices services{no_templates, store, audit, providers, clock, children,
-                               value_or_throw(current_identity()), [](std::string_view) {},
+                               value_or_throw(current_identity()), [](const ProgressEvent&) {},
                                PolicyInputs{}};
     services.open_secrets = [&keyrings](std::string_view backend) {
         return keyrings.open(backend);

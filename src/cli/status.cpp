@@ -1,5 +1,7 @@
 #include "commands.hpp"
 
+#include "jitbox/util/log.hpp"
+
 #include <algorithm>
 
 namespace jitbox::cli {
@@ -8,7 +10,27 @@ namespace {
 
 struct StatusOptions {
     std::string name;
+    bool check = false;
+    bool prompt = false;
 };
+
+// `status NAME --check`: the exit status alone reports whether the sandbox runs, for scripts
+// and Makefiles. It skips reconciliation, so it changes nothing and asks the provider once.
+// Exit statuses 4 and 10 report a result, not an error, so they come without a message, and
+// `-v` names the state.
+void run_check(Context& context, const std::string& name) {
+    auto status = context.lifecycle().status_of(name);
+    if (!status && status.error().code == ExitCode::not_found) {
+        log_debug(1, "{}", status.error().message);
+        throw Error(ExitCode::not_found, "");
+    }
+    const std::string state = value_or_throw(std::move(status)).state;
+    if (state == "running") {
+        return;
+    }
+    log_debug(1, "sandbox {} is {}", name, state);
+    throw Error(ExitCode::not_running, "");
+}
 
 // Everything known is printed first. Then an engine that did not respond makes the command
 // fail, so a script can tell "no sandboxes" from "could not ask".
@@ -22,6 +44,25 @@ void fail_on_unknown(const std::vector<SandboxStatus>& statuses) {
 }
 
 void run_status(Context& context, const StatusOptions& options) {
+    if (options.check && options.prompt) {
+        throw Error(ExitCode::usage, "--check and --prompt cannot be combined; give one");
+    }
+    if (options.check) {
+        if (options.name.empty()) {
+            throw Error(ExitCode::usage, "--check needs the name of a sandbox, such as "
+                                         "`jitbox status db --check`");
+        }
+        run_check(context, options.name);
+        return;
+    }
+    if (options.prompt) {
+        if (!options.name.empty()) {
+            throw Error(ExitCode::usage, "--prompt covers all of your sandboxes; leave out the "
+                                         "name");
+        }
+        print_prompt_segment(context);
+        return;
+    }
     Lifecycle& lifecycle = context.lifecycle();
     lifecycle.reconcile();
     auto statuses = value_or_throw(lifecycle.status());
@@ -79,6 +120,12 @@ void register_status(CLI::App& app, Context& context) {
     auto options = std::make_shared<StatusOptions>();
     CLI::App* status = app.add_subcommand("status", "List your sandboxes, or show one");
     status->add_option("name", options->name, "Show only this sandbox")->type_name("NAME");
+    status->add_flag("--check", options->check,
+                     "Print nothing; exit 0 when NAME runs, 4 when it does not exist, 10 when it "
+                     "is expired, being created or removed, or not running");
+    status->add_flag("--prompt", options->prompt,
+                     "Print a short segment for a shell prompt, such as `db 12m,+2`, from the "
+                     "state records alone");
     status->callback([&context, options] { run_status(context, *options); });
 }
 

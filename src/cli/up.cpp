@@ -62,7 +62,13 @@ struct UpOptions {
     std::string reason;
     bool break_glass = false;
     bool mfa_stdin = false;
+    bool wait = false;
+    std::string wait_timeout;
 };
+
+// How long `up --wait` waits when --wait-timeout is not given: room for a database that loads
+// fixtures before its health check passes.
+constexpr Seconds k_default_wait_timeout{5 * 60};
 
 void print_result(Context& context, const SandboxRecord& record) {
     if (context.options().json) {
@@ -93,11 +99,19 @@ void run_up(Context& context, const UpOptions& options) {
     }
     request.reason = options.reason;
     request.break_glass = options.break_glass;
+    if (!options.wait_timeout.empty()) {
+        request.wait_timeout = parse_duration_or_throw(options.wait_timeout, "--wait-timeout");
+        if (*request.wait_timeout <= Seconds(0)) {
+            throw Error(ExitCode::usage, "--wait-timeout must be longer than 0s, such as 2m");
+        }
+    } else if (options.wait) {
+        request.wait_timeout = k_default_wait_timeout;
+    }
     request.mfa_code = make_mfa_source(options.mfa_stdin, [] { return g_interrupted != 0; });
     Lifecycle& lifecycle = context.lifecycle([] { return g_interrupted != 0; });
     lifecycle.reconcile();
     SandboxRecord record = value_or_throw(lifecycle.up(request));
-    context.progress()("");
+    context.end_progress();
     if (record.break_glass) {
         // Loud on purpose, even with --quiet: an emergency grant must never pass unnoticed.
         fmt::print(stderr, "jitbox: BREAK-GLASS grant of \"{}\" for {} (reason: {}); it is "
@@ -142,6 +156,12 @@ void register_up(CLI::App& app, Context& context) {
     up->add_flag("--break-glass", options->break_glass,
                  "Emergency access through a role that allows it: needs --reason, shorter ttl, "
                  "audited as break-glass");
+    up->add_flag("--wait", options->wait,
+                 "Return only once the sandbox runs and, if it has a health check, is healthy; "
+                 "remove it again and exit 11 when it exits, becomes unhealthy or times out");
+    up->add_option("--wait-timeout", options->wait_timeout,
+                   "Longest wait for --wait, such as 90s; implies --wait (default: 5m)")
+        ->type_name("DURATION");
     up->add_flag("--mfa-stdin", options->mfa_stdin,
                  "Read the MFA code for a template with mfa_serial from one line of standard "
                  "input (default: ask on the terminal)");

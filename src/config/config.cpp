@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <regex>
 #include <utility>
@@ -105,6 +106,22 @@ std::string read_workdir(const Field& field) {
     const std::string& path = read_string(field);
     if (path.empty() || path.front() != '/') {
         fail(field, fmt::format("invalid workdir \"{}\": use an absolute path, such as \"/srv\"",
+                                path));
+    }
+    return path;
+}
+
+// One program, so that "/bin/bash -l" is caught here instead of failing in the container as a
+// file that does not exist.
+std::string read_shell(const Field& field) {
+    const std::string& path = read_string(field);
+    const bool has_space_or_control =
+        std::any_of(path.begin(), path.end(), [](char c) {
+            return static_cast<unsigned char>(c) <= ' ' || c == '\x7f';
+        });
+    if (path.empty() || path.front() != '/' || has_space_or_control) {
+        fail(field, fmt::format("invalid shell \"{}\": use the absolute path of one program, "
+                                "without arguments, such as \"/bin/bash\"",
                                 path));
     }
     return path;
@@ -279,6 +296,77 @@ std::vector<std::string> read_capabilities(const Field& field) {
     return read_each(field, "an array of strings", read_capability);
 }
 
+// ---- health checks ----
+
+constexpr std::array<std::string_view, 3> k_health_test_kinds{"CMD", "CMD-SHELL", "NONE"};
+
+// `test` is Docker's array form, or a string that is a shell command, as in a Compose file.
+std::vector<std::string> read_health_test(const Field& field) {
+    if (const auto* command = field.node.as_string()) {
+        if (command->get().empty()) {
+            fail(field, "the health check command is empty; give a shell command, such as "
+                        "\"pg_isready -U postgres\"");
+        }
+        return {"CMD-SHELL", command->get()};
+    }
+    if (!field.node.is_array()) {
+        fail_type(field, "an array of strings such as [\"CMD\", \"pg_isready\"], or a shell "
+                         "command as a string");
+    }
+    std::vector<std::string> test = read_strings(field);
+    const std::string kind = test.empty() ? "" : test.front();
+    if (std::find(k_health_test_kinds.begin(), k_health_test_kinds.end(), kind) ==
+        k_health_test_kinds.end()) {
+        fail(field, fmt::format("invalid health check test: the first element is \"{}\", use "
+                                "\"CMD\", \"CMD-SHELL\" or \"NONE\", such as [\"CMD\", "
+                                "\"pg_isready\"]",
+                                kind));
+    }
+    const bool valid = (kind == "NONE" && test.size() == 1) ||
+                       (kind == "CMD" && test.size() >= 2 && !test[1].empty()) ||
+                       (kind == "CMD-SHELL" && test.size() == 2 && !test[1].empty());
+    if (!valid) {
+        fail(field, fmt::format("invalid health check test with {} elements: \"NONE\" stands "
+                                "alone, \"CMD\" needs a program and its arguments, and "
+                                "\"CMD-SHELL\" needs exactly one command string",
+                                test.size()));
+    }
+    return test;
+}
+
+int read_health_retries(const Field& field) {
+    const std::int64_t retries = read_integer(field);
+    if (retries < 0 || retries > std::numeric_limits<int>::max()) {
+        fail(field, fmt::format("invalid retries {}: use a whole number of at least 0, such as "
+                                "3",
+                                retries));
+    }
+    return static_cast<int>(retries);
+}
+
+const auto k_health_check_keys = std::to_array<KeyRule<HealthCheck>>({
+    {"test", [](const Field& f, HealthCheck& h) { h.test = read_health_test(f); }},
+    {"interval",
+     [](const Field& f, HealthCheck& h) { h.interval = read_duration(f, ZeroDuration::rejected); }},
+    {"timeout",
+     [](const Field& f, HealthCheck& h) { h.timeout = read_duration(f, ZeroDuration::rejected); }},
+    {"start_period",
+     [](const Field& f, HealthCheck& h) {
+         h.start_period = read_duration(f, ZeroDuration::rejected);
+     }},
+    {"retries", [](const Field& f, HealthCheck& h) { h.retries = read_health_retries(f); }},
+});
+
+HealthCheck read_healthcheck(const Field& field) {
+    HealthCheck check;
+    read_keys(field, k_health_check_keys, check);
+    if (!read_table(field).contains("test")) {
+        fail(field, "missing required key \"test\", use a table such as "
+                    "{ test = [\"CMD\", \"pg_isready\"], interval = \"2s\" }");
+    }
+    return check;
+}
+
 // ---- templates ----
 
 const auto k_template_keys = std::to_array<KeyRule<Template>>({
@@ -288,6 +376,7 @@ const auto k_template_keys = std::to_array<KeyRule<Template>>({
     {"env", [](const Field& f, Template& t) { t.env = read_string_table(f, env_key_problem); }},
     {"workdir", [](const Field& f, Template& t) { t.workdir = read_workdir(f); }},
     {"user", [](const Field& f, Template& t) { t.user = read_user(f); }},
+    {"shell", [](const Field& f, Template& t) { t.shell = read_shell(f); }},
     {"cpus", [](const Field& f, Template& t) { t.cpus = read_cpus(f); }},
     {"memory", [](const Field& f, Template& t) { t.memory_bytes = read_memory(f); }},
     {"pids_limit", [](const Field& f, Template& t) { t.pids_limit = read_pids_limit(f); }},
@@ -300,6 +389,7 @@ const auto k_template_keys = std::to_array<KeyRule<Template>>({
     {"secrets", [](const Field& f, Template& t) { t.secrets = read_generated_secrets(f); }},
     {"stop_timeout",
      [](const Field& f, Template& t) { t.stop_timeout = read_duration(f, ZeroDuration::allowed); }},
+    {"healthcheck", [](const Field& f, Template& t) { t.healthcheck = read_healthcheck(f); }},
     {"ttl", [](const Field& f, Template& t) { t.ttl = read_duration(f, ZeroDuration::rejected); }},
     {"max_ttl",
      [](const Field& f, Template& t) { t.max_ttl = read_duration(f, ZeroDuration::rejected); }},

@@ -204,6 +204,44 @@ Result<SandboxRecord> Lifecycle::find_record(const std::string& name) const {
     return std::move(**found);
 }
 
+Result<SandboxRecord> Lifecycle::find_live(const std::string& name) const {
+    Result<SandboxRecord> record = find_record(name);
+    if (!record) {
+        return record;
+    }
+    if (record->owner != m_services.identity.user) {
+        return make_failure(ExitCode::denied,
+                            "sandbox \"{}\" belongs to {}, and only its owner may use it; ask "
+                            "them, or create one of your own with `jitbox up`",
+                            name, record->owner);
+    }
+    if (record->state == SandboxState::creating) {
+        return make_failure(ExitCode::not_found,
+                            "sandbox \"{}\" is still being created; retry once `jitbox up` has "
+                            "finished",
+                            name);
+    }
+    if (record->state == SandboxState::removing) {
+        return make_failure(ExitCode::not_found,
+                            "sandbox \"{}\" is being removed; create a new one with `jitbox up`",
+                            name);
+    }
+    if (is_expired(*record, m_services.clock.now())) {
+        return make_failure(ExitCode::not_found,
+                            "sandbox \"{}\" expired at {} and is about to be removed; create a "
+                            "new one with `jitbox up`",
+                            name, format_rfc3339(record->expires_at));
+    }
+    return record;
+}
+
+void Lifecycle::audit_use(const std::string& action, const SandboxRecord& record,
+                          const std::string& detail, const Failure* failure) {
+    AuditExtras extras;
+    extras.detail = detail;
+    audit(action, record, failure, extras);
+}
+
 Template Lifecycle::template_for(const SandboxRecord& record) const {
     auto found = m_services.config.templates.find(record.template_name);
     if (found != m_services.config.templates.end()) {
@@ -269,6 +307,7 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     }
     record.endpoint = location->endpoint;
     record.region = location->region;
+    record.shell = chosen.shell;
     if (chosen.provider == "aws-sts") {
         record.role_arn = chosen.aws.role_arn;
         record.session_policy = chosen.aws.session_policy;
@@ -297,6 +336,8 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     plan.labels = sandbox_labels(plan);
     plan.secrets = *secrets;
     plan.mfa_code = request.mfa_code;
+    plan.wait_timeout = request.wait_timeout;
+    plan.interrupted = m_services.interrupted;
     auto created = put_generated_secrets(chosen, record, plan);
     if (created) {
         created = (*provider)->create(plan, record.resources, m_services.progress);
@@ -319,6 +360,10 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
         }
     }
     if (!created) {
+        if (m_services.progress) {
+            // Clears the progress line, so the rollback's warnings start on a line of their own.
+            m_services.progress(progress_step(""));
+        }
         rollback(std::move(record), created.error());
         return created.error();
     }
@@ -862,6 +907,37 @@ Result<std::vector<SandboxStatus>> Lifecycle::status() {
         statuses.push_back(std::move(status));
     }
     return statuses;
+}
+
+Result<SandboxStatus> Lifecycle::status_of(const std::string& name) {
+    auto found = find_record(name);
+    if (!found) {
+        return found.error();
+    }
+    SandboxStatus status{std::move(found).value(), "", false, "", ""};
+    status.child_alive = m_services.children.is_alive(status.record.name);
+    if (status.record.state != SandboxState::running) {
+        status.state = std::string(to_string(status.record.state));
+        return status;
+    }
+    if (is_expired(status.record, m_services.clock.now())) {
+        status.state = "expired";
+        return status;
+    }
+    auto provider = m_services.providers.make(status.record.provider, location_of(status.record));
+    if (!provider) {
+        return provider.error();
+    }
+    if (!(*provider)->lists_resources()) {
+        status.state = "running"; // nothing to ask the provider about; the record decides
+        return status;
+    }
+    auto state = (*provider)->resource_state(status.record.id, status.record.resources);
+    if (!state) {
+        return state.error();
+    }
+    status.state = std::move(state).value();
+    return status;
 }
 
 Result<std::vector<std::string>> Lifecycle::reap_expired() {

@@ -1,3 +1,4 @@
+#include "curl_handle.hpp"
 #include "jitbox/net/http.hpp"
 #include "jitbox/util/log.hpp"
 
@@ -5,10 +6,8 @@
 #include <exception>
 #include <fmt/format.h>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <string>
-#include <system_error>
 #include <utility>
 
 namespace jitbox {
@@ -56,69 +55,78 @@ std::string url_encode(std::string_view text) {
     return encoded;
 }
 
+Result<UpgradeResponse> HttpClient::upgrade(const HttpRequest& request) {
+    return make_failure(ExitCode::internal, "this HTTP client cannot upgrade {} to a raw stream",
+                        request.target);
+}
+
 namespace {
 
-// Without a total timeout, a transfer that moves less than this many bytes per second for this
-// many seconds is aborted, so a stalled stream cannot hang the command.
+using net_detail::curl_upgrade;
+using net_detail::CurlEasy;
+using net_detail::describe_transport_error;
+using net_detail::init_curl_once;
+using net_detail::set_endpoint_options;
+using net_detail::store_header_line;
+using net_detail::to_lower;
+
+// Without a total timeout, a transfer that moves less than this many bytes per second for
+// HttpRequest::stall_timeout is aborted, so a stalled stream cannot hang the command.
 constexpr long k_low_speed_limit_bytes = 1;
-constexpr long k_low_speed_time_seconds = 120;
-
-// The URL base for requests over a unix socket. Its host name appears only in the Host header.
-constexpr const char* k_unix_socket_base_url = "http://localhost";
-
-struct CurlEasyDeleter {
-    void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
-};
 
 struct CurlSlistDeleter {
     void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
 
-using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
 using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
-
-std::once_flag g_curl_init_once;
-CURLcode g_curl_init_result = CURLE_OK;
-
-CURLcode init_curl_once() {
-    std::call_once(g_curl_init_once,
-                   [] { g_curl_init_result = curl_global_init(CURL_GLOBAL_ALL); });
-    return g_curl_init_result;
-}
-
-std::string to_lower(std::string_view text) {
-    std::string lowered(text);
-    for (char& c : lowered) {
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-    }
-    return lowered;
-}
-
-std::string_view trim(std::string_view text) {
-    const auto first = text.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos) {
-        return {};
-    }
-    const auto last = text.find_last_not_of(" \t\r\n");
-    return text.substr(first, last - first + 1);
-}
 
 // The state that libcurl's callbacks share with send(). Callbacks must not throw through C
 // code, so an exception is stored here and rethrown once curl_easy_perform has returned.
 struct Transfer {
     const HttpRequest& request;
+    CURL* handle;
     HttpResponse response;
     bool aborted_by_caller = false;
     std::exception_ptr exception;
 };
 
+bool is_cancelled(Transfer& transfer) {
+    if (transfer.request.cancelled && transfer.request.cancelled()) {
+        transfer.aborted_by_caller = true;
+    }
+    return transfer.aborted_by_caller;
+}
+
+// libcurl calls this about once a second even while no data arrives.
+int check_cancelled(void* user_data, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto& transfer = *static_cast<Transfer*>(user_data);
+    try {
+        return is_cancelled(transfer) ? 1 : 0;
+    } catch (...) {
+        transfer.exception = std::current_exception();
+        return 1;
+    }
+}
+
+// Whether the body goes to on_body: always, unless stream_success_only asks for a 2xx status,
+// which libcurl knows once the headers have arrived.
+bool streams_body(const Transfer& transfer) {
+    if (!transfer.request.stream_success_only) {
+        return true;
+    }
+    long status = 0;
+    curl_easy_getinfo(transfer.handle, CURLINFO_RESPONSE_CODE, &status);
+    return status >= 200 && status < 300;
+}
+
 std::size_t receive_body(char* data, std::size_t size, std::size_t count, void* user_data) {
     auto& transfer = *static_cast<Transfer*>(user_data);
     const std::size_t length = size * count;
     try {
-        if (!transfer.request.on_body) {
+        if (is_cancelled(transfer)) {
+            return 0;
+        }
+        if (!transfer.request.on_body || !streams_body(transfer)) {
             transfer.response.body.append(data, length);
             return length;
         }
@@ -130,26 +138,6 @@ std::size_t receive_body(char* data, std::size_t size, std::size_t count, void* 
     } catch (...) {
         transfer.exception = std::current_exception();
         return 0;
-    }
-}
-
-void store_header_line(HttpResponse& response, std::string_view line) {
-    // A status line starts a new response, such as the final one after "100 Continue".
-    if (line.starts_with("HTTP/")) {
-        response.headers.clear();
-        return;
-    }
-
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos) {
-        return;
-    }
-    const std::string name = to_lower(trim(line.substr(0, colon)));
-    const std::string_view value = trim(line.substr(colon + 1));
-    auto [entry, inserted] = response.headers.try_emplace(name, value);
-    if (!inserted) {
-        entry->second += ", ";
-        entry->second += value;
     }
 }
 
@@ -172,62 +160,34 @@ public:
           m_handle(curl_easy_init()) {}
 
     Result<HttpResponse> send(const HttpRequest& request) override;
+    Result<UpgradeResponse> upgrade(const HttpRequest& request) override {
+        return curl_upgrade(m_endpoint, m_connect_timeout, request);
+    }
 
 private:
-    void set_endpoint_options(const HttpRequest& request) const;
-    void set_timeouts(std::chrono::milliseconds timeout) const;
+    void set_timeouts(const HttpRequest& request) const;
     void set_method(const HttpRequest& request) const;
     CurlSlist make_header_list(const HttpRequest& request) const;
-    std::string describe_transport_error(CURLcode code, const char* error_text) const;
 
     HttpEndpoint m_endpoint;
     std::chrono::milliseconds m_connect_timeout;
     CurlEasy m_handle;
 };
 
-void CurlClient::set_endpoint_options(const HttpRequest& request) const {
-    CURL* handle = m_handle.get();
-    const bool use_socket = !m_endpoint.unix_socket.empty();
-    std::string url = m_endpoint.base_url;
-    if (use_socket && url.empty()) {
-        url = k_unix_socket_base_url;
-    }
-    url += request.target;
-    curl_easy_setopt(handle, CURLOPT_URL, url.c_str()); // libcurl copies string options
-    curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (use_socket) {
-        curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, m_endpoint.unix_socket.c_str());
-    }
-
-    // An empty proxy and a "*" no-proxy list override http_proxy, HTTPS_PROXY and ALL_PROXY.
-    curl_easy_setopt(handle, CURLOPT_PROXY, "");
-    curl_easy_setopt(handle, CURLOPT_NOPROXY, "*");
-
-    if (!m_endpoint.ca_file.empty()) {
-        curl_easy_setopt(handle, CURLOPT_CAINFO, m_endpoint.ca_file.c_str());
-    }
-    if (!m_endpoint.cert_file.empty()) {
-        curl_easy_setopt(handle, CURLOPT_SSLCERT, m_endpoint.cert_file.c_str());
-    }
-    if (!m_endpoint.key_file.empty()) {
-        curl_easy_setopt(handle, CURLOPT_SSLKEY, m_endpoint.key_file.c_str());
-    }
-    curl_easy_setopt(handle, CURLOPT_SSL_VERIFYPEER, m_endpoint.verify_peer ? 1L : 0L);
-    curl_easy_setopt(handle, CURLOPT_SSL_VERIFYHOST, m_endpoint.verify_peer ? 2L : 0L);
-    curl_easy_setopt(handle, CURLOPT_USERAGENT, "jitbox/" JITBOX_VERSION);
-}
-
-void CurlClient::set_timeouts(std::chrono::milliseconds timeout) const {
+void CurlClient::set_timeouts(const HttpRequest& request) const {
     CURL* handle = m_handle.get();
     curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(m_connect_timeout.count()));
-    if (timeout.count() > 0) {
-        curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+    if (request.timeout.count() > 0) {
+        curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
         return;
     }
-    curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, k_low_speed_limit_bytes);
-    curl_easy_setopt(handle, CURLOPT_LOW_SPEED_TIME, k_low_speed_time_seconds);
+    if (request.stall_timeout.count() > 0) {
+        curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, k_low_speed_limit_bytes);
+        curl_easy_setopt(handle, CURLOPT_LOW_SPEED_TIME,
+                         static_cast<long>(request.stall_timeout.count()));
+    }
 }
 
 void CurlClient::set_method(const HttpRequest& request) const {
@@ -279,21 +239,6 @@ CurlSlist CurlClient::make_header_list(const HttpRequest& request) const {
     return list;
 }
 
-std::string CurlClient::describe_transport_error(CURLcode code, const char* error_text) const {
-    // For a refused or missing socket, libcurl's own text names "localhost port 80", which
-    // misleads on a unix socket, so the system error is shown instead.
-    long os_error = 0;
-    curl_easy_getinfo(m_handle.get(), CURLINFO_OS_ERRNO, &os_error);
-    if (code == CURLE_COULDNT_CONNECT && os_error != 0) {
-        return fmt::format("{} ({})", std::generic_category().message(static_cast<int>(os_error)),
-                           curl_easy_strerror(code));
-    }
-    if (error_text[0] != '\0') {
-        return error_text;
-    }
-    return curl_easy_strerror(code);
-}
-
 Result<HttpResponse> CurlClient::send(const HttpRequest& request) {
     if (const CURLcode init = init_curl_once(); init != CURLE_OK) {
         return make_failure(ExitCode::provider, "cannot reach {}: libcurl failed to start: {}",
@@ -307,17 +252,22 @@ Result<HttpResponse> CurlClient::send(const HttpRequest& request) {
 
     CURL* handle = m_handle.get();
     curl_easy_reset(handle); // clears options but keeps open connections for reuse
-    set_endpoint_options(request);
-    set_timeouts(request.timeout);
+    set_endpoint_options(handle, m_endpoint, request.target);
+    set_timeouts(request);
     set_method(request);
     const CurlSlist headers = make_header_list(request);
     curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
 
-    Transfer transfer{request, {}, false, nullptr};
+    Transfer transfer{request, handle, {}, false, nullptr};
     curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &receive_body);
     curl_easy_setopt(handle, CURLOPT_WRITEDATA, &transfer);
     curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, &receive_header);
     curl_easy_setopt(handle, CURLOPT_HEADERDATA, &transfer);
+    if (request.cancelled) {
+        curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, &check_cancelled);
+        curl_easy_setopt(handle, CURLOPT_XFERINFODATA, &transfer);
+    }
     char error_text[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_text);
 
@@ -328,13 +278,15 @@ Result<HttpResponse> CurlClient::send(const HttpRequest& request) {
               std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - started).count());
     const std::string transport_error =
-        code == CURLE_OK ? std::string() : describe_transport_error(code, error_text);
+        code == CURLE_OK ? std::string() : describe_transport_error(handle, code, error_text);
     curl_easy_reset(handle); // drops pointers to error_text, headers and request.body
 
     if (transfer.exception) {
         std::rethrow_exception(transfer.exception);
     }
-    if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && transfer.aborted_by_caller)) {
+    const bool aborted = (code == CURLE_WRITE_ERROR || code == CURLE_ABORTED_BY_CALLBACK) &&
+                         transfer.aborted_by_caller;
+    if (code != CURLE_OK && !aborted) {
         return make_failure(ExitCode::provider, "cannot reach {}: {}", m_endpoint.describe(),
                             transport_error);
     }

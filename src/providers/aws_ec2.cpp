@@ -1,10 +1,10 @@
 #include "jitbox/aws/responses.hpp"
 #include "jitbox/providers/aws.hpp"
+#include "jitbox/util/base64.hpp"
 #include "jitbox/util/log.hpp"
 
 #include <array>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 namespace jitbox {
 namespace {
@@ -18,15 +18,6 @@ constexpr std::size_t k_max_tags = 50;
 // The states list_labelled covers: every one but terminated, whose instances are gone.
 constexpr std::array<const char*, 5> k_live_states{"pending", "running", "shutting-down",
                                                    "stopping", "stopped"};
-
-std::string base64(std::string_view data) {
-    std::string encoded(4 * ((data.size() + 2) / 3) + 1, '\0');
-    const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
-                                       reinterpret_cast<const unsigned char*>(data.data()),
-                                       static_cast<int>(data.size()));
-    encoded.resize(static_cast<std::size_t>(length));
-    return encoded;
-}
 
 std::string instance_name(const SandboxPlan& plan) {
     return "jitbox-" + plan.name;
@@ -143,7 +134,7 @@ Result<aws::QueryParameters> AwsEc2Provider::run_parameters(const SandboxPlan& p
         {"InstanceInitiatedShutdownBehavior", "terminate"},
         {"MetadataOptions.HttpTokens", "required"},
         {"MetadataOptions.InstanceMetadataTags", "enabled"},
-        {"UserData", base64(make_poweroff_script(plan.expires_at))},
+        {"UserData", to_base64(make_poweroff_script(plan.expires_at))},
     };
     if (!settings.subnet_id.empty()) {
         parameters.emplace_back("SubnetId", settings.subnet_id);
@@ -191,8 +182,8 @@ Result<void> AwsEc2Provider::create(const SandboxPlan& plan, ResourceSet& create
         return parameters.error();
     }
 
-    progress(
-        fmt::format("launching {} from {}", plan.spec.aws.instance_type, plan.spec.aws.image_id));
+    progress(progress_step(
+        fmt::format("launching {} from {}", plan.spec.aws.instance_type, plan.spec.aws.image_id)));
     auto body = m_ec2->call("RunInstances", *parameters);
     if (!body) {
         return body.error();
@@ -237,7 +228,8 @@ Result<void> AwsEc2Provider::wait_until_running(const std::string& instance_id,
         // EC2 reads are eventually consistent; that counts as pending.
         const std::string state = *instance ? (*instance)->state : "pending";
         if (state == "running") {
-            progress(fmt::format("instance {} is running", describe_instance(**instance)));
+            progress(progress_step(
+                fmt::format("instance {} is running", describe_instance(**instance))));
             return {};
         }
         if (state != "pending") {
@@ -252,7 +244,8 @@ Result<void> AwsEc2Provider::wait_until_running(const std::string& instance_id,
                                 "again",
                                 instance_id, format_duration(m_timing.launch_timeout));
         }
-        progress(fmt::format("instance {} is {}", instance_id, state));
+        progress(progress_waiting(
+            fmt::format("waiting for instance {} to run ({})", instance_id, state)));
         m_sleep(m_timing.poll_interval);
     }
 }

@@ -171,7 +171,7 @@ Result<void> AwsStsProvider::create(const SandboxPlan& plan, ResourceSet& create
                             plan.name);
     }
 
-    progress(fmt::format("assuming {}", spec.aws.role_arn));
+    progress(progress_step(fmt::format("assuming {}", spec.aws.role_arn)));
     const AwsSessionSubject subject{plan.id, plan.name, plan.owner};
     auto session = assume_sandbox_role(*m_sts, spec, subject, *duration, spec.aws.session_policy,
                                        plan.mfa_code);

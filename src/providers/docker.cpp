@@ -1,10 +1,10 @@
 #include "jitbox/providers/docker.hpp"
 
+#include "docker_api.hpp"
 #include "docker_engine.hpp"
 #include "docker_json.hpp"
 #include "jitbox/policy/mounts.hpp"
 #include "jitbox/util/fault.hpp"
-#include "jitbox/util/log.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -17,14 +17,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 namespace jitbox {
 
-using docker_engine::EngineKind;
+using docker_api::http_failure;
+using docker_api::is_path_token;
+using docker_api::make_request;
 using docker_engine::EngineTerms;
-using docker_json::ApiVersion;
 using docker_json::engine_message;
 using docker_json::Json;
 using docker_json::member;
@@ -54,10 +56,6 @@ ImageReference split_image_reference(std::string_view reference) {
 
 namespace {
 
-constexpr auto k_request_timeout = std::chrono::seconds(60);
-// A healthy engine replies to a ping in milliseconds, so a socket that accepts and stays
-// silent fails the command quickly rather than after the general request limit.
-constexpr auto k_ping_timeout = std::chrono::seconds(10);
 // Time the engine may take after the stop grace period to kill the container and reply.
 constexpr auto k_stop_reply_margin = std::chrono::seconds(30);
 constexpr std::size_t k_short_id_length = 8;
@@ -71,41 +69,10 @@ std::string to_body(const Json& body) {
     return body.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-Failure http_failure(std::string_view action, const HttpResponse& response, std::string_view hint) {
-    return make_failure(ExitCode::provider, "{} failed (HTTP {}: {}); {}", action, response.status,
-                        engine_message(response.body), hint);
-}
-
-std::string default_hint(const EngineTerms& terms, long status) {
-    if (status == 400) {
-        return "check the template's settings against the engine's message";
-    }
-    if (status == 401 || status == 403) {
-        return fmt::format("check that this user may use the {}", terms.name);
-    }
-    return std::string(terms.log_hint);
-}
-
-void report(const ProgressFn& progress, std::string_view message) {
+void report(const ProgressFn& progress, std::string message) {
     if (progress) {
-        progress(message);
+        progress(progress_step(std::move(message)));
     }
-}
-
-// Ids and names go into URL paths only when they contain nothing that could change the path.
-// Docker ids are hex, and the names jitbox gives match [a-zA-Z0-9][a-zA-Z0-9_.-]+.
-bool is_path_token(std::string_view token) {
-    if (token.empty() || token.front() == '.' || token.front() == '-' || token.front() == '_') {
-        return false;
-    }
-    for (const char c : token) {
-        const bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                             (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
-        if (!allowed) {
-            return false;
-        }
-    }
-    return true;
 }
 
 // ---- Request bodies -------------------------------------------------------------------------
@@ -196,6 +163,28 @@ Json host_config(const Template& spec, const std::string& network_mode) {
     return config;
 }
 
+std::int64_t nanoseconds(Seconds duration) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count();
+}
+
+// The engine takes durations in nanoseconds, and 0 or an absent member means its default.
+Json health_config(const HealthCheck& check) {
+    Json config = {{"Test", check.test}};
+    if (check.interval) {
+        config["Interval"] = nanoseconds(*check.interval);
+    }
+    if (check.timeout) {
+        config["Timeout"] = nanoseconds(*check.timeout);
+    }
+    if (check.start_period) {
+        config["StartPeriod"] = nanoseconds(*check.start_period);
+    }
+    if (check.retries) {
+        config["Retries"] = *check.retries;
+    }
+    return config;
+}
+
 Json container_body(const SandboxPlan& plan, const std::string& network_mode) {
     const Template& spec = plan.spec;
     Json body = {
@@ -215,6 +204,9 @@ Json container_body(const SandboxPlan& plan, const std::string& network_mode) {
     }
     if (!spec.ports.empty()) {
         body["ExposedPorts"] = exposed_ports(spec.ports);
+    }
+    if (spec.healthcheck) {
+        body["Healthcheck"] = health_config(*spec.healthcheck);
     }
     return body;
 }
@@ -297,48 +289,57 @@ Result<void> validate_plan(const SandboxPlan& plan) {
     return {};
 }
 
-HttpRequest make_request(std::string method, std::string target, std::string body = {}) {
-    HttpRequest request;
-    request.method = std::move(method);
-    request.target = std::move(target);
-    request.body = std::move(body);
-    request.timeout = k_request_timeout;
-    return request;
-}
-
 // ---- The provider ---------------------------------------------------------------------------
 
 class DockerProvider final : public Provider {
 public:
-    DockerProvider(std::unique_ptr<HttpClient> client, std::string endpoint)
-        : m_client(std::move(client)), m_endpoint(std::move(endpoint)),
-          m_engine(docker_engine::guess_from_address(m_endpoint)) {}
+    DockerProvider(std::unique_ptr<HttpClient> client, std::string endpoint,
+                   DockerProviderOptions options)
+        : m_api(std::move(client), std::move(endpoint)), m_options(std::move(options)) {
+        if (!m_options.sleep) {
+            m_options.sleep = [](std::chrono::milliseconds delay) {
+                std::this_thread::sleep_for(delay);
+            };
+        }
+        if (!m_options.now) {
+            m_options.now = [] { return std::chrono::steady_clock::now(); };
+        }
+    }
 
     Result<void> create(const SandboxPlan& plan, ResourceSet& created,
                         const ProgressFn& progress) override;
     Result<void> destroy(const ResourceSet& resources,
                          std::optional<Seconds> stop_timeout) override;
     Result<std::vector<LabelledResource>> list_labelled(ListScope scope) override;
+    Result<std::string> resource_state(const std::string& sandbox_id,
+                                       const ResourceSet& resources) override;
 
 private:
-    Result<void> negotiate();
-    Result<void> choose_version(const HttpResponse& ping);
-    Failure ping_failure(const Failure& transport) const;
-    const EngineTerms& terms() const { return docker_engine::terms_of(m_engine); }
-    std::string default_hint(long status) const { return jitbox::default_hint(terms(), status); }
-    Result<HttpResponse> exchange(HttpRequest request);
-    Result<HttpResponse> send(std::string_view action, HttpRequest request);
+    Result<void> negotiate() { return m_api.negotiate(); }
+    Result<HttpResponse> exchange(HttpRequest request) {
+        return m_api.exchange(std::move(request));
+    }
+    Result<HttpResponse> send(std::string_view action, HttpRequest request) {
+        return m_api.send(action, std::move(request));
+    }
+    const EngineTerms& terms() const { return m_api.terms(); }
+    std::string default_hint(long status) const { return m_api.default_hint(status); }
 
-    Result<void> ensure_image(const std::string& image, const ProgressFn& progress);
-    Result<void> pull_image(const std::string& image, const ProgressFn& progress);
+    Result<void> ensure_image(const SandboxPlan& plan, const ProgressFn& progress);
+    Result<void> pull_image(const SandboxPlan& plan, const ProgressFn& progress);
+    Result<std::string> pull_auth_header(const std::string& image, std::string& hint);
     Result<void> create_network(const SandboxPlan& plan, const std::string& name,
                                 ResourceSet& created);
     Result<std::string> create_container(const SandboxPlan& plan, const std::string& name,
                                          const std::string& network_mode, ResourceSet& created,
                                          const ProgressFn& progress);
     Result<void> start_container(const std::string& id, const std::string& name);
+    Result<Json> inspect_container(const std::string& id, const std::string& name);
     Result<std::vector<PublishedPort>> inspect_ports(const std::string& id,
                                                      const std::string& name);
+    Result<void> wait_until_ready(const std::string& id, const std::string& name,
+                                  const SandboxPlan& plan, const ProgressFn& progress);
+    Result<bool> poll_ready(const std::string& id, const std::string& name);
 
     Result<void> remove_container(const Resource& container, std::optional<Seconds> stop_timeout);
     void stop_container(const std::string& target, Seconds stop_timeout);
@@ -347,106 +348,9 @@ private:
     Result<std::vector<LabelledResource>> list_containers(const std::string& filters);
     Result<std::vector<LabelledResource>> list_networks(const std::string& filters);
 
-    std::unique_ptr<HttpClient> m_client;
-    std::string m_endpoint;
-    // Guessed from the address until the ping identifies it; it only changes the wording of
-    // messages.
-    EngineKind m_engine;
-    std::string m_version_prefix; // such as "/v1.41"; empty until negotiated
+    docker_api::EngineApi m_api;
+    DockerProviderOptions m_options;
 };
-
-Failure DockerProvider::ping_failure(const Failure& transport) const {
-    const std::string reason = transport_reason(transport.message);
-    std::string hint(terms().start_hint);
-    if (reason.find("Permission denied") != std::string::npos) {
-        hint = terms().access_hint;
-    } else if (reason.find("SSL") != std::string::npos ||
-               reason.find("certificate") != std::string::npos) {
-        hint = "check that ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH (default ~/.docker) "
-               "belong to this engine";
-    }
-    return make_failure(ExitCode::provider, "cannot reach the {} at {}: {}; {}", terms().name,
-                        m_endpoint, reason, hint);
-}
-
-// Pings once and picks the newest API version that both sides speak. Every later request goes to
-// that version's path prefix. A failed ping is not cached, so the next call tries again.
-Result<void> DockerProvider::negotiate() {
-    if (!m_version_prefix.empty()) {
-        return {};
-    }
-
-    HttpRequest ping = make_request("GET", "/_ping");
-    ping.timeout = k_ping_timeout;
-    const Result<HttpResponse> response = m_client->send(ping);
-    if (!response) {
-        return ping_failure(response.error());
-    }
-    m_engine = docker_engine::identify_from_ping(response->headers);
-    if (response->status != 200) {
-        return make_failure(ExitCode::provider,
-                            "the {} at {} answered GET /_ping with HTTP {} ({}); {}", terms().name,
-                            m_endpoint, response->status, engine_message(response->body),
-                            terms().log_hint);
-    }
-    return choose_version(*response);
-}
-
-Result<void> DockerProvider::choose_version(const HttpResponse& ping) {
-    const auto header = ping.headers.find("api-version");
-    if (header == ping.headers.end()) {
-        return make_failure(ExitCode::provider,
-                            "the server at {} sent no Api-Version header, so it is probably not a "
-                            "Docker or Podman engine; check DOCKER_HOST",
-                            m_endpoint);
-    }
-    const std::optional<ApiVersion> server = docker_json::parse_api_version(header->second);
-    if (!server) {
-        return make_failure(ExitCode::provider,
-                            "the {} at {} sent the invalid API version \"{}\"; {}", terms().name,
-                            m_endpoint, one_line(header->second), terms().log_hint);
-    }
-    if (*server < *docker_json::parse_api_version(k_docker_min_api)) {
-        return make_failure(
-            ExitCode::provider, "the {} at {} speaks API {}, older than the {} jitbox needs; {}",
-            terms().name, m_endpoint, header->second, k_docker_min_api, terms().upgrade_hint);
-    }
-
-    const ApiVersion chosen = std::min(*server, *docker_json::parse_api_version(k_docker_max_api));
-    m_version_prefix = fmt::format("/v{}.{}", chosen.major, chosen.minor);
-    std::string product = docker_engine::describe_server(ping.headers);
-    if (product.empty()) {
-        product = terms().name;
-    }
-    log_debug(1, "engine at {}: {}, using Engine API {} (the engine's newest is {})", m_endpoint,
-              product, m_version_prefix.substr(2), one_line(header->second));
-    return {};
-}
-
-Result<HttpResponse> DockerProvider::exchange(HttpRequest request) {
-    if (Result<void> ready = negotiate(); !ready) {
-        return ready.error();
-    }
-
-    request.target = m_version_prefix + request.target;
-    if (!request.body.empty()) {
-        request.headers.emplace_back("Content-Type", "application/json");
-    }
-    return m_client->send(request);
-}
-
-Result<HttpResponse> DockerProvider::send(std::string_view action, HttpRequest request) {
-    Result<HttpResponse> response = exchange(std::move(request));
-    if (!response && m_version_prefix.empty()) {
-        return response; // negotiation failed, and its message is complete
-    }
-    if (!response) {
-        return make_failure(ExitCode::provider,
-                            "{} failed: {}; check that {} is running and responsive", action,
-                            response.error().message, terms().server);
-    }
-    return response;
-}
 
 Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& created,
                                     const ProgressFn& progress) {
@@ -456,7 +360,7 @@ Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& create
     if (Result<void> ready = negotiate(); !ready) {
         return ready;
     }
-    if (Result<void> image = ensure_image(plan.spec.image, progress); !image) {
+    if (Result<void> image = ensure_image(plan, progress); !image) {
         return image;
     }
 
@@ -481,6 +385,9 @@ Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& create
         return ports.error();
     }
     created.ports = std::move(*ports);
+    if (plan.wait_timeout) {
+        return wait_until_ready(*id, name, plan, progress);
+    }
     return {};
 }
 
@@ -488,7 +395,8 @@ Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& create
 // finds it under that name too, and also as localhost/busybox:1.36, the name that `podman build`,
 // `podman import` and `podman load` give local images. Both pull a missing short name from
 // docker.io, so the same template works on either engine.
-Result<void> DockerProvider::ensure_image(const std::string& image, const ProgressFn& progress) {
+Result<void> DockerProvider::ensure_image(const SandboxPlan& plan, const ProgressFn& progress) {
+    const std::string& image = plan.spec.image;
     const std::string action = fmt::format("inspecting image {}", image);
     const Result<HttpResponse> response =
         send(action, make_request("GET", "/images/" + url_encode(image) + "/json"));
@@ -501,11 +409,40 @@ Result<void> DockerProvider::ensure_image(const std::string& image, const Progre
     if (response->status != 404) {
         return http_failure(action, *response, default_hint(response->status));
     }
-    return pull_image(image, progress);
+    return pull_image(plan, progress);
 }
 
-Result<void> DockerProvider::pull_image(const std::string& image, const ProgressFn& progress) {
+// Returns the X-Registry-Auth value for `image`, empty when there is no credential, and sets
+// `hint` to what a failed pull should suggest about credentials.
+Result<std::string> DockerProvider::pull_auth_header(const std::string& image, std::string& hint) {
+    hint = std::string(k_pull_hint);
+    if (!m_options.registry_auth) {
+        return std::string();
+    }
+    Result<RegistryAuth> auth = m_options.registry_auth(image);
+    if (!auth) {
+        return auth.error();
+    }
+    if (auth->header.empty()) {
+        hint = fmt::format("{}; jitbox sent no credentials for {} ({}), so if the registry needs "
+                           "them, run `docker login {}` or set DOCKER_CONFIG",
+                           k_pull_hint, auth->registry, auth->source, auth->registry);
+    } else {
+        hint = fmt::format("{}; check the credentials for {} from {}", k_pull_hint, auth->registry,
+                           auth->source);
+    }
+    return auth->header;
+}
+
+Result<void> DockerProvider::pull_image(const SandboxPlan& plan, const ProgressFn& progress) {
+    const std::string& image = plan.spec.image;
     const std::string action = fmt::format("pulling image {}", image);
+    std::string hint;
+    Result<std::string> auth_header = pull_auth_header(image, hint);
+    if (!auth_header) {
+        return make_failure(auth_header.error().code, "{} failed: {}", action,
+                            auth_header.error().message);
+    }
     report(progress, action);
 
     const ImageReference reference = split_image_reference(image);
@@ -513,15 +450,22 @@ Result<void> DockerProvider::pull_image(const std::string& image, const Progress
                                                            url_encode(reference.repository),
                                                            url_encode(reference.tag)));
     request.timeout = std::chrono::milliseconds::zero(); // the transport's low-speed limit applies
+    if (!auth_header->empty()) {
+        request.headers.emplace_back("X-Registry-Auth", *auth_header);
+    }
     docker_json::PullStream stream(progress);
-    request.on_body = [&stream](std::string_view chunk) {
+    // An interrupted `up` ends the transfer; the engine may finish the pull on its own.
+    request.on_body = [&stream, &plan](std::string_view chunk) {
         stream.feed(chunk);
-        return true;
+        return !plan.interrupted();
     };
 
     fault_point("docker.image.pull.before");
     const Result<HttpResponse> response = send(action, std::move(request));
     fault_point("docker.image.pull.after");
+    if (plan.interrupted()) {
+        return make_failure(ExitCode::interrupted, "interrupted while {}", action);
+    }
     if (!response) {
         return response.error();
     }
@@ -529,14 +473,13 @@ Result<void> DockerProvider::pull_image(const std::string& image, const Progress
     if (response->status != 200) {
         const std::string message = stream.error().empty() ? "no message" : stream.error();
         return make_failure(ExitCode::provider, "{} failed (HTTP {}: {}); {}", action,
-                            response->status, message, k_pull_hint);
+                            response->status, message, hint);
     }
     // The engine reports a failed pull inside a 200 response, as an object with `error`. Podman
     // 4.3 does so too, in the same shape, and its progress lines carry `status` and `id` as
     // Docker's do.
     if (!stream.error().empty()) {
-        return make_failure(ExitCode::provider, "{} failed: {}; {}", action, stream.error(),
-                            k_pull_hint);
+        return make_failure(ExitCode::provider, "{} failed: {}; {}", action, stream.error(), hint);
     }
     return {};
 }
@@ -579,7 +522,7 @@ std::string container_create_hint(const EngineTerms& terms, const HttpResponse& 
     if (response.status == 404) {
         return "the image was removed while the sandbox was being created; run the command again";
     }
-    return default_hint(terms, response.status);
+    return docker_api::default_hint(terms, response.status);
 }
 
 Result<std::string> DockerProvider::create_container(const SandboxPlan& plan,
@@ -636,8 +579,7 @@ Result<void> DockerProvider::start_container(const std::string& id, const std::s
     return http_failure(action, *response, hint);
 }
 
-Result<std::vector<PublishedPort>> DockerProvider::inspect_ports(const std::string& id,
-                                                                 const std::string& name) {
+Result<Json> DockerProvider::inspect_container(const std::string& id, const std::string& name) {
     const std::string action = fmt::format("inspecting container {}", name);
     const Result<HttpResponse> response =
         send(action, make_request("GET", fmt::format("/containers/{}/json", url_encode(id))));
@@ -648,12 +590,80 @@ Result<std::vector<PublishedPort>> DockerProvider::inspect_ports(const std::stri
         return http_failure(action, *response, default_hint(response->status));
     }
 
-    const Json details = Json::parse(response->body, nullptr, false);
+    Json details = Json::parse(response->body, nullptr, false);
     if (!details.is_object()) {
         return make_failure(ExitCode::provider, "{} failed: the reply is not a JSON object; {}",
                             action, terms().log_hint);
     }
-    return docker_json::published_ports(member(member(details, "NetworkSettings"), "Ports"));
+    return details;
+}
+
+Result<std::vector<PublishedPort>> DockerProvider::inspect_ports(const std::string& id,
+                                                                 const std::string& name) {
+    const Result<Json> details = inspect_container(id, name);
+    if (!details) {
+        return details.error();
+    }
+    return docker_json::published_ports(member(member(*details, "NetworkSettings"), "Ports"));
+}
+
+// ---- Readiness ------------------------------------------------------------------------------
+
+// Returns true once the container runs and, when it has a health check, reports healthy.
+// Fails with ExitCode::not_ready when it has stopped or is unhealthy.
+Result<bool> DockerProvider::poll_ready(const std::string& id, const std::string& name) {
+    const Result<Json> details = inspect_container(id, name);
+    if (!details) {
+        return details.error();
+    }
+    const docker_json::ContainerReadiness state = docker_json::container_readiness(*details);
+    if (state.status == "exited" || state.status == "dead") {
+        return make_failure(ExitCode::not_ready,
+                            "container {} exited with status {} before it was ready", name,
+                            state.exit_code);
+    }
+    if (state.health == "unhealthy") {
+        return make_failure(ExitCode::not_ready,
+                            "container {} is unhealthy: its health check printed \"{}\"", name,
+                            state.health_output.empty() ? "nothing" : state.health_output);
+    }
+    // "none" is the health status of a container whose health check is turned off.
+    const bool checked = !state.health.empty() && state.health != "none";
+    return state.status == "running" && (!checked || state.health == "healthy");
+}
+
+// Polls the container's state with backoff until it is ready, and reports the wait about ten
+// times a second so that a spinner turns.
+Result<void> DockerProvider::wait_until_ready(const std::string& id, const std::string& name,
+                                              const SandboxPlan& plan, const ProgressFn& progress) {
+    constexpr std::chrono::milliseconds k_first_poll{200};
+    constexpr std::chrono::milliseconds k_max_poll{2000};
+    constexpr std::chrono::milliseconds k_report_interval{100};
+    const auto deadline = m_options.now() + *plan.wait_timeout;
+    const std::string waiting = fmt::format("waiting for {} to be ready", plan.name);
+    std::chrono::milliseconds poll = k_first_poll;
+    while (true) {
+        Result<bool> ready = poll_ready(id, name);
+        if (!ready || *ready) {
+            return ready ? Result<void>() : Result<void>(ready.error());
+        }
+        if (m_options.now() >= deadline) {
+            return make_failure(ExitCode::not_ready,
+                                "container {} was not ready within {} (--wait-timeout)", name,
+                                format_duration(*plan.wait_timeout));
+        }
+        const auto next_poll = std::min(m_options.now() + poll, deadline);
+        while (m_options.now() < next_poll) {
+            if (plan.interrupted()) {
+                return make_failure(ExitCode::interrupted, "interrupted while {}", waiting);
+            }
+            if (progress) {
+                progress(progress_waiting(waiting));
+            }
+            m_options.sleep(k_report_interval);
+        }
+        poll = std::min(poll * 2, k_max_poll);
+    }
 }
 
 // ---- Teardown -------------------------------------------------------------------------------
@@ -792,7 +802,7 @@ Result<Json> list_reply(const EngineTerms& terms, std::string_view action,
         return response.error();
     }
     if (response->status != 200) {
-        return http_failure(action, *response, default_hint(terms, response->status));
+        return http_failure(action, *response, docker_api::default_hint(terms, response->status));
     }
     Json reply = Json::parse(response->body, nullptr, false);
     if (!reply.is_array()) {
@@ -832,6 +842,36 @@ Result<std::vector<LabelledResource>> DockerProvider::list_networks(const std::s
     return found;
 }
 
+// One inspect of the recorded container, for `status --check`.
+Result<std::string> DockerProvider::resource_state(const std::string& sandbox_id,
+                                                   const ResourceSet& resources) {
+    const auto container =
+        std::find_if(resources.items.begin(), resources.items.end(),
+                     [](const Resource& item) { return item.kind == "container"; });
+    if (container == resources.items.end()) {
+        return Provider::resource_state(sandbox_id, resources);
+    }
+    const Result<std::string> target = path_target(*container);
+    if (!target) {
+        return target.error();
+    }
+    const std::string action = fmt::format("inspecting container {}", display_name(*container));
+    const Result<HttpResponse> response =
+        send(action, make_request("GET", fmt::format("/containers/{}/json", *target)));
+    if (!response) {
+        return response.error();
+    }
+    if (response->status == 404) {
+        return std::string("missing");
+    }
+    if (response->status != 200) {
+        return http_failure(action, *response, default_hint(response->status));
+    }
+    const Json details = Json::parse(response->body, nullptr, false);
+    const std::string status = docker_json::container_readiness(details).status;
+    return status.empty() ? std::string("unknown") : status;
+}
+
 Result<std::vector<LabelledResource>> DockerProvider::list_labelled(ListScope scope) {
     const Json filters = {{"label", Json::array({k_label_sandbox})}};
     const std::string encoded = url_encode(filters.dump());
@@ -851,8 +891,10 @@ Result<std::vector<LabelledResource>> DockerProvider::list_labelled(ListScope sc
 } // namespace
 
 std::unique_ptr<Provider> make_docker_provider(std::unique_ptr<HttpClient> client,
-                                               std::string endpoint_description) {
-    return std::make_unique<DockerProvider>(std::move(client), std::move(endpoint_description));
+                                               std::string endpoint_description,
+                                               DockerProviderOptions options) {
+    return std::make_unique<DockerProvider>(std::move(client), std::move(endpoint_description),
+                                            std::move(options));
 }
 
 } // namespace jitbox

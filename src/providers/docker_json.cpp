@@ -1,6 +1,8 @@
 #include "docker_json.hpp"
 
 #include <charconv>
+#include <climits>
+#include <cstdint>
 #include <fmt/format.h>
 #include <system_error>
 #include <utility>
@@ -11,10 +13,20 @@ namespace {
 
 constexpr std::size_t k_max_quoted_length = 300;
 
-void report(const ProgressFn& progress, std::string_view message) {
+void report(const ProgressFn& progress, const ProgressEvent& event) {
     if (progress) {
-        progress(message);
+        progress(event);
     }
+}
+
+// A byte count of progressDetail, or 0 when it is absent, not an integer or negative.
+std::int64_t byte_count(const Json& detail, const char* key) {
+    const Json& value = member(detail, key);
+    if (!value.is_number_integer()) {
+        return 0;
+    }
+    const std::int64_t count = value.get<std::int64_t>();
+    return count > 0 ? count : 0;
 }
 
 } // namespace
@@ -136,17 +148,21 @@ void PullStream::handle_line(std::string_view line) {
         return;
     }
 
-    std::string text = string_field(object, "status");
-    if (text.empty()) {
+    std::string status = one_line(string_field(object, "status"));
+    if (status.empty()) {
         return;
     }
-    if (const std::string layer = string_field(object, "id"); !layer.empty()) {
-        text = layer + ": " + text;
+    // Lines with an id are about one layer, such as {"status":"Downloading","id":"a3ed95caeb02",
+    // "progressDetail":{"current":1024,"total":2048}}. Lines without one, such as "Digest: ...",
+    // are about the whole image and add nothing that the step does not show.
+    const std::string layer = one_line(string_field(object, "id"));
+    // "Pulling from library/busybox" carries the tag as its id, not a layer.
+    if (layer.empty() || status.starts_with("Pulling from")) {
+        return;
     }
-    if (const std::string bar = string_field(object, "progress"); !bar.empty()) {
-        text += " " + bar;
-    }
-    report(m_progress, text);
+    const Json& detail = member(object, "progressDetail");
+    report(m_progress, progress_layer(layer, std::move(status), byte_count(detail, "current"),
+                                      byte_count(detail, "total")));
 }
 
 std::vector<PublishedPort> published_ports(const Json& ports) {
@@ -170,6 +186,24 @@ std::vector<PublishedPort> published_ports(const Json& ports) {
     return result;
 }
 
+ContainerReadiness container_readiness(const Json& details) {
+    const Json& state = member(details, "State");
+    ContainerReadiness result;
+    result.status = one_line(string_field(state, "Status"));
+    const Json& exit_code = member(state, "ExitCode");
+    if (exit_code.is_number_integer()) {
+        const auto code = exit_code.get<std::int64_t>();
+        result.exit_code = code >= INT_MIN && code <= INT_MAX ? static_cast<int>(code) : -1;
+    }
+    const Json& health = member(state, "Health");
+    result.health = one_line(string_field(health, "Status"));
+    const Json& log = member(health, "Log");
+    if (log.is_array() && !log.empty()) {
+        result.health_output = one_line(string_field(log.back(), "Output"));
+    }
+    return result;
+}
+
 LabelledResource container_entry(const Json& entry) {
     LabelledResource item;
     item.resource = Resource{"container", string_field(entry, "Id"), {}};
@@ -188,6 +222,30 @@ LabelledResource network_entry(const Json& entry) {
     item.resource = Resource{"network", string_field(entry, "Id"), string_field(entry, "Name")};
     item.labels = string_map(member(entry, "Labels"));
     return item;
+}
+
+ExecState exec_state(const Json& reply) {
+    ExecState state;
+    const Json& running = member(reply, "Running");
+    state.running = running.is_boolean() && running.get<bool>();
+    const Json& exit_code = member(reply, "ExitCode");
+    if (exit_code.is_number_integer() && exit_code.get<long long>() >= 0 &&
+        exit_code.get<long long>() <= 255) {
+        state.exit_code = exit_code.get<int>();
+    }
+    const Json& pid = member(reply, "Pid");
+    if (pid.is_number_integer()) {
+        state.pid = pid.get<long>();
+    }
+    return state;
+}
+
+ContainerState container_state(const Json& reply) {
+    ContainerState state;
+    state.status = string_field(member(reply, "State"), "Status");
+    const Json& tty = member(member(reply, "Config"), "Tty");
+    state.tty = tty.is_boolean() && tty.get<bool>();
+    return state;
 }
 
 } // namespace jitbox::docker_json

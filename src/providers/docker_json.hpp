@@ -5,6 +5,7 @@
 // fuzz targets in fuzz/ can call them without an engine or an HTTP client. Every reader accepts
 // any bytes: a value of the wrong type reads as absent, never as an exception.
 
+#include "jitbox/providers/docker_container.hpp"
 #include "jitbox/providers/provider.hpp"
 
 #include <nlohmann/json.hpp>
@@ -78,10 +79,30 @@ private:
 /// are exposed but not published, and bindings without a numeric HostPort, are skipped.
 std::vector<PublishedPort> published_ports(const Json& ports);
 
+/// The parts of a container's inspect reply (GET /containers/{id}/json) that tell whether it
+/// is ready.
+struct ContainerReadiness {
+    std::string status;        // State.Status: "created", "running", "exited", "dead", ...
+    int exit_code = 0;         // State.ExitCode, meaningful once the container has exited
+    std::string health;        // State.Health.Status: "starting", "healthy" or "unhealthy";
+                               // empty when the container has no health check
+    std::string health_output; // the output of the latest health check, on one line
+};
+
+/// Reads State of an inspect reply. A missing or malformed State reads as an empty status.
+ContainerReadiness container_readiness(const Json& details);
+
 /// One entry of GET /containers/json.
 LabelledResource container_entry(const Json& entry);
 
 /// One entry of GET /networks. Networks have no state, so `state` stays empty.
 LabelledResource network_entry(const Json& entry);
+
+/// The state of an exec instance from its inspect reply. A missing or mistyped `Running` reads
+/// as false, and a missing or out-of-range `ExitCode` as unset.
+ExecState exec_state(const Json& reply);
+
+/// `State.Status` and `Config.Tty` of a container's inspect reply.
+ContainerState container_state(const Json& reply);
 
 } // namespace jitbox::docker_json

@@ -40,22 +40,30 @@ const aws::QueryService* aws_service(const std::string& provider) {
     return nullptr;
 }
 
-Result<std::unique_ptr<Provider>> make_docker(const ProviderLocation& location) {
-    // A recorded endpoint wins over today's DOCKER_HOST and sockets, so a sandbox is always torn
-    // down on the engine that runs it.
-    Result<std::string> host = location.endpoint;
-    if (location.endpoint.empty()) {
+// The endpoint of the engine at `recorded`, a sandbox record's engine address. A recorded
+// address wins over today's DOCKER_HOST and sockets, so a sandbox is always reached and torn down
+// on the engine that runs it. An empty one, from a record that names none, is resolved as `up`
+// resolves it.
+Result<HttpEndpoint> recorded_docker_endpoint(const std::string& recorded) {
+    Result<std::string> host = recorded;
+    if (recorded.empty()) {
         host = find_docker_host(process_env, system_socket_search());
     }
     if (!host) {
         return host.error();
     }
-    auto where = docker_endpoint(*host, process_env);
+    return docker_endpoint(*host, process_env);
+}
+
+Result<std::unique_ptr<Provider>> make_docker(const ProviderLocation& location) {
+    auto where = recorded_docker_endpoint(location.endpoint);
     if (!where) {
         return where.error();
     }
     auto client = make_curl_client(*where, k_connect_timeout);
-    return make_docker_provider(std::move(client), where->describe());
+    DockerProviderOptions options;
+    options.registry_auth = docker_config_registry_auth(process_env);
+    return make_docker_provider(std::move(client), where->describe(), std::move(options));
 }
 
 // Builds a Query client for the recorded endpoint and region. The base credentials are looked
@@ -134,6 +142,26 @@ Result<ProviderLocation> EnvironmentProviderFactory::locate(const Template& spec
         return endpoint.error();
     }
     return ProviderLocation{std::move(endpoint).value(), std::move(region).value()};
+}
+
+Result<std::unique_ptr<DockerContainer>> open_docker_container(const std::string& endpoint,
+                                                               const std::string& container_id) {
+    // Only hex ids and jitbox's own names reach URL paths.
+    const bool path_safe = !container_id.empty() &&
+                           container_id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") ==
+                               std::string::npos;
+    if (!path_safe) {
+        return make_failure(ExitCode::internal,
+                            "the recorded container id \"{}\" is not a Docker id; remove the "
+                            "sandbox with `jitbox down` and create it again",
+                            container_id);
+    }
+    auto where = recorded_docker_endpoint(endpoint);
+    if (!where) {
+        return where.error();
+    }
+    return std::make_unique<DockerContainer>(make_curl_client(*where, k_connect_timeout),
+                                             where->describe(), container_id);
 }
 
 } // namespace jitbox

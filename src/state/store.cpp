@@ -362,6 +362,22 @@ Result<std::vector<SandboxRecord>> StateStore::list() const {
     return records;
 }
 
+std::vector<SandboxRecord> StateStore::read_quietly(const fs::path& dir) {
+    const StateStore store(dir);
+    std::vector<SandboxRecord> records;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(dir / k_records_dir, error)) {
+        if (entry.path().extension() != ".json") {
+            continue;
+        }
+        auto record = store.find(entry.path().stem().string());
+        if (record && record->has_value()) {
+            records.push_back(std::move(**record));
+        }
+    }
+    return records;
+}
+
 Result<void> StateStore::remove(std::string_view name) const {
     if (::unlink(record_path(name).c_str()) != 0 && errno != ENOENT) {
         return state_failure(record_path(name), "record", errno);
@@ -389,6 +405,7 @@ std::string record_to_json(const SandboxRecord& record) {
         {"role_arn", record.role_arn},
         {"session_policy", record.session_policy},
         {"mfa_serial", record.mfa_serial},
+        {"shell", record.shell},
         {"stop_timeout", nullptr},
         {"child_pid", nullptr},
         {"child_start_time", nullptr},
@@ -424,6 +441,7 @@ Result<SandboxRecord> record_from_json(std::string_view text) {
         record.role_arn = object.value("role_arn", std::string());
         record.session_policy = object.value("session_policy", std::string());
         record.mfa_serial = object.value("mfa_serial", std::string());
+        record.shell = object.value("shell", std::string());
         auto state = parse_state(object.at("state").get<std::string>());
         if (!state) {
             return state.error();

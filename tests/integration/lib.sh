@@ -250,6 +250,12 @@ epoch_of() {
 
 RFC3339_UTC='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$'
 
+# strip_terminal FILE: prints what a terminal recorded in FILE (such as script's typescript) as
+# plain lines: carriage returns become line breaks and escape sequences are removed.
+strip_terminal() {
+    tr '\r' '\n' <"$1" | sed 's/\x1b\[[0-9;]*[A-Za-z]//g'
+}
+
 pid_alive() {
     [[ $1 =~ ^[0-9]+$ ]] && kill -0 "$1" 2>/dev/null
 }

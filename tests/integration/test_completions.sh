@@ -161,7 +161,7 @@ for shell in bash zsh fish; do
     expect_eq "$shell: subcommands of policy" "$(candidates 'jitbox policy ')" \
         "$POLICY_SUBCOMMANDS"
     expect_eq "$shell: subcommands of creds" "$(candidates 'jitbox creds ')" "$CREDS_SUBCOMMANDS"
-    expect_eq "$shell: subcommand of audit" "$(candidates 'jitbox audit ')" "verify "
+    expect_eq "$shell: subcommands of audit" "$(candidates 'jitbox audit ')" "stats verify "
     expect_eq "$shell: no candidates for --ttl" "$(candidates 'jitbox up --ttl ')" ""
     expect_contains "$shell: file names after --config" "$(candidates 'jitbox --config jit')" \
         "jitbox.toml"

@@ -4,7 +4,8 @@
 # policy-test.toml pass. Then the db template and the Makefile run against the real engine, in a
 # copy of the folder whose db template runs busybox:1.36, because the test machines cannot pull
 # postgres:16. The copy keeps the relative fixtures mount, the user, the ports and the generated
-# password, and only the image, the command and the labels change.
+# password, and only the image, the command, the health check (busybox has no pg_isready) and
+# the labels change.
 # shellcheck disable=SC2016 # Go templates use $ literally.
 # shellcheck disable=SC2119 # toml_labels without extra labels takes no arguments.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -59,6 +60,9 @@ replace_line "$COPY/jitbox.toml" 'image = "postgres:16"' 'image = "busybox:1.36"
 replace_line "$COPY/jitbox.toml" \
     'command = ["postgres", "-c", "fsync=off", "-c", "full_page_writes=off"]' \
     'command = ["sleep", "infinity"]'
+replace_line "$COPY/jitbox.toml" \
+    'healthcheck = { test = ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "app"], interval = "2s", retries = 30 }' \
+    'healthcheck = { test = ["CMD", "true"], interval = "1s", retries = 30 }'
 replace_line "$COPY/jitbox.toml" 'labels = { "com.example.team" = "payments" }' "$(toml_labels)"
 
 # The generated password goes to a file keyring in the test's folder.
@@ -99,10 +103,10 @@ check "down removes the db container" container_gone "$container"
 # --- the Makefile ---------------------------------------------------------------------------------
 
 # make_integration_test TEST: runs `make integration-test` in the copy with TEST as the test
-# command, and `true` in place of pg_isready.
+# command. `up --wait` there waits for the copy's health check.
 make_integration_test() {
     run timeout -k 5 120 make --no-print-directory -C "$COPY" integration-test \
-        JITBOX="$JITBOX_BIN" READY=true TTL=10m TEST="$1"
+        JITBOX="$JITBOX_BIN" TTL=10m TEST="$1"
 }
 
 make_integration_test "sh -c 'env >$TEST_DIR/test.env'"

@@ -51,6 +51,7 @@ command = ["postgres", "-c", "fsync=off"]
 env = { POSTGRES_DB = "app" }
 workdir = "/srv"
 user = "999:999"
+shell = "/bin/bash"
 cpus = 1.5
 memory = "512MiB"
 pids_limit = 256
@@ -85,6 +86,7 @@ TEST_CASE("parse_config loads the full example") {
     CHECK(db.env == std::map<std::string, std::string>{{"POSTGRES_DB", "app"}});
     CHECK(db.workdir == "/srv");
     CHECK(db.user == "999:999");
+    CHECK(db.shell == "/bin/bash");
     REQUIRE(db.cpus.has_value());
     CHECK(*db.cpus == doctest::Approx(1.5));
     CHECK(db.memory_bytes == 512 * 1024 * 1024);
@@ -258,6 +260,14 @@ TEST_CASE("parse_config error messages") {
          "jitbox.toml:3:16: templates.db.env.PORT: ", "expected a string, found integer"},
         {"relative workdir", head + "workdir = \"srv\"\n",
          "jitbox.toml:3:11: templates.db.workdir: ", "use an absolute path"},
+        {"relative shell", head + "shell = \"bash\"\n", "jitbox.toml:3:9: templates.db.shell: ",
+         "invalid shell \"bash\": use the absolute path of one program"},
+        {"shell with arguments", head + "shell = \"/bin/bash -l\"\n",
+         "jitbox.toml:3:9: templates.db.shell: ", "without arguments, such as \"/bin/bash\""},
+        {"empty shell", head + "shell = \"\"\n", "jitbox.toml:3:9: templates.db.shell: ",
+         "invalid shell \"\""},
+        {"shell not a string", head + "shell = [\"/bin/sh\"]\n",
+         "jitbox.toml:3:9: templates.db.shell: ", "expected a string"},
         {"zero cpus", head + "cpus = 0\n", "jitbox.toml:3:8: templates.db.cpus: ",
          "greater than 0 and at most 1024"},
         {"too many cpus", head + "cpus = 1024.5\n", "jitbox.toml:3:8: templates.db.cpus: ",
@@ -359,6 +369,89 @@ _SHORT = { length = 16 }
     CHECK(db.secrets[2].length == 16);
 }
 
+TEST_CASE("parse_config reads health checks") {
+    const Config config = parse_valid(R"([templates.db]
+image = "postgres:16"
+healthcheck = { test = ["CMD", "pg_isready", "-U", "postgres"], interval = "2s", timeout = "5s", start_period = "1m", retries = 10 }
+[templates.shell]
+image = "busybox:1.36"
+healthcheck = { test = "test -f /tmp/ready" }
+[templates.off]
+image = "busybox:1.36"
+healthcheck = { test = ["NONE"] }
+[templates.plain]
+image = "busybox:1.36"
+)");
+    const Template& db = config.templates.at("db");
+    REQUIRE(db.healthcheck.has_value());
+    CHECK(db.healthcheck->test == std::vector<std::string>{"CMD", "pg_isready", "-U", "postgres"});
+    CHECK(db.healthcheck->interval == Seconds(2));
+    CHECK(db.healthcheck->timeout == Seconds(5));
+    CHECK(db.healthcheck->start_period == Seconds(60));
+    CHECK(db.healthcheck->retries == 10);
+
+    const Template& shell = config.templates.at("shell");
+    REQUIRE(shell.healthcheck.has_value());
+    CHECK(shell.healthcheck->test == std::vector<std::string>{"CMD-SHELL", "test -f /tmp/ready"});
+    CHECK_FALSE(shell.healthcheck->interval.has_value());
+    CHECK_FALSE(shell.healthcheck->retries.has_value());
+
+    CHECK(config.templates.at("off").healthcheck->test == std::vector<std::string>{"NONE"});
+    CHECK_FALSE(config.templates.at("plain").healthcheck.has_value());
+}
+
+TEST_CASE("parse_config rejects invalid health checks") {
+    struct Case {
+        std::string name;
+        std::string value;    // the healthcheck value on line 3
+        std::string prefix;   // FILE:LINE:COLUMN: KEY:
+        std::string fragment; // part of the message after the prefix
+    };
+    const std::vector<Case> cases{
+        {"missing test", "{ interval = \"2s\" }",
+         "jitbox.toml:3:15: templates.db.healthcheck: ", "missing required key \"test\""},
+        {"unknown key", "{ test = [\"NONE\"], intervall = \"2s\" }",
+         "jitbox.toml:3:34: templates.db.healthcheck.intervall: ",
+         "unknown key \"intervall\" (did you mean \"interval\"?)"},
+        {"unknown kind", "{ test = [\"RUN\", \"true\"] }",
+         "jitbox.toml:3:24: templates.db.healthcheck.test: ",
+         "the first element is \"RUN\", use \"CMD\", \"CMD-SHELL\" or \"NONE\""},
+        {"CMD without program", "{ test = [\"CMD\"] }",
+         "jitbox.toml:3:24: templates.db.healthcheck.test: ", "\"CMD\" needs a program"},
+        {"CMD-SHELL with two commands", "{ test = [\"CMD-SHELL\", \"a\", \"b\"] }",
+         "jitbox.toml:3:24: templates.db.healthcheck.test: ", "with 3 elements"},
+        {"empty shell command", "{ test = \"\" }",
+         "jitbox.toml:3:24: templates.db.healthcheck.test: ", "the health check command is empty"},
+        {"test of wrong type", "{ test = 5 }",
+         "jitbox.toml:3:24: templates.db.healthcheck.test: ", "expected an array of strings"},
+        {"zero interval", "{ test = [\"NONE\"], interval = \"0s\" }",
+         "jitbox.toml:3:45: templates.db.healthcheck.interval: ",
+         "use a duration greater than zero"},
+        {"negative retries", "{ test = [\"NONE\"], retries = -1 }",
+         "jitbox.toml:3:44: templates.db.healthcheck.retries: ", "invalid retries -1"},
+        {"not a table", "\"pg_isready\"",
+         "jitbox.toml:3:15: templates.db.healthcheck: ", "expected a table, found string"},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.name);
+        const std::string text =
+            "[templates.db]\nimage = \"postgres:16\"\nhealthcheck = " + c.value + "\n";
+        const std::string message = parse_failure(text);
+        CHECK_MESSAGE(starts_with(message, c.prefix), message);
+        CHECK_MESSAGE(contains(message, c.fragment), message);
+    }
+}
+
+TEST_CASE("parse_config rejects a health check for aws templates") {
+    const std::string message = parse_failure(R"([templates.role]
+provider = "aws-sts"
+role_arn = "arn:aws:iam::123456789012:role/dev"
+healthcheck = { test = ["NONE"] }
+)");
+    CHECK_MESSAGE(starts_with(message, "jitbox.toml:4:"), message);
+    CHECK_MESSAGE(contains(message, "healthcheck"), message);
+}
+
 TEST_CASE("parse_config reads the keyring backend") {
     for (const std::string backend : {"auto", "secret-service", "kernel", "file"}) {
         CAPTURE(backend);
@@ -438,6 +531,8 @@ TEST_CASE("parse_config rejects keys of other providers and bad AWS values") {
          "not for provider \"aws-ec2\""},
         {"cap_add on aws-ec2", ec2 + "cap_add = []\n", "jitbox.toml:5:11: templates.e.cap_add: ",
          "key \"cap_add\" is for docker templates"},
+        {"shell on aws-ec2", ec2 + "shell = \"/bin/sh\"\n", "jitbox.toml:5:9: templates.e.shell: ",
+         "key \"shell\" is for docker templates"},
         {"secrets on aws-sts", sts + "secrets = { PASS = {} }\n",
          "jitbox.toml:4:11: templates.s.secrets: ", "key \"secrets\" is for docker templates"},
         {"role_arn on docker", docker + "role_arn = \"arn:aws:iam::123456789012:role/r\"\n",

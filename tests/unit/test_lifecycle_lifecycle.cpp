@@ -183,7 +183,7 @@ struct Fixture {
 
     explicit Fixture(Identity identity = test_identity(), PolicyInputs policy = {})
         : lifecycle({config, store, audit, providers, clock, children, std::move(identity),
-                     [](std::string_view) {}, std::move(policy), [] { return false; },
+                     [](const ProgressEvent&) {}, std::move(policy), [] { return false; },
                      [this](std::string_view backend) -> Result<SecretStore*> {
                          opened_backends.emplace_back(backend);
                          return &secrets;
@@ -531,6 +531,79 @@ TEST_SUITE("lifecycle") {
         CHECK(f.provider_log.made_at.back() == f.provider_log.location);
     }
 
+    TEST_CASE("find_live returns a running sandbox of the caller") {
+        Fixture f;
+        f.config.templates["db"].shell = "/bin/bash";
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+
+        const Result<SandboxRecord> live = f.lifecycle.find_live("db-1");
+
+        REQUIRE(live.ok());
+        CHECK(live->name == "db-1");
+        CHECK(live->shell == "/bin/bash");
+    }
+
+    TEST_CASE("find_live rejects sandboxes that are not usable") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+        SandboxRecord record = f.store.find("db-1").value().value();
+
+        SUBCASE("no such sandbox") {
+            const auto live = f.lifecycle.find_live("ghost");
+            REQUIRE_FALSE(live.ok());
+            CHECK(live.error().code == ExitCode::not_found);
+        }
+        SUBCASE("expired") {
+            f.clock.current = record.expires_at;
+            const auto live = f.lifecycle.find_live("db-1");
+            REQUIRE_FALSE(live.ok());
+            CHECK(live.error().code == ExitCode::not_found);
+            CHECK(contains(live.error().message, "expired at 2027-01-15T08:30:00Z"));
+        }
+        SUBCASE("being removed") {
+            record.state = SandboxState::removing;
+            REQUIRE(f.store.update(record).ok());
+            const auto live = f.lifecycle.find_live("db-1");
+            REQUIRE_FALSE(live.ok());
+            CHECK(live.error().code == ExitCode::not_found);
+            CHECK(contains(live.error().message, "is being removed"));
+        }
+        SUBCASE("being created") {
+            record.state = SandboxState::creating;
+            REQUIRE(f.store.update(record).ok());
+            const auto live = f.lifecycle.find_live("db-1");
+            REQUIRE_FALSE(live.ok());
+            CHECK(contains(live.error().message, "is still being created"));
+        }
+        SUBCASE("another user's") {
+            record.owner = "mallory";
+            REQUIRE(f.store.update(record).ok());
+            const auto live = f.lifecycle.find_live("db-1");
+            REQUIRE_FALSE(live.ok());
+            CHECK(live.error().code == ExitCode::denied);
+            CHECK(contains(live.error().message, "belongs to mallory"));
+        }
+    }
+
+    TEST_CASE("audit_use records the action and detail") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+        const SandboxRecord record = f.store.find("db-1").value().value();
+        const Failure failure{ExitCode::provider, "engine down"};
+
+        f.lifecycle.audit_use("exec", record, "command psql with 2 arguments");
+        f.lifecycle.audit_use("shell", record, "shell /bin/sh", &failure);
+
+        const auto lines = f.audit_lines();
+        REQUIRE(lines.size() == 3);
+        CHECK(contains(lines[1], R"("action":"exec")"));
+        CHECK(contains(lines[1], R"("detail":"command psql with 2 arguments")"));
+        CHECK(contains(lines[1], R"("result":"ok")"));
+        CHECK(contains(lines[2], R"("action":"shell")"));
+        CHECK(contains(lines[2], R"("result":"error")"));
+        CHECK(contains(lines[2], R"("error":"engine down")"));
+    }
+
     TEST_CASE("extend and down of an unknown name report not found") {
         Fixture f;
         CHECK(f.lifecycle.extend("ghost", Seconds(60)).error().code == ExitCode::not_found);
@@ -639,6 +712,59 @@ TEST_SUITE("lifecycle") {
         REQUIRE(statuses->size() == 1);
         CHECK((*statuses)[0].state == "running");
         CHECK((*statuses)[0].detail == "i-1 private 10.0.1.5");
+    }
+
+    TEST_CASE("status_of asks about one sandbox") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", Seconds(600), std::string("a")}).ok());
+        REQUIRE(f.lifecycle.up({"db", Seconds(60), std::string("b")}).ok());
+        f.provider_log.engine_states[f.store.find("a").value()->id] = "exited";
+
+        auto exited = f.lifecycle.status_of("a");
+        f.clock.current += Seconds(61);
+        const int calls_before = f.provider_log.list_calls;
+        auto expired = f.lifecycle.status_of("b");
+        auto absent = f.lifecycle.status_of("c");
+
+        REQUIRE(exited.ok());
+        CHECK(exited->state == "exited");
+        REQUIRE(expired.ok());
+        CHECK(expired->state == "expired");
+        CHECK(f.provider_log.list_calls == calls_before); // the record alone decides
+        REQUIRE_FALSE(absent.ok());
+        CHECK(absent.error().code == ExitCode::not_found);
+    }
+
+    TEST_CASE("status_of reports a creating record without asking") {
+        Fixture f;
+        SandboxRecord record;
+        record.name = "half";
+        record.id = "0123456789abcdef";
+        record.template_name = "db";
+        record.provider = "docker";
+        record.created_at = f.clock.current;
+        record.expires_at = f.clock.current + Seconds(600);
+        record.max_expires_at = record.expires_at;
+        REQUIRE(f.store.insert(record).ok());
+
+        auto status = f.lifecycle.status_of("half");
+
+        REQUIRE(status.ok());
+        CHECK(status->state == "creating");
+        CHECK(f.provider_log.list_calls == 0);
+    }
+
+    TEST_CASE("up passes the wait timeout and interrupt check to the plan") {
+        Fixture f;
+        UpRequest request{"db", Seconds(600), std::string("a")};
+        request.wait_timeout = Seconds(90);
+
+        REQUIRE(f.lifecycle.up(request).ok());
+
+        REQUIRE(f.provider_log.plans.size() == 1);
+        CHECK(f.provider_log.plans[0].wait_timeout == Seconds(90));
+        REQUIRE(f.provider_log.plans[0].interrupted);
+        CHECK_FALSE(f.provider_log.plans[0].interrupted());
     }
 
     TEST_CASE("a provider that lists nothing keeps its sandboxes") {

@@ -49,7 +49,7 @@ struct StsFixture {
     MemorySecretStore secrets;
     std::unique_ptr<Provider> provider =
         make_aws_sts_provider(make_fake_query_client(aws::k_sts_service, state), state->clock);
-    ProgressFn progress = [](std::string_view) {};
+    ProgressFn progress = [](const ProgressEvent&) {};
 
     SandboxPlan plan(Seconds ttl) {
         SandboxPlan plan;
@@ -135,7 +135,7 @@ struct Ec2Fixture {
         },
         Ec2Timing{Seconds(5), Seconds(60), Seconds(120)});
     std::vector<std::string> messages;
-    ProgressFn progress = [this](std::string_view message) { messages.emplace_back(message); };
+    ProgressFn progress = [this](const ProgressEvent& event) { messages.push_back(event.text); };
 
     SandboxPlan plan() {
         SandboxPlan plan;

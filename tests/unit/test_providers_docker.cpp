@@ -1,5 +1,6 @@
 #include "jitbox/net/http.hpp"
 #include "jitbox/providers/docker.hpp"
+#include "jitbox/providers/docker_container.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -111,6 +112,15 @@ public:
         return deliver(request, reply);
     }
 
+    // Exec start replies without a stream, such as a 409 for a stopped container.
+    Result<UpgradeResponse> upgrade(const HttpRequest& request) override {
+        Result<HttpResponse> response = send(request);
+        if (!response) {
+            return response.error();
+        }
+        return UpgradeResponse{std::move(response).value(), nullptr};
+    }
+
 private:
     static Result<HttpResponse> deliver(const HttpRequest& request, const Reply& reply) {
         if (reply.failure) {
@@ -121,8 +131,9 @@ private:
         if (pieces.empty()) {
             pieces.push_back(reply.body);
         }
+        const bool success = reply.status >= 200 && reply.status < 300;
         for (const std::string& piece : pieces) {
-            if (request.on_body) {
+            if (request.on_body && (success || !request.stream_success_only)) {
                 request.on_body(piece);
             } else {
                 response.body += piece;
@@ -134,17 +145,44 @@ private:
     std::shared_ptr<FakeEngine> m_engine;
 };
 
+// The provider over a FakeEngine, with a clock that only its sleeps move.
 struct Harness {
-    explicit Harness(std::string address = "unix:///fake.sock")
-        : provider(make_docker_provider(std::make_unique<FakeClient>(engine), std::move(address))) {
+    explicit Harness(RegistryAuthFn registry_auth = {}, std::string address = "unix:///fake.sock") {
+        DockerProviderOptions options;
+        options.registry_auth = std::move(registry_auth);
+        options.sleep = [this](std::chrono::milliseconds delay) {
+            slept += delay;
+            now += delay;
+        };
+        options.now = [this] { return now; };
+        provider = make_docker_provider(std::make_unique<FakeClient>(engine), std::move(address),
+                                        std::move(options));
     }
+    Harness(const Harness&) = delete;
+    Harness& operator=(const Harness&) = delete;
 
     std::shared_ptr<FakeEngine> engine = std::make_shared<FakeEngine>();
+    std::chrono::steady_clock::time_point now{};
+    std::chrono::milliseconds slept{0};
     std::unique_ptr<Provider> provider;
     std::vector<std::string> progress_messages;
-    ProgressFn progress = [this](std::string_view message) {
-        progress_messages.emplace_back(message);
+    ProgressFn progress = [this](const ProgressEvent& event) {
+        progress_messages.push_back(describe(event));
     };
+
+    // "TEXT" for a step, "ID: STATUS CURRENT/TOTAL" for a layer, "waiting: TEXT" for a wait.
+    static std::string describe(const ProgressEvent& event) {
+        switch (event.kind) {
+        case ProgressEvent::Kind::step:
+            return event.text;
+        case ProgressEvent::Kind::layer:
+            return event.layer + ": " + event.text + " " + std::to_string(event.current) + "/" +
+                   std::to_string(event.total);
+        case ProgressEvent::Kind::waiting:
+            return "waiting: " + event.text;
+        }
+        return {};
+    }
 };
 
 SandboxPlan make_plan() {
@@ -238,6 +276,29 @@ SocketSearch sockets_at(std::vector<std::string> paths, bool as_root = false) {
     };
     search.as_root = as_root;
     return search;
+}
+
+// An inspect reply with a State; `health` empty means no health check.
+Reply inspect_reply(const std::string& status, const std::string& health = "",
+                    const std::string& output = "", int exit_code = 0) {
+    Json state = {{"Status", status}, {"ExitCode", exit_code}};
+    if (!health.empty()) {
+        state["Health"] = {{"Status", health},
+                           {"Log", Json::array({{{"ExitCode", 1}, {"Output", output}}})}};
+    }
+    return reply(200, Json{{"Id", "c1"}, {"State", state}}.dump());
+}
+
+// A plan that waits, scripted through the create steps; the caller scripts the polls.
+SandboxPlan waiting_plan(Harness& harness, Seconds timeout) {
+    script_create(*harness.engine);
+    SandboxPlan plan = make_plan();
+    plan.wait_timeout = timeout;
+    return plan;
+}
+
+int count_of(const std::vector<std::string>& items, const std::string& item) {
+    return static_cast<int>(std::count(items.begin(), items.end(), item));
 }
 
 } // namespace
@@ -366,9 +427,9 @@ TEST_SUITE("docker") {
         REQUIRE(pull != nullptr);
         CHECK(pull->target == "/v1.41/images/create?fromImage=reg.local%3A5000%2Fa%2Fb&tag=1");
         CHECK(pull->timeout.count() == 0);
+        // "Pulling from" names the tag, and the status lines without an id concern the image.
         CHECK(harness.progress_messages ==
-              std::vector<std::string>{"pulling image reg.local:5000/a/b:1", "1: Pulling from a/b",
-                                       "Status: Downloaded newer image"});
+              std::vector<std::string>{"pulling image reg.local:5000/a/b:1"});
     }
 
     TEST_CASE("pull stream split across chunks") {
@@ -386,8 +447,8 @@ TEST_SUITE("docker") {
 
         REQUIRE(result.ok());
         CHECK(harness.progress_messages == std::vector<std::string>{"pulling image busybox:1.36",
-                                                                    "ab: Downloading [==>  ]",
-                                                                    "ab: Pull complete", "Done"});
+                                                                    "ab: Downloading 0/0",
+                                                                    "ab: Pull complete 0/0"});
     }
 
     TEST_CASE("pull error inside a 200 response fails") {
@@ -428,6 +489,272 @@ TEST_SUITE("docker") {
               "repository "
               "does not exist); check the name and that the registry is reachable");
         CHECK(created.items.empty());
+    }
+
+    TEST_CASE("pull reports bytes per layer") {
+        Harness harness;
+        harness.engine->script("GET /images/busybox%3A1.36/json", reply(404, "{}"));
+        harness.engine->script(
+            "POST /images/create",
+            reply(200, R"({"status":"Pulling fs layer","progressDetail":{},"id":"a1"}
+{"status":"Downloading","progressDetail":{"current":100,"total":400},"id":"a1"}
+{"status":"Downloading","progressDetail":{"current":-5,"total":"400"},"id":"a1"}
+{"status":"Download complete","progressDetail":{},"id":"a1"}
+{"status":"Already exists","progressDetail":{},"id":"b2"}
+{"status":"Digest: sha256:0123"}
+)"));
+        script_create(*harness.engine);
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(make_plan(), created, harness.progress).ok());
+
+        // Negative and non-integer byte counts read as 0.
+        CHECK(harness.progress_messages ==
+              std::vector<std::string>{"pulling image busybox:1.36", "a1: Pulling fs layer 0/0",
+                                       "a1: Downloading 100/400", "a1: Downloading 0/0",
+                                       "a1: Download complete 0/0", "b2: Already exists 0/0"});
+    }
+
+    TEST_CASE("pull sends registry credentials") {
+        std::vector<std::string> requested_images;
+        Harness harness([&requested_images](const std::string& image) -> Result<RegistryAuth> {
+            requested_images.push_back(image);
+            return RegistryAuth{"reg.local:5000", "eyJ1c2VybmFtZSI6ImEifQ==", "auths in x"};
+        });
+        SandboxPlan plan = make_plan();
+        plan.spec.image = "reg.local:5000/a/b:1";
+        harness.engine->script("GET /images/reg.local%3A5000%2Fa%2Fb%3A1/json", reply(404, "{}"));
+        harness.engine->script("POST /images/create", reply(200, ""));
+        script_create(*harness.engine);
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(requested_images == std::vector<std::string>{"reg.local:5000/a/b:1"});
+        const HttpRequest* pull = harness.engine->find("POST /images/create");
+        REQUIRE(pull != nullptr);
+        const std::pair<std::string, std::string> header{"X-Registry-Auth",
+                                                         "eyJ1c2VybmFtZSI6ImEifQ=="};
+        CHECK(std::count(pull->headers.begin(), pull->headers.end(), header) == 1);
+        const HttpRequest* inspect =
+            harness.engine->find("GET /images/reg.local%3A5000%2Fa%2Fb%3A1/json");
+        REQUIRE(inspect != nullptr);
+        CHECK(inspect->headers.empty());
+    }
+
+    TEST_CASE("pull without credentials names the registry") {
+        Harness harness([](const std::string&) -> Result<RegistryAuth> {
+            return RegistryAuth{"reg.local:5000", "", "no entry in /home/a/.docker/config.json"};
+        });
+        SandboxPlan plan = make_plan();
+        plan.spec.image = "reg.local:5000/a/b:1";
+        harness.engine->script("GET /images/reg.local%3A5000%2Fa%2Fb%3A1/json", reply(404, "{}"));
+        harness.engine->script(
+            "POST /images/create",
+            reply(500, R"({"message":"unauthorized: authentication required"})"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::provider);
+        CHECK(result.error().message ==
+              "pulling image reg.local:5000/a/b:1 failed (HTTP 500: unauthorized: authentication "
+              "required); check the name and that the registry is reachable; jitbox sent no "
+              "credentials for reg.local:5000 (no entry in /home/a/.docker/config.json), so if "
+              "the registry needs them, run `docker login reg.local:5000` or set DOCKER_CONFIG");
+        const HttpRequest* pull = harness.engine->find("POST /images/create");
+        REQUIRE(pull != nullptr);
+        CHECK(pull->headers.empty());
+    }
+
+    TEST_CASE("pull stops when the credentials cannot be read") {
+        Harness harness([](const std::string&) -> Result<RegistryAuth> {
+            return Failure{ExitCode::usage, "/x/config.json is not a JSON object"};
+        });
+        harness.engine->script("GET /images/busybox%3A1.36/json", reply(404, "{}"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(make_plan(), created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::usage);
+        CHECK(result.error().message ==
+              "pulling image busybox:1.36 failed: /x/config.json is not a JSON object");
+        CHECK(harness.engine->find("POST /images/create") == nullptr);
+    }
+
+    TEST_CASE("pull ends early when interrupted") {
+        Harness harness;
+        harness.engine->script("GET /images/busybox%3A1.36/json", reply(404, "{}"));
+        harness.engine->script("POST /images/create",
+                               streamed_reply({"{\"status\":\"Waiting\",\"id\":\"a1\"}\n"}));
+        SandboxPlan plan = make_plan();
+        plan.interrupted = [] { return true; };
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::interrupted);
+        CHECK(harness.engine->find("POST /containers/create") == nullptr);
+    }
+
+    TEST_CASE("create sends the template's health check") {
+        Harness harness;
+        script_create(*harness.engine);
+        SandboxPlan plan = make_plan();
+        plan.spec.healthcheck =
+            HealthCheck{{"CMD", "pg_isready"}, Seconds(2), std::nullopt, Seconds(60), 5};
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        const HttpRequest* request = harness.engine->find("POST /containers/create");
+        REQUIRE(request != nullptr);
+        const Json body = Json::parse(request->body);
+        CHECK(body["Healthcheck"] == Json::parse(R"({"Test":["CMD","pg_isready"],
+            "Interval":2000000000,"StartPeriod":60000000000,"Retries":5})"));
+    }
+
+    TEST_CASE("create without a health check keeps the image's") {
+        Harness harness;
+        script_create(*harness.engine);
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(make_plan(), created, harness.progress).ok());
+
+        const HttpRequest* request = harness.engine->find("POST /containers/create");
+        REQUIRE(request != nullptr);
+        CHECK_FALSE(Json::parse(request->body).contains("Healthcheck"));
+    }
+
+    TEST_CASE("wait returns once the container is healthy") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "healthy"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE(result.ok());
+        // The polls back off: 200 ms, then 400 ms, with a report every 100 ms.
+        CHECK(harness.slept == std::chrono::milliseconds(600));
+        CHECK(count_of(harness.progress_messages, "waiting: waiting for db to be ready") == 6);
+        CHECK(created.ports.size() == 1);
+    }
+
+    TEST_CASE("wait without a health check needs a running container") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running"));
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(harness.slept == std::chrono::milliseconds(0));
+    }
+
+    TEST_CASE("wait treats a disabled health check as none") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "none"));
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+    }
+
+    TEST_CASE("wait fails when the container is unhealthy") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json",
+                               inspect_reply("running", "unhealthy", "no response\n"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::not_ready);
+        CHECK(result.error().message == "container jitbox-db-01234567 is unhealthy: its health "
+                                        "check printed \"no response\"");
+        CHECK(created.items.size() == 2); // the caller removes the network and the container
+    }
+
+    TEST_CASE("wait fails when the container exits") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("exited", "", "", 3));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::not_ready);
+        CHECK(result.error().message ==
+              "container jitbox-db-01234567 exited with status 3 before it was ready");
+    }
+
+    TEST_CASE("wait gives up at the timeout") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(1));
+        for (int i = 0; i < 10; ++i) {
+            harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        }
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::not_ready);
+        CHECK(result.error().message ==
+              "container jitbox-db-01234567 was not ready within 1s (--wait-timeout)");
+        CHECK(harness.slept == std::chrono::milliseconds(1000));
+    }
+
+    TEST_CASE("wait ends when interrupted") {
+        Harness harness;
+        SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        int polls = 0;
+        plan.interrupted = [&polls] { return ++polls > 1; };
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::interrupted);
+    }
+
+    TEST_CASE("resource_state inspects the recorded container") {
+        Harness harness;
+        harness.engine->script("GET /containers/c1/json", inspect_reply("exited"));
+        harness.engine->script("GET /containers/c1/json", reply(404, R"({"message":"gone"})"));
+        const ResourceSet resources{{{"network", "n1", "net"}, {"container", "c1", "box"}}, {}};
+
+        const auto first = harness.provider->resource_state("0123456789abcdef", resources);
+        const auto second = harness.provider->resource_state("0123456789abcdef", resources);
+
+        REQUIRE(first.ok());
+        CHECK(*first == "exited");
+        REQUIRE(second.ok());
+        CHECK(*second == "missing");
+        CHECK(harness.engine->routes() == std::vector<std::string>{"GET /_ping",
+                                                                   "GET /containers/c1/json",
+                                                                   "GET /containers/c1/json"});
+    }
+
+    TEST_CASE("resource_state without a container lists by label") {
+        Harness harness;
+        harness.engine->script(
+            "GET /containers/json",
+            reply(200, R"([{"Id":"c9","State":"running","Labels":{"io.jitbox.sandbox":"abc"}}])"));
+
+        const auto state = harness.provider->resource_state("abc", ResourceSet{});
+
+        REQUIRE(state.ok());
+        CHECK(*state == "running");
     }
 
     TEST_CASE("create request body") {
@@ -848,7 +1175,7 @@ TEST_SUITE("docker") {
     }
 
     TEST_CASE("ping failure at a Podman socket") {
-        Harness harness("unix:///run/user/1000/podman/podman.sock");
+        Harness harness({}, "unix:///run/user/1000/podman/podman.sock");
         harness.engine->script("GET /_ping",
                                transport_failure("cannot reach unix:///run/user/1000/podman/"
                                                  "podman.sock: Couldn't connect to server"));
@@ -1150,6 +1477,194 @@ TEST_SUITE("docker") {
 
         CHECK(socket.describe() == "unix:///var/run/docker.sock");
         CHECK(tcp.describe() == "https://engine:2376");
+    }
+
+    TEST_CASE("container exec sends the request body") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("POST /containers/c1/exec", reply(201, R"({"Id":"e1"})"));
+        ExecRequest request;
+        request.command = {"sh", "-c", "echo $A"};
+        request.env = {"A=1", "SECRET=x"};
+        request.workdir = "/srv";
+        request.user = "1000:1000";
+        request.tty = true;
+        request.attach_stdin = true;
+
+        const Result<std::string> id = container.create_exec(request);
+
+        REQUIRE(id.ok());
+        CHECK(*id == "e1");
+        const HttpRequest* sent = engine->find("POST /containers/c1/exec");
+        REQUIRE(sent != nullptr);
+        CHECK(sent->target == "/v1.41/containers/c1/exec");
+        const Json body = Json::parse(sent->body);
+        CHECK(body["Cmd"] == Json::array({"sh", "-c", "echo $A"}));
+        CHECK(body["Env"] == Json::array({"A=1", "SECRET=x"}));
+        CHECK(body["WorkingDir"] == "/srv");
+        CHECK(body["User"] == "1000:1000");
+        CHECK(body["Tty"] == true);
+        CHECK(body["AttachStdin"] == true);
+        CHECK(body["AttachStdout"] == true);
+        CHECK(body["AttachStderr"] == true);
+    }
+
+    TEST_CASE("container exec leaves defaults to the container") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("POST /containers/c1/exec", reply(201, R"({"Id":"e1"})"));
+        ExecRequest request;
+        request.command = {"true"};
+
+        REQUIRE(container.create_exec(request).ok());
+
+        const Json body = Json::parse(engine->find("POST /containers/c1/exec")->body);
+        CHECK_FALSE(body.contains("WorkingDir"));
+        CHECK_FALSE(body.contains("User"));
+        CHECK(body["Tty"] == false);
+        CHECK(body["AttachStdin"] == false);
+    }
+
+    TEST_CASE("container exec failures keep the engine's message") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        ExecRequest request;
+        request.command = {"true"};
+
+        SUBCASE("a stopped container") {
+            engine->script("POST /containers/c1/exec",
+                           reply(409, R"({"message":"Container c1 is not running"})"));
+            const Result<std::string> id = container.create_exec(request);
+            REQUIRE_FALSE(id.ok());
+            CHECK(id.error().code == ExitCode::provider);
+            CHECK(id.error().message ==
+                  "creating an exec instance in container c1 failed (HTTP 409: Container c1 is not "
+                  "running); `jitbox status` shows the sandbox's state");
+        }
+        SUBCASE("a removed container") {
+            engine->script("POST /containers/c1/exec",
+                           reply(404, R"({"message":"No such container: c1"})"));
+            const Result<std::string> id = container.create_exec(request);
+            REQUIRE_FALSE(id.ok());
+            CHECK(id.error().code == ExitCode::not_found);
+        }
+        SUBCASE("a reply without an id") {
+            engine->script("POST /containers/c1/exec", reply(201, R"({"Id":"../x"})"));
+            const Result<std::string> id = container.create_exec(request);
+            REQUIRE_FALSE(id.ok());
+            CHECK(contains(id.error().message, "the reply has no valid Id"));
+        }
+    }
+
+    TEST_CASE("container exec start without a stream fails") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("POST /exec/e1/start",
+                       reply(409, R"({"message":"container c1 is paused"})"));
+
+        const auto stream = container.start_exec("e1", false);
+
+        REQUIRE_FALSE(stream.ok());
+        CHECK(stream.error().code == ExitCode::provider);
+        CHECK(contains(stream.error().message, "HTTP 409: container c1 is paused"));
+        const Json body = Json::parse(engine->find("POST /exec/e1/start")->body);
+        CHECK(body == Json{{"Detach", false}, {"Tty", false}});
+    }
+
+    TEST_CASE("container exec state reads the inspect reply") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+
+        SUBCASE("exited") {
+            engine->script("GET /exec/e1/json",
+                           reply(200, R"({"Running":false,"ExitCode":3,"Pid":4242})"));
+            const Result<ExecState> state = container.inspect_exec("e1");
+            REQUIRE(state.ok());
+            CHECK_FALSE(state->running);
+            CHECK(state->exit_code == 3);
+            CHECK(state->pid == 4242);
+        }
+        SUBCASE("running") {
+            engine->script("GET /exec/e1/json",
+                           reply(200, R"({"Running":true,"ExitCode":null,"Pid":7})"));
+            const Result<ExecState> state = container.inspect_exec("e1");
+            REQUIRE(state.ok());
+            CHECK(state->running);
+            CHECK_FALSE(state->exit_code.has_value());
+        }
+        SUBCASE("never started") {
+            engine->script("GET /exec/e1/json",
+                           reply(200, R"({"Running":false,"ExitCode":126,"Pid":0})"));
+            const Result<ExecState> state = container.inspect_exec("e1");
+            REQUIRE(state.ok());
+            CHECK(state->exit_code == 126);
+            CHECK(state->pid == 0);
+        }
+        SUBCASE("not an object") {
+            engine->script("GET /exec/e1/json", reply(200, "[]"));
+            CHECK_FALSE(container.inspect_exec("e1").ok());
+        }
+    }
+
+    TEST_CASE("container resize sends rows and columns") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("POST /exec/e1/resize", reply(201));
+
+        REQUIRE(container.resize_exec("e1", 40, 120).ok());
+
+        CHECK(engine->find("POST /exec/e1/resize")->target == "/v1.41/exec/e1/resize?h=40&w=120");
+    }
+
+    TEST_CASE("container inspect reads status and tty") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("GET /containers/c1/json",
+                       reply(200, R"({"State":{"Status":"running"},"Config":{"Tty":true}})"));
+
+        const Result<ContainerState> state = container.inspect();
+
+        REQUIRE(state.ok());
+        CHECK(state->status == "running");
+        CHECK(state->tty);
+    }
+
+    TEST_CASE("container logs query and streaming") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("GET /containers/c1/logs", streamed_reply({"ab", "cd"}));
+        LogsRequest request;
+        request.follow = true;
+        request.tail = 5;
+        request.since = TimePoint(std::chrono::seconds(1700000000));
+        request.timestamps = true;
+        std::string received;
+
+        REQUIRE(container.stream_logs(request, [&received](std::string_view chunk) {
+            received += chunk;
+        }).ok());
+
+        CHECK(received == "abcd");
+        const HttpRequest* sent = engine->find("GET /containers/c1/logs");
+        REQUIRE(sent != nullptr);
+        CHECK(sent->target == "/v1.41/containers/c1/logs?stdout=1&stderr=1&follow=1&tail=5"
+                              "&since=1700000000&timestamps=1");
+        CHECK(sent->timeout.count() == 0);
+        CHECK(sent->stall_timeout.count() == 0);
+        CHECK(sent->stream_success_only);
+    }
+
+    TEST_CASE("container logs of a removed container") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("GET /containers/c1/logs",
+                       reply(404, R"({"message":"No such container: c1"})"));
+
+        const Result<void> streamed = container.stream_logs({}, [](std::string_view) {});
+
+        REQUIRE_FALSE(streamed.ok());
+        CHECK(streamed.error().code == ExitCode::not_found);
+        CHECK(contains(streamed.error().message, "No such container: c1"));
     }
 
 } // TEST_SUITE

@@ -46,6 +46,18 @@ struct GeneratedSecret {
     int length = 32;  // characters, each from [A-Za-z0-9]
 };
 
+/// A container health check, sent to the engine as the container's Healthcheck in place of the
+/// image's own. Unset durations and retries take the engine's defaults, which Docker documents
+/// for HEALTHCHECK as 30s, 30s, 0s and 3.
+struct HealthCheck {
+    std::vector<std::string> test; // ["CMD", program, args...], ["CMD-SHELL", command] or
+                                   // ["NONE"], which turns the image's health check off
+    std::optional<Seconds> interval;
+    std::optional<Seconds> timeout;
+    std::optional<Seconds> start_period;
+    std::optional<int> retries;
+};
+
 /// The keys of templates with provider "aws-sts" or "aws-ec2". Empty strings mean unset.
 struct AwsSettings {
     std::string region;       // unset: AWS_REGION, AWS_DEFAULT_REGION, then the profile's
@@ -74,6 +86,7 @@ struct Template {
     std::map<std::string, std::string> env;
     std::string workdir;
     std::string user;
+    std::string shell; // the program `jitbox shell` runs; empty: /bin/sh
     std::optional<double> cpus;
     std::optional<std::int64_t> memory_bytes;
     std::optional<std::int64_t> pids_limit;
@@ -86,6 +99,7 @@ struct Template {
     std::vector<GeneratedSecret> secrets; // `[templates.NAME.secrets]`, sorted by name
     AwsSettings aws;
     std::optional<Seconds> stop_timeout; // unset: remove at once, with no grace period
+    std::optional<HealthCheck> healthcheck; // unset: the image's health check, if any
     Seconds ttl{30 * 60};
     Seconds max_ttl{4 * 60 * 60};
     std::string origin; // "FILE:LINE:COLUMN" of the table, for messages

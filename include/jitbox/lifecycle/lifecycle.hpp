@@ -49,6 +49,9 @@ struct UpRequest {
     /// Asks the user for the current MFA code, for templates with an mfa_serial; passed on as
     /// SandboxPlan::mfa_code. Unset: such templates fail.
     std::function<Result<std::string>()> mfa_code;
+    /// `--wait-timeout`, set with `--wait`: up returns only once the sandbox is ready, and
+    /// rolls it back when it is not ready within this time (SandboxPlan::wait_timeout).
+    std::optional<Seconds> wait_timeout;
 };
 
 /// Whether a failed teardown writes an audit record; the background child skips the records
@@ -141,6 +144,11 @@ public:
                         const std::string& detail = "");
     /// Every record with the provider's view of it, from one list request per engine.
     Result<std::vector<SandboxStatus>> status();
+    /// Returns one sandbox's record with the provider's view of it, for `status --check`. It
+    /// skips reconciliation and makes one provider request (an inspect of the container for
+    /// docker), or none when the record shows that the sandbox is not running.
+    /// ExitCode::not_found when there is no record.
+    Result<SandboxStatus> status_of(const std::string& name);
     /// Tears down every expired sandbox of this state now, child or not: `jitbox reap`.
     /// Returns the names removed; the first failure, if any, after trying them all.
     Result<std::vector<std::string>> reap_expired();
@@ -151,6 +159,17 @@ public:
     /// Tears down expired sandboxes whose child is gone and restarts the child of a live
     /// sandbox that lost it. Failures are printed as warnings, never fatal.
     void reconcile();
+
+    /// The record of `name` when the caller may use the sandbox now: it is running, its
+    /// deadline is ahead and the caller owns it. ExitCode::not_found when there is no record or
+    /// the sandbox has expired or is being created or removed, ExitCode::denied for another
+    /// user's record.
+    Result<SandboxRecord> find_live(const std::string& name) const;
+    /// Appends an audit record of a use of a live sandbox that changes nothing on it, such as
+    /// `exec`. `detail` describes what was done, and a non-null `failure` makes the result
+    /// "error".
+    void audit_use(const std::string& action, const SandboxRecord& record,
+                   const std::string& detail, const Failure* failure = nullptr);
 
     /// The named template, or the configuration's default when `name` is empty.
     Result<const Template*> resolve_template(const std::string& name) const;

@@ -2,7 +2,9 @@
 
 #include "jitbox/net/http.hpp"
 #include "jitbox/providers/provider.hpp"
+#include "jitbox/providers/registry_auth.hpp"
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -60,9 +62,20 @@ struct ImageReference {
 /// (the digest becomes the tag, and a tag beside the digest is dropped).
 ImageReference split_image_reference(std::string_view reference);
 
+/// The Docker provider's services beyond its HTTP client; tests replace the clock and sleep.
+struct DockerProviderOptions {
+    /// The credentials for an image pull. Unset: pulls send none.
+    RegistryAuthFn registry_auth;
+    /// Waits between two polls of `up --wait`. Unset: std::this_thread::sleep_for.
+    std::function<void(std::chrono::milliseconds)> sleep;
+    /// The time for `up --wait`'s timeout. Unset: std::chrono::steady_clock::now.
+    std::function<std::chrono::steady_clock::time_point()> now;
+};
+
 /// The Docker Engine API provider. The API version is negotiated through GET /_ping on first
 /// use, before any request that changes something.
 std::unique_ptr<Provider> make_docker_provider(std::unique_ptr<HttpClient> client,
-                                               std::string endpoint_description);
+                                               std::string endpoint_description,
+                                               DockerProviderOptions options = {});
 
 } // namespace jitbox

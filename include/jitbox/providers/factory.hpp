@@ -1,6 +1,7 @@
 #pragma once
 
 #include "jitbox/lifecycle/lifecycle.hpp"
+#include "jitbox/providers/docker_container.hpp"
 
 #include <string>
 #include <vector>
@@ -19,5 +20,12 @@ public:
                                            const ProviderLocation& location) override;
     Result<ProviderLocation> locate(const Template& spec) override;
 };
+
+/// Engine API access to container `container_id` on the engine at `endpoint`, the engine address
+/// that a sandbox record keeps. Empty means the engine that `up` would use now: DOCKER_HOST, else
+/// the first engine socket that exists (find_docker_host). Fails with ExitCode::internal for an
+/// id that cannot go into a URL path.
+Result<std::unique_ptr<DockerContainer>> open_docker_container(const std::string& endpoint,
+                                                               const std::string& container_id);
 
 } // namespace jitbox

@@ -4,11 +4,13 @@
 #include "jitbox/util/result.hpp"
 #include "jitbox/util/time.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace jitbox {
@@ -59,6 +61,12 @@ struct SandboxPlan {
     std::map<std::string, std::string> secret_env;
     /// Asks the user for the current MFA code; set when the template names an mfa_serial.
     std::function<Result<std::string>()> mfa_code;
+    /// Set by `up --wait`: create returns only once the sandbox is ready, and fails with
+    /// ExitCode::not_ready when it is not ready within this time.
+    std::optional<Seconds> wait_timeout;
+    /// True once the user asked to stop; a pull or a wait then ends early with
+    /// ExitCode::interrupted.
+    std::function<bool()> interrupted = [] { return false; };
 };
 
 /// A resource found on the provider through its jitbox labels.
@@ -75,8 +83,36 @@ struct LabelledResource {
 /// runs, in one request; networks are needed only to find leftovers.
 enum class ListScope { containers, all };
 
-/// Called with human-readable progress, such as pull status; may be ignored.
-using ProgressFn = std::function<void(std::string_view message)>;
+/// One report of a provider's progress, for the CLI to draw on a terminal.
+struct ProgressEvent {
+    enum class Kind {
+        step,    // a new step starts, such as "pulling image busybox:1.36"; empty text clears
+        layer,   // an image layer's pull status, with its bytes when the engine sent them
+        waiting, // still waiting for what `text` names; sent again at each poll
+    };
+    Kind kind = Kind::step;
+    std::string text;         // the step, the layer's status ("Downloading") or the wait
+    std::string layer;        // the layer id, for Kind::layer
+    std::int64_t current = 0; // bytes of the layer done so far
+    std::int64_t total = 0;   // bytes of the layer; 0 while the engine has not sent the size
+};
+
+inline ProgressEvent progress_step(std::string text) {
+    return ProgressEvent{ProgressEvent::Kind::step, std::move(text), {}, 0, 0};
+}
+
+inline ProgressEvent progress_waiting(std::string text) {
+    return ProgressEvent{ProgressEvent::Kind::waiting, std::move(text), {}, 0, 0};
+}
+
+inline ProgressEvent progress_layer(std::string layer, std::string status, std::int64_t current,
+                                    std::int64_t total) {
+    return ProgressEvent{ProgressEvent::Kind::layer, std::move(status), std::move(layer), current,
+                         total};
+}
+
+/// Receives progress reports; may ignore them.
+using ProgressFn = std::function<void(const ProgressEvent& event)>;
 
 class Provider {
 public:
@@ -94,6 +130,25 @@ public:
 
     /// Lists the resources that carry the io.jitbox.sandbox label, with one request per kind.
     virtual Result<std::vector<LabelledResource>> list_labelled(ListScope scope) = 0;
+
+    /// The provider's state word for one sandbox, such as "running" or "exited", or "missing"
+    /// when nothing of it exists. The default lists the labelled resources once; a provider
+    /// that can ask about the recorded resources directly overrides it.
+    virtual Result<std::string> resource_state(const std::string& sandbox_id,
+                                               const ResourceSet& resources) {
+        static_cast<void>(resources);
+        auto listed = list_labelled(ListScope::containers);
+        if (!listed) {
+            return listed.error();
+        }
+        for (const LabelledResource& found : *listed) {
+            const auto label = found.labels.find(k_label_sandbox);
+            if (label != found.labels.end() && label->second == sandbox_id) {
+                return found.state;
+            }
+        }
+        return std::string("missing");
+    }
 
     /// False for a provider whose sandboxes have nothing that list_labelled can find (STS
     /// sessions), so `status` and `gc` trust the record instead of calling them missing.

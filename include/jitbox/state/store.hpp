@@ -38,6 +38,9 @@ struct SandboxRecord {
     std::string role_arn;
     std::string session_policy;
     std::string mfa_serial;
+    /// For docker: the template's `shell` at `up`, which `jitbox shell` runs; empty means
+    /// /bin/sh, and so do records older than the key.
+    std::string shell;
     std::string removal_action; // while `removing`: the action that started it, for the audit
     std::string reason;         // --reason given to `up`
     bool break_glass = false;   // granted as a break-glass request
@@ -81,6 +84,10 @@ class StateStore {
 public:
     /// Opens the store at `dir`, creating the folders 0700 when missing.
     static Result<StateStore> open(const std::filesystem::path& dir);
+    /// Reads every record of the store at `dir` without creating, locking or changing anything,
+    /// and skips records that cannot be read without a word, because the commands that act on
+    /// them report them. For output that must stay cheap and quiet, such as a shell prompt.
+    static std::vector<SandboxRecord> read_quietly(const std::filesystem::path& dir);
 
     const std::filesystem::path& dir() const { return m_dir; }
 

@@ -23,6 +23,10 @@ enum class ExitCode : int {
     checks_failed = 8, // `policy check --strict` found warnings, or a `policy test` case failed
                        // or `audit verify` found a broken hash chain
     partial_teardown = 9, // resources of the sandbox still exist after teardown; it is retried
+    not_running = 10, // `status --check`: the sandbox exists but is expired, being created or
+                      // removed, or its container or instance is not running
+    not_ready = 11,   // `up --wait`: the sandbox exited, became unhealthy or was not ready in
+                      // time, and was removed again
     exec_failed = 125,       // `jitbox exec` failed before running the command
     cannot_execute = 126,    // `jitbox exec`: the command exists but cannot be run
     command_not_found = 127, // `jitbox exec`: no such command

@@ -1667,4 +1667,135 @@ TEST_SUITE("docker") {
         CHECK(contains(streamed.error().message, "No such container: c1"));
     }
 
+    TEST_CASE("container failure names Podman log") {
+        auto engine = std::make_shared<FakeEngine>();
+        engine->ping_headers = k_podman_ping_headers;
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("GET /containers/c1/json", reply(500, R"({"message":"storage busy"})"));
+
+        const Result<ContainerState> state = container.inspect();
+
+        REQUIRE_FALSE(state.ok());
+        CHECK(state.error().message ==
+              "inspecting container c1 failed (HTTP 500: storage busy); check the Podman "
+              "service's log, for example with `journalctl --user -u podman`");
+    }
+
+    TEST_CASE("container ping failure at a Podman socket") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine),
+                                  "unix:///run/podman/podman.sock", "c1");
+        engine->script("GET /_ping", transport_failure("cannot reach unix:///run/podman/"
+                                                       "podman.sock: Permission denied"));
+
+        const Result<ContainerState> state = container.inspect();
+
+        REQUIRE_FALSE(state.ok());
+        CHECK(state.error().code == ExitCode::provider);
+        CHECK(state.error().message ==
+              "cannot reach the Podman service at unix:///run/podman/podman.sock: Permission "
+              "denied; use your own rootless Podman socket, $XDG_RUNTIME_DIR/podman/podman.sock, "
+              "or set DOCKER_HOST");
+    }
+
+    TEST_CASE("container exec stopped on either engine") {
+        struct Case {
+            std::string label;
+            std::map<std::string, std::string> ping_headers;
+            Reply refused;
+            std::string expected_hint;
+        };
+        const std::vector<Case> cases = {
+            {"docker", {}, reply(409, R"({"message":"Container c1 is not running"})"),
+             "`jitbox status` shows the sandbox's state"},
+            {"podman", k_podman_ping_headers,
+             reply(500, R"({"cause":"container state improper","message":"can only create exec )"
+                        R"(sessions on running containers: container state improper",)"
+                        R"("response":500})"),
+             "the container is not running or is paused; `jitbox status` shows the sandbox's "
+             "state"},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.label);
+            auto engine = std::make_shared<FakeEngine>();
+            engine->ping_headers = item.ping_headers;
+            DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock",
+                                      "c1");
+            engine->script("POST /containers/c1/exec", item.refused);
+            ExecRequest request;
+            request.command = {"true"};
+
+            const Result<std::string> id = container.create_exec(request);
+
+            REQUIRE_FALSE(id.ok());
+            CHECK(id.error().code == ExitCode::provider);
+            CHECK(id.error().message.ends_with("; " + item.expected_hint));
+        }
+    }
+
+    TEST_CASE("container exec unknown user on Podman") {
+        struct Case {
+            std::string label;
+            std::string body;
+            std::string expected_message;
+        };
+        const std::vector<Case> cases = {
+            {"user",
+             R"({"cause":"no matching entries in passwd file","message":"unable to find user )"
+             R"(nobody-here: no matching entries in passwd file","response":500})",
+             "unable to find user nobody-here: no matching entries in passwd file"},
+            {"group",
+             R"({"cause":"no matching entries in group file","message":"unable to find group )"
+             R"(staff-x: no matching entries in group file","response":500})",
+             "unable to find group staff-x: no matching entries in group file"},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.label);
+            auto engine = std::make_shared<FakeEngine>();
+            engine->ping_headers = k_podman_ping_headers;
+            DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock",
+                                      "c1");
+            engine->script("POST /exec/e1/start", reply(500, item.body));
+
+            const auto stream = container.start_exec("e1", false);
+
+            REQUIRE_FALSE(stream.ok());
+            CHECK(stream.error().code == ExitCode::cannot_execute);
+            CHECK(stream.error().message == item.expected_message);
+        }
+    }
+
+    TEST_CASE("container exec start other Podman 500") {
+        auto engine = std::make_shared<FakeEngine>();
+        engine->ping_headers = k_podman_ping_headers;
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("POST /exec/e1/start",
+                       reply(500, R"({"message":"conmon failed: exit status 1"})"));
+
+        const auto stream = container.start_exec("e1", false);
+
+        REQUIRE_FALSE(stream.ok());
+        CHECK(stream.error().code == ExitCode::provider);
+        CHECK(contains(stream.error().message, "HTTP 500: conmon failed: exit status 1"));
+    }
+
+    TEST_CASE("container logs follow cancelled early") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        // What HttpClient::send returns when `cancelled` ends the transfer before the headers.
+        engine->script("GET /containers/c1/logs", reply(0));
+        LogsRequest request;
+        std::string received;
+        const auto on_chunk = [&received](std::string_view chunk) { received += chunk; };
+
+        SUBCASE("with --follow the log just ends") {
+            request.follow = true;
+            CHECK(container.stream_logs(request, on_chunk).ok());
+            CHECK(received.empty());
+        }
+        SUBCASE("without --follow it is a failure") {
+            CHECK_FALSE(container.stream_logs(request, on_chunk).ok());
+        }
+    }
+
 } // TEST_SUITE

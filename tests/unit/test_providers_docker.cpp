@@ -289,6 +289,16 @@ Reply inspect_reply(const std::string& status, const std::string& health = "",
     return reply(200, Json{{"Id", "c1"}, {"State", state}}.dump());
 }
 
+// An inspect reply of a running container whose health check has not passed yet and runs every
+// `interval_ns` nanoseconds.
+Reply starting_reply(long long interval_ns) {
+    Reply starting = inspect_reply("running", "starting");
+    Json body = Json::parse(starting.body);
+    body["Config"] = {{"Healthcheck", {{"Interval", interval_ns}}}};
+    starting.body = body.dump();
+    return starting;
+}
+
 // A plan that waits, scripted through the create steps; the caller scripts the polls.
 SandboxPlan waiting_plan(Harness& harness, Seconds timeout) {
     script_create(*harness.engine);
@@ -644,6 +654,76 @@ TEST_SUITE("docker") {
         CHECK(harness.slept == std::chrono::milliseconds(600));
         CHECK(count_of(harness.progress_messages, "waiting: waiting for db to be ready") == 6);
         CHECK(created.ports.size() == 1);
+    }
+
+    TEST_CASE("wait runs Podman's health check once per interval") {
+        Harness harness;
+        harness.engine->ping_headers = k_podman_ping_headers;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        // Polls at 0, 200, 600, 1400, 3000 and 5000 ms. The interval is 1 s, so the checks run
+        // at 1400 and 3000 ms.
+        for (int i = 0; i < 5; ++i) {
+            harness.engine->script("GET /containers/c1/json", starting_reply(1000000000));
+        }
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "healthy"));
+        for (int i = 0; i < 2; ++i) {
+            harness.engine->script("GET /libpod/containers/c1/healthcheck",
+                                   reply(200, R"({"Status":"healthy"})"));
+        }
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(count_of(harness.engine->routes(), "GET /libpod/containers/c1/healthcheck") == 2);
+        const HttpRequest* run = harness.engine->find("GET /libpod/containers/c1/healthcheck");
+        REQUIRE(run != nullptr);
+        CHECK(run->target == "/v1.41/libpod/containers/c1/healthcheck");
+    }
+
+    TEST_CASE("wait on Docker leaves health checks to the engine") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "healthy"));
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(harness.engine->find("GET /libpod/containers/c1/healthcheck") == nullptr);
+    }
+
+    TEST_CASE("wait goes on when Podman's health check cannot run") {
+        Harness harness;
+        harness.engine->ping_headers = k_podman_ping_headers;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        // Polls at 0, 200 and 600 ms, and the check runs at 200 ms.
+        harness.engine->script("GET /containers/c1/json", starting_reply(100000000));
+        harness.engine->script("GET /containers/c1/json", starting_reply(100000000));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "healthy"));
+        harness.engine->script("GET /libpod/containers/c1/healthcheck",
+                               reply(500, R"({"message":"container is not running"})"));
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(count_of(harness.engine->routes(), "GET /libpod/containers/c1/healthcheck") == 1);
+    }
+
+    TEST_CASE("wait leaves Podman's first check one interval away") {
+        Harness harness;
+        harness.engine->ping_headers = k_podman_ping_headers;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        // No Interval: Podman's default of 30 s, so no check runs before the exit at 200 ms.
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        harness.engine->script("GET /containers/c1/json",
+                               inspect_reply("exited", "starting", "", 3));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::not_ready);
+        CHECK(harness.engine->find("GET /libpod/containers/c1/healthcheck") == nullptr);
     }
 
     TEST_CASE("wait without a health check needs a running container") {

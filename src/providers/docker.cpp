@@ -674,6 +674,7 @@ void DockerProvider::run_podman_health_check(
     }
 
     const std::string action = fmt::format("running the health check of container {}", name);
+    log_debug(1, "{} through Podman's API, which runs no check without systemd", action);
     const Result<HttpResponse> response =
         send(action,
              make_request("GET", fmt::format("/libpod/containers/{}/healthcheck", url_encode(id))));

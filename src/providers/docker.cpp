@@ -626,7 +626,9 @@ DockerProvider::poll_ready(const std::string& id, const std::string& name,
         return details.error();
     }
     const docker_json::ContainerReadiness state = docker_json::container_readiness(*details);
-    if (state.status == "exited" || state.status == "dead") {
+    // Podman 4.3 reports "stopped" for a container whose process has exited until the cleanup
+    // that conmon starts has run, and for good when that cleanup fails. Docker has no such state.
+    if (state.status == "exited" || state.status == "dead" || state.status == "stopped") {
         return make_failure(ExitCode::not_ready,
                             "container {} exited with status {} before it was ready", name,
                             state.exit_code);

@@ -9,6 +9,8 @@
 set -euo pipefail
 
 setup_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=busybox_image.sh
+source "$setup_root/scripts/busybox_image.sh"
 
 setup_packages=(
     # Build
@@ -26,6 +28,9 @@ setup_packages=(
     clang-14 libclang-rt-14-dev
     # Docker engine, and cgroupfs-mount for machines whose init system mounts no cgroups
     docker.io cgroupfs-mount
+    # Podman, the second engine of the *_podman integration tests, which start a private
+    # `podman system service` of their own
+    podman
     # Content of the locally built busybox:1.36 image
     busybox-static
     # Used by tests/integration: JSON queries, a test socket server, ps, script, and the
@@ -46,7 +51,7 @@ setup_packages=(
 
 # The image that the embedded default template names. It is built locally when the engine does
 # not have it, so neither the quick start nor the tests need an image registry.
-setup_image="busybox:1.36"
+setup_image=$busybox_image_name
 setup_dockerd_log=/var/log/jitbox-dockerd.log
 setup_dockerd_wait_seconds=60
 
@@ -186,24 +191,6 @@ setup_start_docker() {
         "Its log is $setup_dockerd_log"
 }
 
-# Writes a minimal root file system: busybox with a symlink per applet, /tmp, and the accounts
-# root and nobody (uid and gid 65534), which templates use as users.
-setup_write_busybox_rootfs() {
-    local rootfs=$1 applet
-    mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/root"
-    chmod 1777 "$rootfs/tmp"
-    chmod 0700 "$rootfs/root"
-    cp /bin/busybox "$rootfs/bin/busybox"
-    for applet in $("$rootfs/bin/busybox" --list); do
-        if [[ $applet != busybox ]]; then
-            ln -s busybox "$rootfs/bin/$applet"
-        fi
-    done
-    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
-        'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$rootfs/etc/passwd"
-    printf '%s\n' 'root:x:0:' 'nobody:x:65534:' >"$rootfs/etc/group"
-}
-
 setup_build_image() {
     if timeout 30 docker image inspect "$setup_image" >/dev/null 2>&1; then
         return 0
@@ -213,13 +200,9 @@ setup_build_image() {
 
     local rootfs
     rootfs=$(mktemp -d /tmp/jitbox-busybox-rootfs.XXXXXX)
-    setup_write_busybox_rootfs "$rootfs"
-    # NOTE: the content is Debian 12's busybox (1.35), tagged with the name that the embedded
-    # default template uses so that it runs without a registry.
-    if ! tar --numeric-owner --owner=0 --group=0 -C "$rootfs" -cf - . |
-        docker import \
-            -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-            -c 'CMD ["sh"]' \
+    busybox_write_rootfs "$rootfs"
+    if ! busybox_rootfs_tar "$rootfs" |
+        docker import "${busybox_image_changes[@]}" \
             -m "Debian busybox-static, imported by jitbox scripts/setup.sh" \
             - "$setup_image" >/dev/null; then
         rm -rf "$rootfs"

@@ -14,12 +14,19 @@ namespace jitbox::cli {
 
 namespace {
 
+constexpr const char* k_engine_help =
+    R"(Engine: DOCKER_HOST, else the first socket that exists of /var/run/docker.sock,
+  $XDG_RUNTIME_DIR/docker.sock, $XDG_RUNTIME_DIR/podman/podman.sock and, as root,
+  /run/podman/podman.sock. Docker and Podman both work; -v names the engine in use.
+
+)";
+
 constexpr const char* k_exit_codes_help = R"(Exit codes:
   0  success
   1  internal error
   2  usage or configuration error, such as a config file that others may change or a named
      keyring backend that does not work
-  3  provider failure: the Docker engine failed or could not be reached
+  3  provider failure: the Docker or Podman engine failed, could not be reached or was not found
   4  sandbox not found, or not live: expired, or being created or removed
   5  name already in use
   6  denied by policy, such as a ttl above the template's max_ttl
@@ -231,7 +238,7 @@ int run_cli(int argc, char** argv) {
         [&app] { return cli::version_text(app.get_option("--json")->count() > 0); },
         "Print the version and this build's providers, keyring backends and libraries, one per "
         "line (a JSON object with --json), and exit");
-    app.footer(cli::k_exit_codes_help);
+    app.footer(std::string(cli::k_engine_help) + cli::k_exit_codes_help);
     app.require_subcommand(1);
     app.fallthrough();
     cli::add_global_options(app, options);

@@ -120,23 +120,21 @@ std::vector<Finding> check_config(Context& context, std::optional<LoadedConfig>&
 
 // ---- engine -----------------------------------------------------------------------------------
 
-// Resolves the engine as the docker provider does (DOCKER_HOST, else the default socket) and
-// requests its versions and clock.
+// Resolves the engine as the docker provider does (DOCKER_HOST, else the first engine socket
+// that exists) and requests its versions and clock.
 EngineProbe probe_engine(ProviderFactory& factory, std::string& docker_host) {
     Template docker;
     docker.provider = "docker";
     auto location = factory.locate(docker);
     if (!location) {
-        return EngineProbe{std::nullopt, location.error().message, "correct DOCKER_HOST"};
+        return EngineProbe{std::nullopt, location.error().message,
+                           "start Docker or Podman, or set DOCKER_HOST to the engine's address"};
     }
     docker_host = location->endpoint;
-    EnvLookup env = [&docker_host](const std::string& name) {
-        return name == "DOCKER_HOST" ? std::optional<std::string>(docker_host) : process_env(name);
-    };
-    auto endpoint = docker_endpoint(env);
+    auto endpoint = docker_endpoint(docker_host, process_env);
     if (!endpoint) {
         return EngineProbe{std::nullopt, endpoint.error().message,
-                           "correct DOCKER_HOST, or unset it to use /var/run/docker.sock"};
+                           "correct DOCKER_HOST, or unset it to search the default sockets"};
     }
     auto client = make_curl_client(*endpoint, k_engine_connect_timeout);
     SystemClock clock;

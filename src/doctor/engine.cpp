@@ -141,6 +141,8 @@ EngineProbe probe_docker_engine(HttpClient& client, const std::string& endpoint,
                                          endpoint, header->second, k_docker_min_api),
                              "upgrade the engine to Docker 19.03 or newer");
     }
+    // Podman's service adds Libpod-Api-Version to the headers that dockerd sends.
+    info.product = response->headers.contains("libpod-api-version") ? "Podman" : "Docker";
     info.api_version = format_api_version(*server);
     info.negotiated = format_api_version(std::min(*server, *parse_api_version(k_docker_max_api)));
     if (auto date = response->headers.find("date"); date != response->headers.end()) {
@@ -165,10 +167,11 @@ Finding engine_finding(const EngineProbe& probe) {
     }
     const EngineInfo& info = *probe.info;
     finding.message =
-        fmt::format("Docker {} at {}, API {}, jitbox uses {}",
+        fmt::format("{} {} at {}, API {}, jitbox uses {}", info.product,
                     info.engine_version.empty() ? "(version unknown)" : info.engine_version,
                     info.endpoint, info.api_version, info.negotiated);
     finding.details = {{"endpoint", info.endpoint},
+                       {"product", info.product},
                        {"engine_version", info.engine_version},
                        {"api_version", info.api_version},
                        {"min_api_version", info.min_api_version},

@@ -1,6 +1,7 @@
 #include "jitbox/providers/docker.hpp"
 
 #include "docker_api.hpp"
+#include "docker_engine.hpp"
 #include "docker_json.hpp"
 #include "jitbox/policy/mounts.hpp"
 #include "jitbox/util/fault.hpp"
@@ -22,11 +23,10 @@
 
 namespace jitbox {
 
-using docker_api::default_hint;
 using docker_api::http_failure;
 using docker_api::is_path_token;
-using docker_api::k_engine_log_hint;
 using docker_api::make_request;
+using docker_engine::EngineTerms;
 using docker_json::engine_message;
 using docker_json::Json;
 using docker_json::member;
@@ -322,6 +322,8 @@ private:
     Result<HttpResponse> send(std::string_view action, HttpRequest request) {
         return m_api.send(action, std::move(request));
     }
+    const EngineTerms& terms() const { return m_api.terms(); }
+    std::string default_hint(long status) const { return m_api.default_hint(status); }
 
     Result<void> ensure_image(const SandboxPlan& plan, const ProgressFn& progress);
     Result<void> pull_image(const SandboxPlan& plan, const ProgressFn& progress);
@@ -389,6 +391,10 @@ Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& create
     return {};
 }
 
+// A short name such as "busybox:1.36" means docker.io/library/busybox:1.36 to Docker. Podman 4.3
+// finds it under that name too, and also as localhost/busybox:1.36, the name that `podman build`,
+// `podman import` and `podman load` give local images. Both pull a missing short name from
+// docker.io, so the same template works on either engine.
 Result<void> DockerProvider::ensure_image(const SandboxPlan& plan, const ProgressFn& progress) {
     const std::string& image = plan.spec.image;
     const std::string action = fmt::format("inspecting image {}", image);
@@ -469,7 +475,9 @@ Result<void> DockerProvider::pull_image(const SandboxPlan& plan, const ProgressF
         return make_failure(ExitCode::provider, "{} failed (HTTP {}: {}); {}", action,
                             response->status, message, hint);
     }
-    // The engine reports a failed pull inside a 200 response, as an object with `error`.
+    // The engine reports a failed pull inside a 200 response, as an object with `error`. Podman
+    // 4.3 does so too, in the same shape, and its progress lines carry `status` and `id` as
+    // Docker's do.
     if (!stream.error().empty()) {
         return make_failure(ExitCode::provider, "{} failed: {}; {}", action, stream.error(), hint);
     }
@@ -495,8 +503,8 @@ Result<void> DockerProvider::create_network(const SandboxPlan& plan, const std::
     }
     if (response->status != 201) {
         const std::string hint =
-            response->status == 409
-                ? fmt::format("remove the old network with `docker network rm {}`", name)
+            docker_engine::is_name_conflict(*response)
+                ? fmt::format("remove the old network with `{} network rm {}`", terms().cli, name)
                 : default_hint(response->status);
         return http_failure(action, *response, hint);
     }
@@ -506,14 +514,15 @@ Result<void> DockerProvider::create_network(const SandboxPlan& plan, const std::
     return {};
 }
 
-std::string container_create_hint(long status, const std::string& name) {
-    if (status == 409) {
-        return fmt::format("remove the old container with `docker rm -f {}`", name);
+std::string container_create_hint(const EngineTerms& terms, const HttpResponse& response,
+                                  const std::string& name) {
+    if (docker_engine::is_name_conflict(response)) {
+        return fmt::format("remove the old container with `{} rm -f {}`", terms.cli, name);
     }
-    if (status == 404) {
+    if (response.status == 404) {
         return "the image was removed while the sandbox was being created; run the command again";
     }
-    return default_hint(status);
+    return docker_api::default_hint(terms, response.status);
 }
 
 Result<std::string> DockerProvider::create_container(const SandboxPlan& plan,
@@ -533,7 +542,7 @@ Result<std::string> DockerProvider::create_container(const SandboxPlan& plan,
         return response.error();
     }
     if (response->status != 201) {
-        return http_failure(action, *response, container_create_hint(response->status, name));
+        return http_failure(action, *response, container_create_hint(terms(), *response, name));
     }
 
     const Json reply = Json::parse(response->body, nullptr, false);
@@ -565,7 +574,7 @@ Result<void> DockerProvider::start_container(const std::string& id, const std::s
     const std::string hint = response->status == 500
                                  ? fmt::format("fix the cause the engine names, such as a port "
                                                "already in use, or {}",
-                                               k_engine_log_hint)
+                                               terms().log_hint)
                                  : default_hint(response->status);
     return http_failure(action, *response, hint);
 }
@@ -584,7 +593,7 @@ Result<Json> DockerProvider::inspect_container(const std::string& id, const std:
     Json details = Json::parse(response->body, nullptr, false);
     if (!details.is_object()) {
         return make_failure(ExitCode::provider, "{} failed: the reply is not a JSON object; {}",
-                            action, k_engine_log_hint);
+                            action, terms().log_hint);
     }
     return details;
 }
@@ -663,11 +672,6 @@ std::string display_name(const Resource& resource) {
     return resource.name.empty() ? resource.id : resource.name;
 }
 
-bool is_removal_in_progress(const HttpResponse& response) {
-    return response.status == 409 &&
-           engine_message(response.body).find("already in progress") != std::string::npos;
-}
-
 Result<void> DockerProvider::destroy(const ResourceSet& resources,
                                      std::optional<Seconds> stop_timeout) {
     if (resources.items.empty()) {
@@ -692,13 +696,13 @@ Result<void> DockerProvider::destroy(const ResourceSet& resources,
             continue;
         }
         if (Result<void> removed = remove_container(*item, stop_timeout); !removed) {
-            note_failure(*item, removed.error(), "docker rm -f");
+            note_failure(*item, removed.error(), fmt::format("{} rm -f", terms().cli));
         }
     }
     for (auto item = resources.items.rbegin(); item != resources.items.rend(); ++item) {
         if (item->kind == "network") {
             if (Result<void> removed = remove_network(*item); !removed) {
-                note_failure(*item, removed.error(), "docker network rm");
+                note_failure(*item, removed.error(), fmt::format("{} network rm", terms().cli));
             }
         } else if (item->kind != "container") {
             problems.push_back(fmt::format("{} {} (not a kind of Docker resource)", item->kind,
@@ -754,7 +758,8 @@ Result<void> DockerProvider::remove_container(const Resource& container,
     if (!response) {
         return response.error();
     }
-    if (response->status == 204 || response->status == 404 || is_removal_in_progress(*response)) {
+    if (response->status == 204 || response->status == 404 ||
+        docker_engine::is_removal_in_progress(*response)) {
         return {};
     }
     return make_failure(ExitCode::provider, "HTTP {}: {}", response->status,
@@ -777,23 +782,32 @@ Result<void> DockerProvider::remove_network(const Resource& network) {
     if (response->status == 204 || response->status == 404) {
         return {};
     }
+    if (docker_engine::is_network_in_use(*response)) {
+        return make_failure(ExitCode::provider,
+                            "HTTP {}: {}; a container that is not part of the sandbox is attached "
+                            "to it, so disconnect it first with `{} network disconnect {} "
+                            "CONTAINER`",
+                            response->status, engine_message(response->body), terms().cli,
+                            display_name(network));
+    }
     return make_failure(ExitCode::provider, "HTTP {}: {}", response->status,
                         engine_message(response->body));
 }
 
 // ---- Listing --------------------------------------------------------------------------------
 
-Result<Json> list_reply(std::string_view action, const Result<HttpResponse>& response) {
+Result<Json> list_reply(const EngineTerms& terms, std::string_view action,
+                        const Result<HttpResponse>& response) {
     if (!response) {
         return response.error();
     }
     if (response->status != 200) {
-        return http_failure(action, *response, default_hint(response->status));
+        return http_failure(action, *response, docker_api::default_hint(terms, response->status));
     }
     Json reply = Json::parse(response->body, nullptr, false);
     if (!reply.is_array()) {
         return make_failure(ExitCode::provider, "{} failed: the reply is not a JSON array; {}",
-                            action, k_engine_log_hint);
+                            action, terms.log_hint);
     }
     return reply;
 }
@@ -801,7 +815,7 @@ Result<Json> list_reply(std::string_view action, const Result<HttpResponse>& res
 Result<std::vector<LabelledResource>> DockerProvider::list_containers(const std::string& filters) {
     constexpr std::string_view k_action = "listing jitbox containers";
     HttpRequest request = make_request("GET", "/containers/json?all=1&filters=" + filters);
-    const Result<Json> reply = list_reply(k_action, send(k_action, std::move(request)));
+    const Result<Json> reply = list_reply(terms(), k_action, send(k_action, std::move(request)));
     if (!reply) {
         return reply.error();
     }
@@ -816,7 +830,7 @@ Result<std::vector<LabelledResource>> DockerProvider::list_containers(const std:
 Result<std::vector<LabelledResource>> DockerProvider::list_networks(const std::string& filters) {
     constexpr std::string_view k_action = "listing jitbox networks";
     HttpRequest request = make_request("GET", "/networks?filters=" + filters);
-    const Result<Json> reply = list_reply(k_action, send(k_action, std::move(request)));
+    const Result<Json> reply = list_reply(terms(), k_action, send(k_action, std::move(request)));
     if (!reply) {
         return reply.error();
     }

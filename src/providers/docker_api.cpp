@@ -2,6 +2,7 @@
 
 #include "docker_json.hpp"
 #include "jitbox/providers/docker.hpp"
+#include "jitbox/util/log.hpp"
 
 #include <fmt/format.h>
 
@@ -37,14 +38,14 @@ Failure http_failure(std::string_view action, const HttpResponse& response, std:
                         engine_message(response.body), hint);
 }
 
-std::string default_hint(long status) {
+std::string default_hint(const docker_engine::EngineTerms& terms, long status) {
     if (status == 400) {
         return "check the template's settings against the engine's message";
     }
     if (status == 401 || status == 403) {
-        return "check that this user may use the Docker engine";
+        return fmt::format("check that this user may use the {}", terms.name);
     }
-    return std::string(k_engine_log_hint);
+    return std::string(terms.log_hint);
 }
 
 bool is_path_token(std::string_view token) {
@@ -72,15 +73,15 @@ HttpRequest make_request(std::string method, std::string target, std::string bod
 
 Failure EngineApi::ping_failure(const Failure& transport) const {
     const std::string reason = transport_reason(transport.message);
-    std::string hint = "start dockerd (for example `systemctl start docker`) or set DOCKER_HOST";
+    std::string hint(terms().start_hint);
     if (reason.find("Permission denied") != std::string::npos) {
-        hint = "add your user to the `docker` group (then log in again) or set DOCKER_HOST";
+        hint = terms().access_hint;
     } else if (reason.find("SSL") != std::string::npos ||
                reason.find("certificate") != std::string::npos) {
         hint = "check that ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH (default ~/.docker) "
                "belong to this engine";
     }
-    return make_failure(ExitCode::provider, "cannot reach the Docker engine at {}: {}; {}",
+    return make_failure(ExitCode::provider, "cannot reach the {} at {}: {}; {}", terms().name,
                         m_endpoint, reason, hint);
 }
 
@@ -95,34 +96,44 @@ Result<void> EngineApi::negotiate() {
     if (!response) {
         return ping_failure(response.error());
     }
+    m_engine = docker_engine::identify_from_ping(response->headers);
     if (response->status != 200) {
-        return make_failure(
-            ExitCode::provider, "the Docker engine at {} answered GET /_ping with HTTP {} ({}); {}",
-            m_endpoint, response->status, engine_message(response->body), k_engine_log_hint);
+        return make_failure(ExitCode::provider,
+                            "the {} at {} answered GET /_ping with HTTP {} ({}); {}", terms().name,
+                            m_endpoint, response->status, engine_message(response->body),
+                            terms().log_hint);
     }
+    return choose_version(*response);
+}
 
-    const auto header = response->headers.find("api-version");
-    if (header == response->headers.end()) {
+Result<void> EngineApi::choose_version(const HttpResponse& ping) {
+    const auto header = ping.headers.find("api-version");
+    if (header == ping.headers.end()) {
         return make_failure(ExitCode::provider,
                             "the server at {} sent no Api-Version header, so it is probably not a "
-                            "Docker engine; check DOCKER_HOST",
+                            "Docker or Podman engine; check DOCKER_HOST",
                             m_endpoint);
     }
     const std::optional<ApiVersion> server = docker_json::parse_api_version(header->second);
     if (!server) {
         return make_failure(ExitCode::provider,
-                            "the Docker engine at {} sent the invalid API version \"{}\"; {}",
-                            m_endpoint, one_line(header->second), k_engine_log_hint);
+                            "the {} at {} sent the invalid API version \"{}\"; {}", terms().name,
+                            m_endpoint, one_line(header->second), terms().log_hint);
     }
     if (*server < *docker_json::parse_api_version(k_docker_min_api)) {
-        return make_failure(ExitCode::provider,
-                            "the Docker engine at {} speaks API {}, older than the {} jitbox "
-                            "needs; upgrade the engine (Docker 19.03 or newer)",
-                            m_endpoint, header->second, k_docker_min_api);
+        return make_failure(
+            ExitCode::provider, "the {} at {} speaks API {}, older than the {} jitbox needs; {}",
+            terms().name, m_endpoint, header->second, k_docker_min_api, terms().upgrade_hint);
     }
 
     const ApiVersion chosen = std::min(*server, *docker_json::parse_api_version(k_docker_max_api));
     m_version_prefix = fmt::format("/v{}.{}", chosen.major, chosen.minor);
+    std::string product = docker_engine::describe_server(ping.headers);
+    if (product.empty()) {
+        product = terms().name;
+    }
+    log_debug(1, "engine at {}: {}, using Engine API {} (the engine's newest is {})", m_endpoint,
+              product, m_version_prefix.substr(2), one_line(header->second));
     return {};
 }
 
@@ -146,9 +157,8 @@ Failure EngineApi::transport_failure(std::string_view action, const Failure& fai
         return failure; // negotiation failed, and its message is complete
     }
     return make_failure(ExitCode::provider,
-                        "{} failed: {}; check that dockerd is running and "
-                        "responsive",
-                        action, failure.message);
+                        "{} failed: {}; check that {} is running and responsive", action,
+                        failure.message, terms().server);
 }
 
 Result<HttpResponse> EngineApi::send(std::string_view action, HttpRequest request) {

@@ -1,9 +1,11 @@
 #pragma once
 
 // The Engine API connection that the provider (docker.cpp) and the access to a running
-// container (docker_container.cpp) share: version negotiation, request helpers and the wording
-// of failures. Internal to src/providers.
+// container (docker_container.cpp) share: version negotiation, which also identifies the engine
+// (Docker or Podman), request helpers and the wording of failures for that engine. Internal to
+// src/providers.
 
+#include "docker_engine.hpp"
 #include "jitbox/net/http.hpp"
 
 #include <chrono>
@@ -15,14 +17,11 @@ namespace jitbox::docker_api {
 
 inline constexpr auto k_request_timeout = std::chrono::seconds(60);
 
-inline constexpr std::string_view k_engine_log_hint =
-    "check the engine's log, for example with `journalctl -u docker`";
-
 /// "ACTION failed (HTTP STATUS: ENGINE MESSAGE); HINT".
 Failure http_failure(std::string_view action, const HttpResponse& response, std::string_view hint);
 
-/// The usual fix for an unexpected HTTP status.
-std::string default_hint(long status);
+/// The usual fix for an unexpected HTTP status from the engine that `terms` describes.
+std::string default_hint(const docker_engine::EngineTerms& terms, long status);
 
 /// True when `token` can go into a URL path unchanged: Docker ids are hex, and the names
 /// jitbox gives match [a-zA-Z0-9][a-zA-Z0-9_.-]+.
@@ -32,17 +31,28 @@ bool is_path_token(std::string_view token);
 HttpRequest make_request(std::string method, std::string target, std::string body = {});
 
 /// One engine endpoint. The API version is negotiated through GET /_ping on first use, and
-/// every request then goes to that version's path prefix.
+/// every request then goes to that version's path prefix. The ping's headers also tell Docker
+/// from Podman, whose messages name other commands and logs.
 class EngineApi {
 public:
     EngineApi(std::unique_ptr<HttpClient> client, std::string endpoint)
-        : m_client(std::move(client)), m_endpoint(std::move(endpoint)) {}
+        : m_client(std::move(client)), m_endpoint(std::move(endpoint)),
+          m_engine(docker_engine::guess_from_address(m_endpoint)) {}
 
     /// The endpoint as messages name it, such as "unix:///var/run/docker.sock".
     const std::string& endpoint() const { return m_endpoint; }
+    /// The engine: identified by the first ping that gets a response, guessed from the
+    /// address before it.
+    docker_engine::EngineKind engine() const { return m_engine; }
+    /// The words that messages use for engine().
+    const docker_engine::EngineTerms& terms() const { return docker_engine::terms_of(m_engine); }
+    /// default_hint() for engine().
+    std::string default_hint(long status) const {
+        return docker_api::default_hint(terms(), status);
+    }
 
-    /// Pings once and picks the newest API version that both sides speak. A failed ping is
-    /// not cached, so the next call tries again.
+    /// Pings once, identifies the engine and picks the newest API version that both sides
+    /// speak. A failed ping is not cached, so the next call tries again.
     Result<void> negotiate();
     /// Sends `request` under the negotiated version prefix, with a JSON body's content type.
     Result<HttpResponse> exchange(HttpRequest request);
@@ -53,11 +63,14 @@ public:
 
 private:
     Failure ping_failure(const Failure& transport) const;
+    Result<void> choose_version(const HttpResponse& ping);
     HttpRequest versioned(HttpRequest request) const;
     Failure transport_failure(std::string_view action, const Failure& failure) const;
 
     std::unique_ptr<HttpClient> m_client;
     std::string m_endpoint;
+    // Only the wording of messages depends on it.
+    docker_engine::EngineKind m_engine;
     std::string m_version_prefix; // such as "/v1.41"; empty until negotiated
 };
 

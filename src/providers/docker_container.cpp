@@ -9,7 +9,6 @@
 
 namespace jitbox {
 
-using docker_api::default_hint;
 using docker_api::http_failure;
 using docker_api::make_request;
 using docker_json::Json;
@@ -19,8 +18,8 @@ namespace {
 constexpr std::string_view k_status_hint = "`jitbox status` shows the sandbox's state";
 
 // The reply when its status is `expected`, else a failure: ExitCode::not_found for 404.
-Result<HttpResponse> expect_status(std::string_view action, Result<HttpResponse> response,
-                                   long expected) {
+Result<HttpResponse> expect_status(const docker_api::EngineApi& api, std::string_view action,
+                                   Result<HttpResponse> response, long expected) {
     if (!response) {
         return response;
     }
@@ -33,15 +32,16 @@ Result<HttpResponse> expect_status(std::string_view action, Result<HttpResponse>
         return failure;
     }
     const std::string hint = response->status == 409 ? std::string(k_status_hint)
-                                                     : default_hint(response->status);
+                                                     : api.default_hint(response->status);
     return http_failure(action, *response, hint);
 }
 
-Result<Json> json_object(std::string_view action, const HttpResponse& response) {
+Result<Json> json_object(const docker_api::EngineApi& api, std::string_view action,
+                         const HttpResponse& response) {
     Json reply = Json::parse(response.body, nullptr, false);
     if (!reply.is_object()) {
         return make_failure(ExitCode::provider, "{} failed: the reply is not a JSON object; {}",
-                            action, docker_api::k_engine_log_hint);
+                            action, api.terms().log_hint);
     }
     return reply;
 }
@@ -78,11 +78,11 @@ DockerContainer::~DockerContainer() = default;
 Result<Json> DockerContainer::fetch_object(std::string_view action, HttpRequest request,
                                            long expected) {
     Result<HttpResponse> response =
-        expect_status(action, m_api->send(action, std::move(request)), expected);
+        expect_status(*m_api, action, m_api->send(action, std::move(request)), expected);
     if (!response) {
         return response.error();
     }
-    return json_object(action, *response);
+    return json_object(*m_api, action, *response);
 }
 
 Result<ContainerState> DockerContainer::inspect() {
@@ -121,7 +121,7 @@ Result<std::string> DockerContainer::create_exec(const ExecRequest& request) {
     const std::string id = docker_json::string_field(*reply, "Id");
     if (!docker_api::is_path_token(id)) {
         return make_failure(ExitCode::provider, "{} failed: the reply has no valid Id; {}", action,
-                            docker_api::k_engine_log_hint);
+                            m_api->terms().log_hint);
     }
     return id;
 }
@@ -139,10 +139,10 @@ Result<std::unique_ptr<RawStream>> DockerContainer::start_exec(const std::string
         return std::move(reply->stream);
     }
     const long status = reply->response.status;
-    Result<HttpResponse> refused = expect_status(action, std::move(reply->response), 101);
+    Result<HttpResponse> refused = expect_status(*m_api, action, std::move(reply->response), 101);
     if (refused) {
         return make_failure(ExitCode::provider, "{} failed: HTTP {} without a stream; {}", action,
-                            status, docker_api::k_engine_log_hint);
+                            status, m_api->terms().log_hint);
     }
     return refused.error();
 }
@@ -156,7 +156,7 @@ Result<void> DockerContainer::resize_exec(const std::string& exec_id, int rows, 
         return response.error();
     }
     if (response->status != 200 && response->status != 201) {
-        return http_failure(action, *response, default_hint(response->status));
+        return http_failure(action, *response, m_api->default_hint(response->status));
     }
     return {};
 }
@@ -188,7 +188,8 @@ Result<void> DockerContainer::stream_logs(
         on_chunk(chunk);
         return true;
     };
-    Result<HttpResponse> response = expect_status(action, m_api->send(action, std::move(http)), 200);
+    Result<HttpResponse> response =
+        expect_status(*m_api, action, m_api->send(action, std::move(http)), 200);
     if (!response) {
         return response.error();
     }

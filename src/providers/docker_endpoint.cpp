@@ -1,17 +1,21 @@
 #include "jitbox/providers/docker.hpp"
+#include "jitbox/util/log.hpp"
 
 #include <filesystem>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <string>
 #include <string_view>
+#include <sys/stat.h>
 #include <system_error>
+#include <unistd.h>
 #include <vector>
 
 namespace jitbox {
 namespace {
 
-constexpr std::string_view k_default_docker_host = "unix:///var/run/docker.sock";
+constexpr std::string_view k_docker_socket = "/var/run/docker.sock";
+constexpr std::string_view k_rootful_podman_socket = "/run/podman/podman.sock";
 constexpr std::string_view k_supported_hosts = "unix:///path/to/socket or tcp://host:port";
 constexpr std::string_view k_plain_tcp_port = "2375";
 constexpr std::string_view k_tls_tcp_port = "2376";
@@ -202,16 +206,68 @@ Failure unsupported_scheme(std::string_view host, std::string_view scheme) {
                         host, scheme, k_supported_hosts);
 }
 
+Failure no_engine_socket(const std::vector<std::string>& tried) {
+    return make_failure(ExitCode::provider,
+                        "no engine socket found: DOCKER_HOST is unset and none of {} exists; "
+                        "start Docker (for example `systemctl start docker`) or the Podman "
+                        "service (for example `systemctl --user start podman.socket`), or set "
+                        "DOCKER_HOST to the engine's address",
+                        fmt::join(tried, ", "));
+}
+
 } // namespace
+
+SocketSearch system_socket_search() {
+    SocketSearch search;
+    search.is_socket = [](const std::string& path) {
+        struct stat info {};
+        return ::stat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode);
+    };
+    search.as_root = ::geteuid() == 0;
+    return search;
+}
+
+std::vector<std::string> engine_socket_candidates(const EnvLookup& env, bool as_root) {
+    std::vector<std::string> candidates{std::string(k_docker_socket)};
+    // Rootless Docker and rootless Podman put their sockets in the user's runtime folder.
+    const std::string runtime_dir = lookup(env, "XDG_RUNTIME_DIR");
+    if (runtime_dir.starts_with('/')) {
+        candidates.push_back(runtime_dir + "/docker.sock");
+        candidates.push_back(runtime_dir + "/podman/podman.sock");
+    }
+    if (as_root) {
+        candidates.emplace_back(k_rootful_podman_socket);
+    }
+    return candidates;
+}
 
 // NOTE: Docker CLI contexts (DOCKER_CONTEXT, `docker context use`) are not read, so an engine
 // chosen through a context is reached only when DOCKER_HOST names it too.
-Result<HttpEndpoint> docker_endpoint(const EnvLookup& env) {
-    std::string host = lookup(env, "DOCKER_HOST");
-    if (host.empty()) {
-        host = k_default_docker_host;
+Result<std::string> find_docker_host(const EnvLookup& env, const SocketSearch& search) {
+    if (std::string host = lookup(env, "DOCKER_HOST"); !host.empty()) {
+        log_debug(1, "engine: {}, from DOCKER_HOST", host);
+        return host;
     }
 
+    const std::vector<std::string> candidates = engine_socket_candidates(env, search.as_root);
+    for (std::size_t index = 0; index < candidates.size(); ++index) {
+        if (!search.is_socket || !search.is_socket(candidates[index])) {
+            continue;
+        }
+        if (index == 0) {
+            log_debug(1, "engine: unix://{}, the default socket, because DOCKER_HOST is unset",
+                      candidates[index]);
+        } else {
+            log_debug(
+                1, "engine: unix://{}, because DOCKER_HOST is unset and no socket exists at {}",
+                candidates[index], fmt::join(candidates.begin(), candidates.begin() + index, ", "));
+        }
+        return "unix://" + candidates[index];
+    }
+    return no_engine_socket(candidates);
+}
+
+Result<HttpEndpoint> docker_endpoint(const std::string& host, const EnvLookup& env) {
     const auto scheme_end = host.find("://");
     if (scheme_end == std::string::npos || scheme_end == 0) {
         return invalid_host(host, "it does not start with a scheme such as unix:// or tcp://");

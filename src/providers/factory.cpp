@@ -13,7 +13,6 @@ namespace jitbox {
 namespace {
 
 constexpr auto k_connect_timeout = std::chrono::seconds(5);
-constexpr const char* k_default_docker_host = "unix:///var/run/docker.sock";
 
 const SystemClock k_system_clock;
 
@@ -41,16 +40,19 @@ const aws::QueryService* aws_service(const std::string& provider) {
     return nullptr;
 }
 
+// The endpoint of the engine at `recorded`, a sandbox record's engine address. A recorded
+// address wins over today's DOCKER_HOST and sockets, so a sandbox is always reached and torn down
+// on the engine that runs it. An empty one, from a record that names none, is resolved as `up`
+// resolves it.
 Result<HttpEndpoint> recorded_docker_endpoint(const std::string& recorded) {
-    // A recorded endpoint wins over today's DOCKER_HOST, so a sandbox is always torn down on
-    // the engine that runs it.
-    EnvLookup env = [&recorded](const std::string& name) -> std::optional<std::string> {
-        if (name == "DOCKER_HOST" && !recorded.empty()) {
-            return recorded;
-        }
-        return process_env(name);
-    };
-    return docker_endpoint(env);
+    Result<std::string> host = recorded;
+    if (recorded.empty()) {
+        host = find_docker_host(process_env, system_socket_search());
+    }
+    if (!host) {
+        return host.error();
+    }
+    return docker_endpoint(*host, process_env);
 }
 
 Result<std::unique_ptr<Provider>> make_docker(const ProviderLocation& location) {
@@ -120,11 +122,11 @@ EnvironmentProviderFactory::make(const std::string& provider, const ProviderLoca
 
 Result<ProviderLocation> EnvironmentProviderFactory::locate(const Template& spec) {
     if (spec.provider == "docker") {
-        auto host = process_env("DOCKER_HOST");
-        if (!host || host->empty()) {
-            return ProviderLocation{k_default_docker_host, ""};
+        auto host = find_docker_host(process_env, system_socket_search());
+        if (!host) {
+            return host.error();
         }
-        return ProviderLocation{*host, ""};
+        return ProviderLocation{std::move(host).value(), ""};
     }
     const aws::QueryService* service = aws_service(spec.provider);
     if (service == nullptr) {

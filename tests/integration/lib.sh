@@ -14,6 +14,10 @@
 # JITBOX_BIN names the binary under test and defaults to build/jitbox of this checkout. Set
 # JITBOX_TEST_SUITE (scripts/test.sh does) to add the label test.jitbox.suite=VALUE as well.
 #
+# JITBOX_TEST_ENGINE chooses the engine: `docker` (the default) uses the engine that
+# DOCKER_HOST or /var/run/docker.sock names, and `podman` starts a private Podman service for
+# the test (podman_engine.sh) and points DOCKER_HOST and the `docker` client at it.
+#
 # A test that does not use Docker sets TEST_NEEDS_DOCKER=0 before sourcing, and one that does
 # not run jitbox sets TEST_NEEDS_JITBOX=0. Sourcing then neither requires that part nor cleans
 # it up. fake_aws.sh, sourced below, starts a fake AWS that the cleanup stops.
@@ -22,7 +26,11 @@ set -uo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 JITBOX_BIN=${JITBOX_BIN:-$REPO_ROOT/build/jitbox}
+JITBOX_TEST_ENGINE=${JITBOX_TEST_ENGINE:-docker}
 TEST_NAME=$(basename "$0" .sh)
+if [[ $JITBOX_TEST_ENGINE != docker ]]; then
+    TEST_NAME+=_$JITBOX_TEST_ENGINE
+fi
 TEST_NEEDS_DOCKER=${TEST_NEEDS_DOCKER:-1}
 TEST_NEEDS_JITBOX=${TEST_NEEDS_JITBOX:-1}
 
@@ -590,6 +598,17 @@ trap 'exit 129' HUP
 
 if ((TEST_NEEDS_JITBOX)) && [[ ! -x $JITBOX_BIN ]]; then
     die "JITBOX_BIN=$JITBOX_BIN is not an executable file. Build first: bash scripts/setup.sh"
+fi
+if ((TEST_NEEDS_DOCKER)); then
+    case $JITBOX_TEST_ENGINE in
+        docker) ;;
+        podman)
+            # shellcheck source-path=SCRIPTDIR source=podman_engine.sh
+            source "$REPO_ROOT/tests/integration/podman_engine.sh"
+            podman_engine_start
+            ;;
+        *) die "JITBOX_TEST_ENGINE=$JITBOX_TEST_ENGINE is unknown; use docker or podman" ;;
+    esac
 fi
 if ((TEST_NEEDS_DOCKER)) && ! dk version >/dev/null 2>&1; then
     die "no Docker engine responds. Run bash scripts/setup.sh, which starts one"

@@ -51,6 +51,7 @@ Reply transport_failure(std::string message) {
 // The engine's side of the fake: scripted replies per route and every request received.
 struct FakeEngine {
     std::string api_version = "1.41";
+    std::map<std::string, std::string> ping_headers;  // sent besides Api-Version
     std::map<std::string, std::deque<Reply>> replies; // "METHOD /path", no version, no query
     std::vector<HttpRequest> requests;
 
@@ -99,7 +100,9 @@ public:
         const std::string route = route_of(request);
         auto& queue = m_engine->replies[route];
         if (queue.empty() && route == "GET /_ping") {
-            return HttpResponse{200, "OK", {{"api-version", m_engine->api_version}}};
+            HttpResponse pong{200, "OK", m_engine->ping_headers};
+            pong.headers["api-version"] = m_engine->api_version;
+            return pong;
         }
         if (queue.empty()) {
             return HttpResponse{599, R"({"message":"no scripted reply for )" + route + "\"}", {}};
@@ -144,7 +147,7 @@ private:
 
 // The provider over a FakeEngine, with a clock that only its sleeps move.
 struct Harness {
-    explicit Harness(RegistryAuthFn registry_auth = {}) {
+    explicit Harness(RegistryAuthFn registry_auth = {}, std::string address = "unix:///fake.sock") {
         DockerProviderOptions options;
         options.registry_auth = std::move(registry_auth);
         options.sleep = [this](std::chrono::milliseconds delay) {
@@ -152,7 +155,7 @@ struct Harness {
             now += delay;
         };
         options.now = [this] { return now; };
-        provider = make_docker_provider(std::make_unique<FakeClient>(engine), "unix:///fake.sock",
+        provider = make_docker_provider(std::make_unique<FakeClient>(engine), std::move(address),
                                         std::move(options));
     }
     Harness(const Harness&) = delete;
@@ -257,6 +260,22 @@ EnvLookup env_of(std::map<std::string, std::string> values) {
 
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
+}
+
+// The ping headers of Podman 4.3.1's service.
+const std::map<std::string, std::string> k_podman_ping_headers = {
+    {"libpod-api-version", "4.3.1"},
+    {"server", "Libpod/4.3.1 (linux)"},
+};
+
+// A SocketSearch that finds exactly the sockets listed.
+SocketSearch sockets_at(std::vector<std::string> paths, bool as_root = false) {
+    SocketSearch search;
+    search.is_socket = [paths = std::move(paths)](const std::string& path) {
+        return std::find(paths.begin(), paths.end(), path) != paths.end();
+    };
+    search.as_root = as_root;
+    return search;
 }
 
 // An inspect reply with a State; `health` empty means no health check.
@@ -1040,6 +1059,158 @@ TEST_SUITE("docker") {
               std::vector<std::string>{"GET /_ping", "DELETE /containers/c2"});
     }
 
+    TEST_CASE("name conflicts on either engine") {
+        struct Case {
+            std::string label;
+            std::map<std::string, std::string> ping_headers;
+            std::string route;
+            Reply conflict;
+            std::string expected_hint;
+        };
+        const std::vector<Case> cases = {
+            {"docker network",
+             {},
+             "POST /networks/create",
+             reply(409, R"({"message":"network with name jitbox-db-01234567 already exists"})"),
+             "remove the old network with `docker network rm jitbox-db-01234567`"},
+            {"podman network", k_podman_ping_headers, "POST /networks/create",
+             reply(500, R"({"cause":"network already exists","message":"network name )"
+                        R"(jitbox-db-01234567 already used: network already exists",)"
+                        R"("response":500})"),
+             "remove the old network with `podman network rm jitbox-db-01234567`"},
+            {"podman container", k_podman_ping_headers, "POST /containers/create",
+             reply(500, R"({"cause":"that name is already in use","message":"container create: )"
+                        R"(creating container storage: the container name \"jitbox-db-01234567\" )"
+                        R"(is already in use by 0123: that name is already in use",)"
+                        R"("response":500})"),
+             "remove the old container with `podman rm -f jitbox-db-01234567`"},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.label);
+            Harness harness;
+            harness.engine->ping_headers = item.ping_headers;
+            harness.engine->script("GET /images/busybox%3A1.36/json", reply(200, "{}"));
+            if (item.route != "POST /networks/create") {
+                harness.engine->script("POST /networks/create", reply(201, R"({"Id":"n1"})"));
+            }
+            harness.engine->script(item.route, item.conflict);
+            ResourceSet created;
+
+            const auto result = harness.provider->create(make_plan(), created, harness.progress);
+
+            REQUIRE_FALSE(result.ok());
+            CHECK(result.error().code == ExitCode::provider);
+            CHECK(result.error().message.ends_with("; " + item.expected_hint));
+        }
+    }
+
+    TEST_CASE("podman 500 without name conflict") {
+        Harness harness;
+        harness.engine->ping_headers = k_podman_ping_headers;
+        harness.engine->script("GET /images/busybox%3A1.36/json", reply(200, "{}"));
+        harness.engine->script("POST /networks/create",
+                               reply(500, R"({"message":"plugin type=\"bridge\" failed"})"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(make_plan(), created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().message ==
+              "creating network jitbox-db-01234567 failed (HTTP 500: plugin type=\"bridge\" "
+              "failed); check the Podman service's log, for example with `journalctl --user -u "
+              "podman`");
+    }
+
+    TEST_CASE("podman removal commands in messages") {
+        Harness harness;
+        harness.engine->ping_headers = k_podman_ping_headers;
+        harness.engine->script("DELETE /containers/c1",
+                               reply(500, R"({"message":"removing storage: busy"})"));
+        harness.engine->script("DELETE /networks/n1", reply(204));
+        ResourceSet resources;
+        resources.items = {{"network", "n1", "net-a"}, {"container", "c1", "box-a"}};
+
+        const auto result = harness.provider->destroy(resources, std::nullopt);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().message ==
+              "could not remove container box-a (HTTP 500: removing storage: busy); run the "
+              "command again or remove them with `podman rm -f box-a`");
+    }
+
+    TEST_CASE("destroy names a network still in use") {
+        struct Case {
+            std::string label;
+            std::map<std::string, std::string> ping_headers;
+            Reply in_use;
+            std::string expected_part;
+        };
+        const std::vector<Case> cases = {
+            {"docker",
+             {},
+             reply(403, R"({"message":"error while removing network: network net-a id n1 has )"
+                        R"(active endpoints"})"),
+             "attached to it, so disconnect it first with `docker network disconnect net-a "
+             "CONTAINER`"},
+            {"podman", k_podman_ping_headers,
+             reply(500, R"({"cause":"network is being used","message":"\"net-a\" has )"
+                        R"(associated containers with it. Use -f to forcibly delete containers )"
+                        R"(and pods: network is being used","response":500})"),
+             "attached to it, so disconnect it first with `podman network disconnect net-a "
+             "CONTAINER`"},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.label);
+            Harness harness;
+            harness.engine->ping_headers = item.ping_headers;
+            harness.engine->script("DELETE /networks/n1", item.in_use);
+            ResourceSet resources;
+            resources.items = {{"network", "n1", "net-a"}};
+
+            const auto result = harness.provider->destroy(resources, std::nullopt);
+
+            REQUIRE_FALSE(result.ok());
+            CHECK(contains(result.error().message, item.expected_part));
+        }
+    }
+
+    TEST_CASE("ping failure at a Podman socket") {
+        Harness harness({}, "unix:///run/user/1000/podman/podman.sock");
+        harness.engine->script("GET /_ping",
+                               transport_failure("cannot reach unix:///run/user/1000/podman/"
+                                                 "podman.sock: Couldn't connect to server"));
+
+        const auto listed = harness.provider->list_labelled(ListScope::containers);
+
+        REQUIRE_FALSE(listed.ok());
+        CHECK(listed.error().message ==
+              "cannot reach the Podman service at unix:///run/user/1000/podman/podman.sock: "
+              "Couldn't connect to server; start the Podman service (for example `systemctl "
+              "--user start podman.socket`, or `systemctl start podman.socket` as root) or set "
+              "DOCKER_HOST");
+    }
+
+    TEST_CASE("pull error in Podman's shape") {
+        Harness harness;
+        harness.engine->ping_headers = k_podman_ping_headers;
+        harness.engine->script("GET /images/busybox%3A1.36/json",
+                               reply(404, R"({"cause":"image not known","response":404})"));
+        harness.engine->script(
+            "POST /images/create",
+            reply(200, "{\"progressDetail\":{},\"errorDetail\":{\"message\":\"reading manifest "
+                       "1.36 in 127.0.0.1:9/busybox: manifest unknown\"},\"error\":\"reading "
+                       "manifest 1.36 in 127.0.0.1:9/busybox: manifest unknown\"}\n"));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(make_plan(), created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().message ==
+              "pulling image busybox:1.36 failed: reading manifest 1.36 in 127.0.0.1:9/busybox: "
+              "manifest unknown; check the name and that the registry is reachable");
+        CHECK(created.items.empty());
+    }
+
     TEST_CASE("list_labelled maps containers and networks") {
         Harness harness;
         harness.engine->script("GET /containers/json", reply(200, R"([{
@@ -1095,31 +1266,125 @@ TEST_SUITE("docker") {
 
     TEST_CASE("docker_endpoint parses DOCKER_HOST") {
         struct Case {
+            std::string host;
             std::map<std::string, std::string> env;
             std::string unix_socket;
             std::string base_url;
         };
         const std::vector<Case> cases = {
-            {{}, "/var/run/docker.sock", "http://localhost"},
-            {{{"DOCKER_HOST", ""}}, "/var/run/docker.sock", "http://localhost"},
-            {{{"DOCKER_HOST", "unix:///run/user/1000/docker.sock"}},
-             "/run/user/1000/docker.sock",
+            {"unix:///var/run/docker.sock", {}, "/var/run/docker.sock", "http://localhost"},
+            {"unix:///run/user/1000/podman/podman.sock",
+             {},
+             "/run/user/1000/podman/podman.sock",
              "http://localhost"},
-            {{{"DOCKER_HOST", "tcp://10.0.0.5:2375"}}, "", "http://10.0.0.5:2375"},
-            {{{"DOCKER_HOST", "tcp://engine.local"}}, "", "http://engine.local:2375"},
-            {{{"DOCKER_HOST", "tcp://[::1]:2375/"}}, "", "http://[::1]:2375"},
-            {{{"DOCKER_HOST", "tcp://engine:2376"}, {"DOCKER_TLS_VERIFY", "0"}},
-             "",
-             "http://engine:2376"},
+            {"tcp://10.0.0.5:2375", {}, "", "http://10.0.0.5:2375"},
+            {"tcp://engine.local", {}, "", "http://engine.local:2375"},
+            {"tcp://[::1]:2375/", {}, "", "http://[::1]:2375"},
+            {"tcp://engine:2376", {{"DOCKER_TLS_VERIFY", "0"}}, "", "http://engine:2376"},
         };
         for (const Case& item : cases) {
-            CAPTURE(item.base_url);
-            const auto endpoint = docker_endpoint(env_of(item.env));
+            CAPTURE(item.host);
+            const auto endpoint = docker_endpoint(item.host, env_of(item.env));
             REQUIRE(endpoint.ok());
             CHECK(endpoint->unix_socket == item.unix_socket);
             CHECK(endpoint->base_url == item.base_url);
             CHECK(endpoint->ca_file.empty());
         }
+    }
+
+    TEST_CASE("engine socket candidates in order") {
+        struct Case {
+            std::string label;
+            std::map<std::string, std::string> env;
+            bool as_root;
+            std::vector<std::string> expected;
+        };
+        const std::vector<Case> cases = {
+            {"user with a runtime folder",
+             {{"XDG_RUNTIME_DIR", "/run/user/1000"}},
+             false,
+             {"/var/run/docker.sock", "/run/user/1000/docker.sock",
+              "/run/user/1000/podman/podman.sock"}},
+            {"root with a runtime folder",
+             {{"XDG_RUNTIME_DIR", "/run/user/0"}},
+             true,
+             {"/var/run/docker.sock", "/run/user/0/docker.sock", "/run/user/0/podman/podman.sock",
+              "/run/podman/podman.sock"}},
+            {"root without a runtime folder",
+             {},
+             true,
+             {"/var/run/docker.sock", "/run/podman/podman.sock"}},
+            {"user without a runtime folder", {}, false, {"/var/run/docker.sock"}},
+            {"relative runtime folder",
+             {{"XDG_RUNTIME_DIR", "run"}},
+             false,
+             {"/var/run/docker.sock"}},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.label);
+            CHECK(engine_socket_candidates(env_of(item.env), item.as_root) == item.expected);
+        }
+    }
+
+    TEST_CASE("find_docker_host takes the first socket that exists") {
+        const std::map<std::string, std::string> env = {{"XDG_RUNTIME_DIR", "/run/user/1000"}};
+        struct Case {
+            std::vector<std::string> sockets;
+            bool as_root;
+            std::string expected;
+        };
+        const std::vector<Case> cases = {
+            {{"/var/run/docker.sock", "/run/user/1000/podman/podman.sock"},
+             false,
+             "unix:///var/run/docker.sock"},
+            {{"/run/user/1000/docker.sock", "/run/user/1000/podman/podman.sock"},
+             false,
+             "unix:///run/user/1000/docker.sock"},
+            {{"/run/user/1000/podman/podman.sock", "/run/podman/podman.sock"},
+             true,
+             "unix:///run/user/1000/podman/podman.sock"},
+            {{"/run/podman/podman.sock"}, true, "unix:///run/podman/podman.sock"},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.expected);
+            const auto host = find_docker_host(env_of(env), sockets_at(item.sockets, item.as_root));
+            REQUIRE(host.ok());
+            CHECK(*host == item.expected);
+        }
+    }
+
+    TEST_CASE("find_docker_host prefers a set DOCKER_HOST") {
+        const auto search = sockets_at({"/var/run/docker.sock"});
+
+        const auto set = find_docker_host(env_of({{"DOCKER_HOST", "tcp://engine:2375"}}), search);
+        const auto empty = find_docker_host(env_of({{"DOCKER_HOST", ""}}), search);
+
+        REQUIRE(set.ok());
+        CHECK(*set == "tcp://engine:2375");
+        REQUIRE(empty.ok());
+        CHECK(*empty == "unix:///var/run/docker.sock");
+    }
+
+    TEST_CASE("find_docker_host skips rootful Podman for users") {
+        const auto host = find_docker_host(env_of({}), sockets_at({"/run/podman/podman.sock"}));
+
+        REQUIRE_FALSE(host.ok());
+        CHECK(host.error().code == ExitCode::provider);
+        CHECK_FALSE(contains(host.error().message, "/run/podman/podman.sock"));
+    }
+
+    TEST_CASE("find_docker_host names every place it tried") {
+        const auto host =
+            find_docker_host(env_of({{"XDG_RUNTIME_DIR", "/run/user/1000"}}), sockets_at({}, true));
+
+        REQUIRE_FALSE(host.ok());
+        CHECK(host.error().code == ExitCode::provider);
+        CHECK(host.error().message ==
+              "no engine socket found: DOCKER_HOST is unset and none of /var/run/docker.sock, "
+              "/run/user/1000/docker.sock, /run/user/1000/podman/podman.sock, "
+              "/run/podman/podman.sock exists; start Docker (for example `systemctl start "
+              "docker`) or the Podman service (for example `systemctl --user start "
+              "podman.socket`), or set DOCKER_HOST to the engine's address");
     }
 
     TEST_CASE("docker_endpoint rejects unsupported values") {
@@ -1141,7 +1406,7 @@ TEST_SUITE("docker") {
         };
         for (const Case& item : cases) {
             CAPTURE(item.host);
-            const auto endpoint = docker_endpoint(env_of({{"DOCKER_HOST", item.host}}));
+            const auto endpoint = docker_endpoint(item.host, env_of({}));
             REQUIRE_FALSE(endpoint.ok());
             CHECK(endpoint.error().code == ExitCode::usage);
             CHECK(contains(endpoint.error().message, "DOCKER_HOST \"" + item.host + "\""));
@@ -1158,9 +1423,9 @@ TEST_SUITE("docker") {
             certs.touch("cert.pem");
             certs.touch("key.pem");
 
-            const auto endpoint = docker_endpoint(env_of({{"DOCKER_HOST", "tcp://engine:2376"},
-                                                          {"DOCKER_TLS_VERIFY", "1"},
-                                                          {"DOCKER_CERT_PATH", folder}}));
+            const auto endpoint =
+                docker_endpoint("tcp://engine:2376",
+                                env_of({{"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", folder}}));
 
             REQUIRE(endpoint.ok());
             CHECK(endpoint->base_url == "https://engine:2376");
@@ -1175,8 +1440,8 @@ TEST_SUITE("docker") {
                 std::ofstream(certs.path() / ".docker" / file) << "pem\n";
             }
 
-            const auto endpoint = docker_endpoint(env_of(
-                {{"DOCKER_HOST", "tcp://engine"}, {"DOCKER_TLS_VERIFY", "1"}, {"HOME", folder}}));
+            const auto endpoint = docker_endpoint(
+                "tcp://engine", env_of({{"DOCKER_TLS_VERIFY", "1"}, {"HOME", folder}}));
 
             REQUIRE(endpoint.ok());
             CHECK(endpoint->base_url == "https://engine:2376");
@@ -1185,9 +1450,9 @@ TEST_SUITE("docker") {
         SUBCASE("missing files are named") {
             certs.touch("ca.pem");
 
-            const auto endpoint = docker_endpoint(env_of({{"DOCKER_HOST", "tcp://engine:2376"},
-                                                          {"DOCKER_TLS_VERIFY", "1"},
-                                                          {"DOCKER_CERT_PATH", folder}}));
+            const auto endpoint =
+                docker_endpoint("tcp://engine:2376",
+                                env_of({{"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", folder}}));
 
             REQUIRE_FALSE(endpoint.ok());
             CHECK(endpoint.error().code == ExitCode::usage);

@@ -69,6 +69,7 @@ std::string format_table(const DoctorReport& report, bool colour);
 /// What the Docker engine reports about itself.
 struct EngineInfo {
     std::string endpoint;        // such as "unix:///var/run/docker.sock"
+    std::string product;         // "Podman" when /_ping sends Libpod-Api-Version, else "Docker"
     std::string api_version;     // the newest API version the engine speaks, from /_ping
     std::string negotiated;      // the version jitbox uses: the lower of that and its own maximum
     std::string engine_version;  // "Version" of GET /version, empty when not sent

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace jitbox {
 
@@ -22,9 +23,34 @@ inline constexpr const char* k_docker_max_api = "1.41";
 /// the process environment.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 
-/// The engine endpoint from DOCKER_HOST (unix:// or tcp://), DOCKER_TLS_VERIFY and
-/// DOCKER_CERT_PATH, defaulting to unix:///var/run/docker.sock.
-Result<HttpEndpoint> docker_endpoint(const EnvLookup& env);
+/// The inputs of the engine socket search besides the environment, injected so that tests need
+/// neither real sockets nor root.
+struct SocketSearch {
+    /// True when a unix socket exists at the path.
+    std::function<bool(const std::string& path)> is_socket;
+    /// True when the effective uid is 0. Debian's podman.socket creates rootful Podman's socket
+    /// with mode 0660, owned by root, so other users cannot open it.
+    bool as_root = false;
+};
+
+/// A SocketSearch of this machine: stat(2) and geteuid(2).
+SocketSearch system_socket_search();
+
+/// The unix sockets that jitbox tries, in this order, when DOCKER_HOST is unset or empty:
+/// /var/run/docker.sock, $XDG_RUNTIME_DIR/docker.sock (rootless Docker),
+/// $XDG_RUNTIME_DIR/podman/podman.sock (rootless Podman) and, as root, /run/podman/podman.sock
+/// (rootful Podman). The two under XDG_RUNTIME_DIR are left out when it is unset or relative.
+std::vector<std::string> engine_socket_candidates(const EnvLookup& env, bool as_root);
+
+/// The engine address: DOCKER_HOST when it is set and not empty, else unix:// and the first of
+/// engine_socket_candidates() that is a socket. Fails with ExitCode::provider, naming every path
+/// it tried, when none is. `-v` logs which socket it chose.
+Result<std::string> find_docker_host(const EnvLookup& env, const SocketSearch& search);
+
+/// The endpoint of an engine address such as find_docker_host() returns, unix:///PATH or
+/// tcp://HOST[:PORT]. For tcp:// it reads DOCKER_TLS_VERIFY and DOCKER_CERT_PATH from `env`.
+/// Error messages call the address DOCKER_HOST, the variable that users set it with.
+Result<HttpEndpoint> docker_endpoint(const std::string& host, const EnvLookup& env);
 
 /// An image reference split the way POST /images/create takes it: `fromImage` and `tag`.
 struct ImageReference {

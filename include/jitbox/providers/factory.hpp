@@ -21,9 +21,10 @@ public:
     Result<ProviderLocation> locate(const Template& spec) override;
 };
 
-/// Engine API access to container `container_id` on the engine at `endpoint`, a DOCKER_HOST
-/// value as a sandbox record keeps it; empty means the process's DOCKER_HOST. Fails with
-/// ExitCode::internal for an id that cannot go into a URL path.
+/// Engine API access to container `container_id` on the engine at `endpoint`, the engine address
+/// that a sandbox record keeps. Empty means the engine that `up` would use now: DOCKER_HOST, else
+/// the first engine socket that exists (find_docker_host). Fails with ExitCode::internal for an
+/// id that cannot go into a URL path.
 Result<std::unique_ptr<DockerContainer>> open_docker_container(const std::string& endpoint,
                                                                const std::string& container_id);
 

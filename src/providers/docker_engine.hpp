@@ -1,0 +1,53 @@
+#pragma once
+
+// The engines behind the Docker Engine API and where their responses differ. Docker and Podman's
+// `podman system service` both serve the API that docker.cpp speaks, but Podman reports some
+// failures with other status codes and other words, and the commands and logs that a message
+// should point to differ. Each difference that jitbox handles is in this file, with the engine
+// behaviour it accounts for.
+
+#include "jitbox/net/http.hpp"
+
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace jitbox::docker_engine {
+
+enum class EngineKind { docker, podman };
+
+/// The words that messages use for an engine.
+struct EngineTerms {
+    std::string_view name;         // "Docker engine", as in "cannot reach the Docker engine at"
+    std::string_view cli;          // the command line client: "docker" or "podman"
+    std::string_view server;       // the process that serves the API, for "check that ... runs"
+    std::string_view start_hint;   // how to start it
+    std::string_view access_hint;  // what to do when the socket refuses this user
+    std::string_view log_hint;     // where its log is
+    std::string_view upgrade_hint; // what to upgrade when its API is older than 1.40
+};
+
+const EngineTerms& terms_of(EngineKind kind);
+
+/// The engine that an address probably leads to, for messages before the first response:
+/// Podman when the address contains "podman", as podman/podman.sock and /run/podman/podman.sock
+/// do.
+EngineKind guess_from_address(std::string_view address);
+
+/// The engine that sent a response to GET /_ping, from its headers (names lower-cased).
+EngineKind identify_from_ping(const std::map<std::string, std::string>& headers);
+
+/// The engine's product and version from the ping headers, such as "Podman 4.3.1" or
+/// "Docker 20.10.24+dfsg1", for the -v log. Empty when the headers name neither.
+std::string describe_server(const std::map<std::string, std::string>& headers);
+
+/// True when a create request failed because the name is taken.
+bool is_name_conflict(const HttpResponse& response);
+
+/// True when a DELETE of a container failed only because another removal of it is running.
+bool is_removal_in_progress(const HttpResponse& response);
+
+/// True when a DELETE of a network failed because a container is still attached to it.
+bool is_network_in_use(const HttpResponse& response);
+
+} // namespace jitbox::docker_engine

@@ -387,7 +387,7 @@ chmod 0600 "$TEST_DIR/record.tmp"
 mv "$TEST_DIR/record.tmp" "$(record_path "$ENV_RENEW")"
 calls=$(assume_role_count)
 logged "$EXEC_FAILED" jb exec "$ENV_RENEW" -- true
-expect_contains "after the deadline: exec says the sandbox expired" "$ERR" "is expired"
+expect_contains "after the deadline: exec says the sandbox expired" "$ERR" "expired at"
 logged 4 jb env "$ENV_RENEW"
 expect_contains "after the deadline: env says the sandbox expired" "$ERR" "is expired"
 logged 4 jb creds show "$ENV_RENEW" --format credential-process

@@ -89,7 +89,7 @@ expect_eq "reap --json names the removed sandbox" "$(json "$OUT" '.[0]')" stale
 # --- creds, env -----------------------------------------------------------------------------------
 
 expect_exit 0 jb creds list --json
-expect_keys "creds list --json fields" "$OUT" '.[0]' "backend expires_at key sandbox"
+expect_keys "creds list --json fields" "$OUT" '.[0]' "backend expires_at key sandbox sandbox_id"
 expect_exit 0 jb creds show shape --json
 expect_keys "creds show --json is an object of values" "$OUT" '.' "TOKEN"
 expect_exit 0 jb env shape --json

@@ -34,45 +34,33 @@ constexpr auto k_resize_retry_interval = std::chrono::milliseconds(50);
 
 constexpr std::array<int, 4> k_session_signals = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
 
-// Docker 20.10.24 reports a command that it could not start (not found, not executable, an
-// unknown user or working folder) as the only output of the stream, on stdout. The instance
-// then has exit code 126 and no pid.
+// The engine reports a command that it could not start (not found, not executable, an unknown
+// user or working folder) as the only output of the stream. The instance then has exit code 126
+// or 127 and no pid. Docker 20.10.24 sends the report on stdout, with exit code 126. Podman 4.3
+// sends it on stderr, with 127 when the program or the working folder is missing and 126 when
+// it is not executable.
 bool failed_to_start(const ExecState& state) {
     return !state.running && state.pid == 0 &&
            (state.exit_code == 126 || state.exit_code == 127);
 }
 
-// Writes the command's output to stdout and stderr. The first output on stdout may be the
-// engine's report that the command did not start. The engine marks the instance as failed
-// before it sends that report, so one inspect at that moment decides. A report is held back,
-// to become jitbox's own error message instead of the command's output.
+// Writes the command's output to stdout and stderr. The first output may be the engine's report
+// that the command did not start. The engine marks the instance as failed before it sends that
+// report, so one inspect at that moment decides. A report is held back, to become jitbox's own
+// error message instead of the command's output.
 class OutputSink {
 public:
     using StateFn = std::function<ExecState()>;
 
     explicit OutputSink(StateFn inspect) : m_inspect(std::move(inspect)) {}
 
-    void write_stdout(std::string_view bytes) {
-        if (m_phase == Phase::first_output) {
-            m_phase = failed_to_start(m_inspect()) ? Phase::holding_report : Phase::passing;
-        }
-        if (m_phase == Phase::holding_report) {
-            m_report.append(bytes);
-            return;
-        }
-        write(STDOUT_FILENO, bytes);
-    }
-
-    void write_stderr(std::string_view bytes) {
-        // The engine's report never comes with output on stderr, so the command has started.
-        release();
-        write(STDERR_FILENO, bytes);
-    }
+    void write_stdout(std::string_view bytes) { write_output(STDOUT_FILENO, bytes); }
+    void write_stderr(std::string_view bytes) { write_output(STDERR_FILENO, bytes); }
 
     // Writes what is held back, if anything, and passes all further output on.
     void release() {
         m_phase = Phase::passing;
-        write(STDOUT_FILENO, m_report);
+        write(m_report_fd, m_report);
         m_report.clear();
     }
 
@@ -83,6 +71,23 @@ public:
 private:
     enum class Phase { first_output, holding_report, passing };
 
+    void write_output(int fd, std::string_view bytes) {
+        if (m_phase == Phase::first_output) {
+            m_phase = failed_to_start(m_inspect()) ? Phase::holding_report : Phase::passing;
+            m_report_fd = fd;
+        }
+        // The report comes on one stream only, so output on the other means that the command
+        // has started.
+        if (m_phase == Phase::holding_report && fd != m_report_fd) {
+            release();
+        }
+        if (m_phase == Phase::holding_report) {
+            m_report.append(bytes);
+            return;
+        }
+        write(fd, bytes);
+    }
+
     void write(int fd, std::string_view bytes) {
         if (!m_reader_gone && !bytes.empty()) {
             m_reader_gone = !write_all(fd, bytes);
@@ -92,6 +97,7 @@ private:
     StateFn m_inspect;
     Phase m_phase = Phase::first_output;
     std::string m_report;
+    int m_report_fd = STDOUT_FILENO;
     bool m_reader_gone = false;
 };
 
@@ -120,6 +126,15 @@ void resize(DockerContainer& container, const std::string& exec_id, int attempts
         }
         std::this_thread::sleep_for(k_resize_retry_interval);
     }
+}
+
+ExecState wait_for_exit(DockerContainer& container, const std::string& exec_id) {
+    ExecState state = value_or_throw(container.inspect_exec(exec_id));
+    for (int poll = 1; poll < k_exit_polls && state.running; ++poll) {
+        std::this_thread::sleep_for(k_exit_poll_interval);
+        state = value_or_throw(container.inspect_exec(exec_id));
+    }
+    return state;
 }
 
 // Moves bytes between the local streams and the engine's stream until the stream ends or a
@@ -165,16 +180,32 @@ private:
     // Receives everything the stream has now; returns false at its end.
     bool drain_stream() {
         while (true) {
-            std::optional<std::size_t> count =
-                value_or_throw(m_stream.receive(std::span<char>(m_buffer)));
+            Result<std::optional<std::size_t>> count = m_stream.receive(std::span<char>(m_buffer));
             if (!count) {
+                return !ended_with_reset(count.error());
+            }
+            if (!*count) {
                 return true;
             }
-            if (*count == 0) {
+            if (**count == 0) {
                 return false;
             }
-            deliver(std::string_view(m_buffer.data(), *count));
+            deliver(std::string_view(m_buffer.data(), **count));
         }
+    }
+
+    // Podman 4.3 closes the stream of a command that ended with stdin bytes still unread, so
+    // the connection is reset (ECONNRESET) instead of ending. Docker 20.10 ends it cleanly. A
+    // receive failure after the command has exited is therefore the stream's end, and any
+    // other one throws.
+    bool ended_with_reset(const Failure& failure) {
+        const ExecState state = wait_for_exit(m_container, m_exec_id);
+        if (state.running || !state.exit_code) {
+            throw Error(failure);
+        }
+        log_debug(1, "{}, after the command exited; taking it as the end of the stream",
+                  failure.message);
+        return true;
     }
 
     void deliver(std::string_view bytes) {
@@ -232,6 +263,8 @@ private:
     // A command that ends before reading all its input, such as `head -1`, can leave the engine
     // unable to take the rest. That is no failure of the session, because the command's exit
     // code decides the outcome.
+    // NOTE: Podman 4.3 may then lose the command's last output and send its own "Error: write
+    // unixpacket ...: connection reset by peer" on stderr instead, which jitbox passes on.
     void stop_input(const Failure& failure) {
         log_debug(1, "{}; the rest of stdin is dropped", failure.message);
         m_input.clear();
@@ -265,21 +298,18 @@ private:
     std::array<char, k_buffer_size> m_buffer{};
 };
 
-ExecState wait_for_exit(DockerContainer& container, const std::string& exec_id) {
-    ExecState state = value_or_throw(container.inspect_exec(exec_id));
-    for (int poll = 1; poll < k_exit_polls && state.running; ++poll) {
-        std::this_thread::sleep_for(k_exit_poll_interval);
-        state = value_or_throw(container.inspect_exec(exec_id));
-    }
-    return state;
-}
-
-// Turns the engine's report that the command did not start into jitbox's error.
+// Turns the engine's report that the command did not start into jitbox's error. The reason is
+// the report's first line: Podman 4.3 puts "Error: " before it and adds a second line about its
+// own attach socket, such as "Error: read unixpacket ...: connection reset by peer".
 [[noreturn]] void throw_start_failure(const std::string& report, const std::string& command,
                                       const std::string& sandbox) {
-    std::string reason(report);
-    while (!reason.empty() && (reason.back() == '\n' || reason.back() == '\r')) {
+    std::string reason = report.substr(0, report.find('\n'));
+    while (!reason.empty() && reason.back() == '\r') {
         reason.pop_back();
+    }
+    constexpr std::string_view k_podman_prefix = "Error: ";
+    if (reason.starts_with(k_podman_prefix)) {
+        reason.erase(0, k_podman_prefix.size());
     }
     // Such as `exec: "psql": executable file not found in $PATH`, or `stat /opt/x: no such
     // file or directory` for a path; a missing working folder fails in chdir instead.
@@ -327,6 +357,10 @@ std::unique_ptr<RawStream> start(Context& context, DockerSandbox& sandbox,
         created ? sandbox.container->start_exec(*created, request.tty) : created.error();
     if (!stream) {
         lifecycle.audit_use(audit.action, sandbox.record, audit.detail, &stream.error());
+        if (stream.error().code == ExitCode::cannot_execute) {
+            throw_start_failure(stream.error().message, request.command.front(),
+                                sandbox.record.name);
+        }
         throw Error(stream.error());
     }
     lifecycle.audit_use(audit.action, sandbox.record, audit.detail);

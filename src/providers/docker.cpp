@@ -5,6 +5,7 @@
 #include "docker_json.hpp"
 #include "jitbox/policy/mounts.hpp"
 #include "jitbox/util/fault.hpp"
+#include "jitbox/util/log.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -26,6 +27,7 @@ namespace jitbox {
 using docker_api::http_failure;
 using docker_api::is_path_token;
 using docker_api::make_request;
+using docker_engine::EngineKind;
 using docker_engine::EngineTerms;
 using docker_json::engine_message;
 using docker_json::Json;
@@ -339,7 +341,11 @@ private:
                                                      const std::string& name);
     Result<void> wait_until_ready(const std::string& id, const std::string& name,
                                   const SandboxPlan& plan, const ProgressFn& progress);
-    Result<bool> poll_ready(const std::string& id, const std::string& name);
+    Result<bool> poll_ready(const std::string& id, const std::string& name,
+                            std::optional<std::chrono::steady_clock::time_point>& next_check);
+    void run_podman_health_check(const std::string& id, const std::string& name,
+                                 const Json& details,
+                                 std::optional<std::chrono::steady_clock::time_point>& next_check);
 
     Result<void> remove_container(const Resource& container, std::optional<Seconds> stop_timeout);
     void stop_container(const std::string& target, Seconds stop_timeout);
@@ -610,14 +616,19 @@ Result<std::vector<PublishedPort>> DockerProvider::inspect_ports(const std::stri
 // ---- Readiness ------------------------------------------------------------------------------
 
 // Returns true once the container runs and, when it has a health check, reports healthy.
-// Fails with ExitCode::not_ready when it has stopped or is unhealthy.
-Result<bool> DockerProvider::poll_ready(const std::string& id, const std::string& name) {
+// Fails with ExitCode::not_ready when it has stopped or is unhealthy. `next_check` is the time
+// of the next health check that jitbox runs itself on Podman (see run_podman_health_check).
+Result<bool>
+DockerProvider::poll_ready(const std::string& id, const std::string& name,
+                           std::optional<std::chrono::steady_clock::time_point>& next_check) {
     const Result<Json> details = inspect_container(id, name);
     if (!details) {
         return details.error();
     }
     const docker_json::ContainerReadiness state = docker_json::container_readiness(*details);
-    if (state.status == "exited" || state.status == "dead") {
+    // Podman 4.3 reports "stopped" for a container whose process has exited until the cleanup
+    // that conmon starts has run, and for good when that cleanup fails. Docker has no such state.
+    if (state.status == "exited" || state.status == "dead" || state.status == "stopped") {
         return make_failure(ExitCode::not_ready,
                             "container {} exited with status {} before it was ready", name,
                             state.exit_code);
@@ -629,7 +640,52 @@ Result<bool> DockerProvider::poll_ready(const std::string& id, const std::string
     }
     // "none" is the health status of a container whose health check is turned off.
     const bool checked = !state.health.empty() && state.health != "none";
-    return state.status == "running" && (!checked || state.health == "healthy");
+    const bool ready = state.status == "running" && (!checked || state.health == "healthy");
+    if (!ready && checked && state.status == "running" && m_api.engine() == EngineKind::podman) {
+        run_podman_health_check(id, name, *details, next_check);
+    }
+    return ready;
+}
+
+// Podman 4.3 schedules health checks with systemd timers. Where the service cannot reach systemd,
+// it logs "unable to get systemd connection to add healthchecks" and never runs a check, so the
+// status stays "starting". While `up --wait` waits, jitbox therefore runs the check through
+// Podman's GET /libpod/containers/{id}/healthcheck once per the container's interval
+// (Config.Healthcheck.Interval, in nanoseconds; Podman's default is 30 s), the first one an
+// interval after the wait begins, as the engines time their first check after the start. The
+// next poll reads the result. A failed run is logged, and the wait goes on until its timeout.
+// NOTE: where systemd runs Podman's checks as well, the check runs up to twice per interval
+// during the wait, so `retries` failures can come sooner than retries times the interval.
+void DockerProvider::run_podman_health_check(
+    const std::string& id, const std::string& name, const Json& details,
+    std::optional<std::chrono::steady_clock::time_point>& next_check) {
+    constexpr std::chrono::seconds k_podman_default_interval{30};
+    const auto now = m_options.now();
+    if (next_check && now < *next_check) {
+        return;
+    }
+    const Json& interval = member(member(member(details, "Config"), "Healthcheck"), "Interval");
+    std::chrono::nanoseconds period = k_podman_default_interval;
+    if (interval.is_number_integer() && interval.get<long long>() > 0) {
+        period = std::chrono::nanoseconds(interval.get<long long>());
+    }
+    const bool first = !next_check;
+    next_check = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
+    if (first) {
+        return;
+    }
+
+    const std::string action = fmt::format("running the health check of container {}", name);
+    log_debug(1, "{} through Podman's API, which runs no check without systemd", action);
+    const Result<HttpResponse> response =
+        send(action,
+             make_request("GET", fmt::format("/libpod/containers/{}/healthcheck", url_encode(id))));
+    if (!response) {
+        log_debug(1, "{}", response.error().message);
+    } else if (response->status != 200) {
+        log_debug(1, "{} failed (HTTP {}: {})", action, response->status,
+                  engine_message(response->body));
+    }
 }
 
 // Polls the container's state with backoff until it is ready, and reports the wait about ten
@@ -642,8 +698,9 @@ Result<void> DockerProvider::wait_until_ready(const std::string& id, const std::
     const auto deadline = m_options.now() + *plan.wait_timeout;
     const std::string waiting = fmt::format("waiting for {} to be ready", plan.name);
     std::chrono::milliseconds poll = k_first_poll;
+    std::optional<std::chrono::steady_clock::time_point> next_health_check;
     while (true) {
-        Result<bool> ready = poll_ready(id, name);
+        Result<bool> ready = poll_ready(id, name, next_health_check);
         if (!ready || *ready) {
             return ready ? Result<void>() : Result<void>(ready.error());
         }

@@ -16,6 +16,8 @@ using docker_json::Json;
 namespace {
 
 constexpr std::string_view k_status_hint = "`jitbox status` shows the sandbox's state";
+constexpr std::string_view k_not_running_hint =
+    "the container is not running or is paused; `jitbox status` shows the sandbox's state";
 
 // The reply when its status is `expected`, else a failure: ExitCode::not_found for 404.
 Result<HttpResponse> expect_status(const docker_api::EngineApi& api, std::string_view action,
@@ -31,9 +33,14 @@ Result<HttpResponse> expect_status(const docker_api::EngineApi& api, std::string
         failure.code = ExitCode::not_found;
         return failure;
     }
-    const std::string hint = response->status == 409 ? std::string(k_status_hint)
-                                                     : api.default_hint(response->status);
-    return http_failure(action, *response, hint);
+    if (response->status == 409) {
+        return http_failure(action, *response, k_status_hint);
+    }
+    // Podman's message for this conflict, "container state improper", does not say which state.
+    if (docker_engine::is_container_state_conflict(*response)) {
+        return http_failure(action, *response, k_not_running_hint);
+    }
+    return http_failure(action, *response, api.default_hint(response->status));
 }
 
 Result<Json> json_object(const docker_api::EngineApi& api, std::string_view action,
@@ -138,6 +145,10 @@ Result<std::unique_ptr<RawStream>> DockerContainer::start_exec(const std::string
     if (reply->stream) {
         return std::move(reply->stream);
     }
+    if (docker_engine::is_exec_user_unknown(reply->response)) {
+        return make_failure(ExitCode::cannot_execute, "{}",
+                            docker_json::engine_message(reply->response.body));
+    }
     const long status = reply->response.status;
     Result<HttpResponse> refused = expect_status(*m_api, action, std::move(reply->response), 101);
     if (refused) {
@@ -188,8 +199,14 @@ Result<void> DockerContainer::stream_logs(
         on_chunk(chunk);
         return true;
     };
-    Result<HttpResponse> response =
-        expect_status(*m_api, action, m_api->send(action, std::move(http)), 200);
+    Result<HttpResponse> response = m_api->send(action, std::move(http));
+    // Podman 4.3 sends the status of a followed log only with its first line, so cancelling
+    // the follow of a quiet container ends the transfer before any status (HttpClient::send
+    // reports status 0 then). Docker sends the status at once.
+    if (response && response->status == 0 && request.follow) {
+        return {};
+    }
+    response = expect_status(*m_api, action, std::move(response), 200);
     if (!response) {
         return response.error();
     }

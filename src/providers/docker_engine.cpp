@@ -99,4 +99,28 @@ bool is_network_in_use(const HttpResponse& response) {
            contains(docker_json::engine_message(response.body), "network is being used");
 }
 
+// Docker responds to an exec of a stopped or paused container with 409 and "Container ... is not
+// running" or "... is paused". Podman 4.3 responds with 500 and the cause "container state
+// improper".
+bool is_container_state_conflict(const HttpResponse& response) {
+    if (response.status == 409) {
+        return true;
+    }
+    return response.status == 500 &&
+           contains(docker_json::engine_message(response.body), "container state improper");
+}
+
+// Podman 4.3 resolves the exec's user before it starts the process, so an unknown one fails the
+// start with 500 and "unable to find user NAME: no matching entries in passwd file" (or "group"
+// and "group file"), and the exec instance gets exit code 125. Docker 20.10 starts the stream
+// instead and reports the same words in it, with exit code 126.
+bool is_exec_user_unknown(const HttpResponse& response) {
+    if (response.status != 500) {
+        return false;
+    }
+    const std::string message = docker_json::engine_message(response.body);
+    return message.starts_with("unable to find user ") ||
+           message.starts_with("unable to find group ");
+}
+
 } // namespace jitbox::docker_engine

@@ -50,4 +50,11 @@ bool is_removal_in_progress(const HttpResponse& response);
 /// True when a DELETE of a network failed because a container is still attached to it.
 bool is_network_in_use(const HttpResponse& response);
 
+/// True when an exec request failed because the container is not running or is paused.
+bool is_container_state_conflict(const HttpResponse& response);
+
+/// True when POST /exec/{id}/start failed because the exec's user or group does not exist in
+/// the container, which Docker reports in the stream instead.
+bool is_exec_user_unknown(const HttpResponse& response);
+
 } // namespace jitbox::docker_engine

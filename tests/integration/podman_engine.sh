@@ -4,14 +4,16 @@
 # service` for the test, so that the test runs jitbox and the `docker` client against Podman's
 # Docker-compatible API instead of dockerd:
 #   - every piece of Podman state is under PODMAN_DIR (TEST_DIR/pm): image and container
-#     storage, run state, temp files, events and network definitions. CONTAINERS_CONF,
-#     CONTAINERS_STORAGE_CONF and CONTAINERS_REGISTRIES_CONF name files there, so the machine's
-#     own Podman configuration and store are neither read nor changed,
+#     storage, temp files, events and network definitions, and the run state is under
+#     PODMAN_RUN_DIR. CONTAINERS_CONF, CONTAINERS_STORAGE_CONF and CONTAINERS_REGISTRIES_CONF
+#     name files in PODMAN_DIR, so the machine's own Podman configuration and store are neither
+#     read nor changed,
 #   - busybox:1.36 is imported from Debian's busybox-static, so no registry and no dockerd is
 #     needed,
 #   - DOCKER_HOST is exported as unix://PODMAN_DIR/podman.sock.
 # The cleanup hook stops the service, removes every container, network and image of the
-# private store and unmounts what is left under PODMAN_DIR.
+# private store, unmounts what is left under PODMAN_DIR and PODMAN_RUN_DIR and removes
+# PODMAN_RUN_DIR.
 #
 # NOTE: CNI keeps IP allocations under /var/lib/cni and creates bridges named cni-podmanN on
 # the host for the duration of a test. Two private services that run at the same time may pick
@@ -23,6 +25,11 @@ PODMAN_SOCKET=$PODMAN_DIR/podman.sock
 PODMAN_LOG=$PODMAN_DIR/service.log
 PODMAN_SERVICE_PID=""
 PODMAN_START_SECONDS=30
+# The run state (runroot) is in a folder of its own under /tmp. The `podman container cleanup`
+# that conmon runs when a container exits rejects a runroot longer than 50 characters (Podman
+# 4.3.1), and TEST_DIR alone is longer under scripts/test.sh's TMPDIR. Without the cleanup,
+# Podman reports an exited container as "stopped" and never ends a followed log.
+PODMAN_RUN_DIR=""
 
 # pm ARGS...: runs the podman command on the private store, bounded in time.
 pm() {
@@ -55,7 +62,7 @@ EOF
 [storage]
 driver = "overlay"
 graphroot = "$PODMAN_DIR/root"
-runroot = "$PODMAN_DIR/run"
+runroot = "$PODMAN_RUN_DIR"
 EOF
     # No search registries, so that nothing resolves a short name against the machine's list.
     echo 'unqualified-search-registries = []' >"$PODMAN_DIR/registries.conf"
@@ -93,13 +100,15 @@ no_podman_process() {
     [[ -z $(podman_processes) ]]
 }
 
-# Unmounts what is mounted under PODMAN_DIR, deepest first, so that a mount inside another is
-# unmounted before it.
+# Unmounts what is mounted under PODMAN_DIR and PODMAN_RUN_DIR, deepest first, so that a mount
+# inside another is unmounted before it.
 podman_unmount_all() {
-    local mount_point
-    while read -r mount_point; do
-        umount -l "$mount_point" 2>/dev/null
-    done < <(awk -v dir="$PODMAN_DIR" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r)
+    local mount_point dir
+    for dir in "$PODMAN_DIR" ${PODMAN_RUN_DIR:+"$PODMAN_RUN_DIR"}; do
+        while read -r mount_point; do
+            umount -l "$mount_point" 2>/dev/null
+        done < <(awk -v dir="$dir/" 'index($2 "/", dir) == 1 { print $2 }' /proc/mounts | sort -r)
+    done
 }
 
 # Stops the private service and empties its store. It is the cleanup hook.
@@ -127,6 +136,10 @@ podman_engine_stop() {
         wait_until 5 no_podman_process
     fi
     podman_unmount_all
+    if [[ -n $PODMAN_RUN_DIR ]]; then
+        rm -rf "$PODMAN_RUN_DIR"
+        PODMAN_RUN_DIR=""
+    fi
 }
 
 podman_engine_start() {
@@ -137,6 +150,9 @@ podman_engine_start() {
     source "$REPO_ROOT/scripts/busybox_image.sh"
 
     mkdir -m 0700 "$PODMAN_DIR" "$PODMAN_DIR/tmp" "$PODMAN_DIR/networks"
+    PODMAN_RUN_DIR=$(mktemp -d /tmp/jitbox-pm.XXXXXX) || die "mktemp of the Podman run folder failed"
+    # The hook's `podman system reset` must see the private configuration, so it is registered
+    # only once that is written.
     podman_write_configuration
     on_cleanup podman_engine_stop
     if ! podman_import_busybox; then

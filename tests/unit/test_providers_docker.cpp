@@ -289,6 +289,16 @@ Reply inspect_reply(const std::string& status, const std::string& health = "",
     return reply(200, Json{{"Id", "c1"}, {"State", state}}.dump());
 }
 
+// An inspect reply of a running container whose health check has not passed yet and runs every
+// `interval_ns` nanoseconds.
+Reply starting_reply(long long interval_ns) {
+    Reply starting = inspect_reply("running", "starting");
+    Json body = Json::parse(starting.body);
+    body["Config"] = {{"Healthcheck", {{"Interval", interval_ns}}}};
+    starting.body = body.dump();
+    return starting;
+}
+
 // A plan that waits, scripted through the create steps; the caller scripts the polls.
 SandboxPlan waiting_plan(Harness& harness, Seconds timeout) {
     script_create(*harness.engine);
@@ -646,6 +656,76 @@ TEST_SUITE("docker") {
         CHECK(created.ports.size() == 1);
     }
 
+    TEST_CASE("wait runs Podman's health check once per interval") {
+        Harness harness;
+        harness.engine->ping_headers = k_podman_ping_headers;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        // Polls at 0, 200, 600, 1400, 3000 and 5000 ms. The interval is 1 s, so the checks run
+        // at 1400 and 3000 ms.
+        for (int i = 0; i < 5; ++i) {
+            harness.engine->script("GET /containers/c1/json", starting_reply(1000000000));
+        }
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "healthy"));
+        for (int i = 0; i < 2; ++i) {
+            harness.engine->script("GET /libpod/containers/c1/healthcheck",
+                                   reply(200, R"({"Status":"healthy"})"));
+        }
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(count_of(harness.engine->routes(), "GET /libpod/containers/c1/healthcheck") == 2);
+        const HttpRequest* run = harness.engine->find("GET /libpod/containers/c1/healthcheck");
+        REQUIRE(run != nullptr);
+        CHECK(run->target == "/v1.41/libpod/containers/c1/healthcheck");
+    }
+
+    TEST_CASE("wait on Docker leaves health checks to the engine") {
+        Harness harness;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "healthy"));
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(harness.engine->find("GET /libpod/containers/c1/healthcheck") == nullptr);
+    }
+
+    TEST_CASE("wait goes on when Podman's health check cannot run") {
+        Harness harness;
+        harness.engine->ping_headers = k_podman_ping_headers;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        // Polls at 0, 200 and 600 ms, and the check runs at 200 ms.
+        harness.engine->script("GET /containers/c1/json", starting_reply(100000000));
+        harness.engine->script("GET /containers/c1/json", starting_reply(100000000));
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "healthy"));
+        harness.engine->script("GET /libpod/containers/c1/healthcheck",
+                               reply(500, R"({"message":"container is not running"})"));
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(count_of(harness.engine->routes(), "GET /libpod/containers/c1/healthcheck") == 1);
+    }
+
+    TEST_CASE("wait leaves Podman's first check one interval away") {
+        Harness harness;
+        harness.engine->ping_headers = k_podman_ping_headers;
+        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+        // No Interval: Podman's default of 30 s, so no check runs before the exit at 200 ms.
+        harness.engine->script("GET /containers/c1/json", inspect_reply("running", "starting"));
+        harness.engine->script("GET /containers/c1/json",
+                               inspect_reply("exited", "starting", "", 3));
+        ResourceSet created;
+
+        const auto result = harness.provider->create(plan, created, harness.progress);
+
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ExitCode::not_ready);
+        CHECK(harness.engine->find("GET /libpod/containers/c1/healthcheck") == nullptr);
+    }
+
     TEST_CASE("wait without a health check needs a running container") {
         Harness harness;
         const SandboxPlan plan = waiting_plan(harness, Seconds(60));
@@ -683,17 +763,21 @@ TEST_SUITE("docker") {
     }
 
     TEST_CASE("wait fails when the container exits") {
-        Harness harness;
-        const SandboxPlan plan = waiting_plan(harness, Seconds(60));
-        harness.engine->script("GET /containers/c1/json", inspect_reply("exited", "", "", 3));
-        ResourceSet created;
+        // "stopped" is Podman's state between the exit and its cleanup.
+        for (const std::string status : {"exited", "dead", "stopped"}) {
+            CAPTURE(status);
+            Harness harness;
+            const SandboxPlan plan = waiting_plan(harness, Seconds(60));
+            harness.engine->script("GET /containers/c1/json", inspect_reply(status, "", "", 3));
+            ResourceSet created;
 
-        const auto result = harness.provider->create(plan, created, harness.progress);
+            const auto result = harness.provider->create(plan, created, harness.progress);
 
-        REQUIRE_FALSE(result.ok());
-        CHECK(result.error().code == ExitCode::not_ready);
-        CHECK(result.error().message ==
-              "container jitbox-db-01234567 exited with status 3 before it was ready");
+            REQUIRE_FALSE(result.ok());
+            CHECK(result.error().code == ExitCode::not_ready);
+            CHECK(result.error().message ==
+                  "container jitbox-db-01234567 exited with status 3 before it was ready");
+        }
     }
 
     TEST_CASE("wait gives up at the timeout") {
@@ -1665,6 +1749,137 @@ TEST_SUITE("docker") {
         REQUIRE_FALSE(streamed.ok());
         CHECK(streamed.error().code == ExitCode::not_found);
         CHECK(contains(streamed.error().message, "No such container: c1"));
+    }
+
+    TEST_CASE("container failure names Podman log") {
+        auto engine = std::make_shared<FakeEngine>();
+        engine->ping_headers = k_podman_ping_headers;
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("GET /containers/c1/json", reply(500, R"({"message":"storage busy"})"));
+
+        const Result<ContainerState> state = container.inspect();
+
+        REQUIRE_FALSE(state.ok());
+        CHECK(state.error().message ==
+              "inspecting container c1 failed (HTTP 500: storage busy); check the Podman "
+              "service's log, for example with `journalctl --user -u podman`");
+    }
+
+    TEST_CASE("container ping failure at a Podman socket") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine),
+                                  "unix:///run/podman/podman.sock", "c1");
+        engine->script("GET /_ping", transport_failure("cannot reach unix:///run/podman/"
+                                                       "podman.sock: Permission denied"));
+
+        const Result<ContainerState> state = container.inspect();
+
+        REQUIRE_FALSE(state.ok());
+        CHECK(state.error().code == ExitCode::provider);
+        CHECK(state.error().message ==
+              "cannot reach the Podman service at unix:///run/podman/podman.sock: Permission "
+              "denied; use your own rootless Podman socket, $XDG_RUNTIME_DIR/podman/podman.sock, "
+              "or set DOCKER_HOST");
+    }
+
+    TEST_CASE("container exec stopped on either engine") {
+        struct Case {
+            std::string label;
+            std::map<std::string, std::string> ping_headers;
+            Reply refused;
+            std::string expected_hint;
+        };
+        const std::vector<Case> cases = {
+            {"docker", {}, reply(409, R"({"message":"Container c1 is not running"})"),
+             "`jitbox status` shows the sandbox's state"},
+            {"podman", k_podman_ping_headers,
+             reply(500, R"({"cause":"container state improper","message":"can only create exec )"
+                        R"(sessions on running containers: container state improper",)"
+                        R"("response":500})"),
+             "the container is not running or is paused; `jitbox status` shows the sandbox's "
+             "state"},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.label);
+            auto engine = std::make_shared<FakeEngine>();
+            engine->ping_headers = item.ping_headers;
+            DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock",
+                                      "c1");
+            engine->script("POST /containers/c1/exec", item.refused);
+            ExecRequest request;
+            request.command = {"true"};
+
+            const Result<std::string> id = container.create_exec(request);
+
+            REQUIRE_FALSE(id.ok());
+            CHECK(id.error().code == ExitCode::provider);
+            CHECK(id.error().message.ends_with("; " + item.expected_hint));
+        }
+    }
+
+    TEST_CASE("container exec unknown user on Podman") {
+        struct Case {
+            std::string label;
+            std::string body;
+            std::string expected_message;
+        };
+        const std::vector<Case> cases = {
+            {"user",
+             R"({"cause":"no matching entries in passwd file","message":"unable to find user )"
+             R"(nobody-here: no matching entries in passwd file","response":500})",
+             "unable to find user nobody-here: no matching entries in passwd file"},
+            {"group",
+             R"({"cause":"no matching entries in group file","message":"unable to find group )"
+             R"(staff-x: no matching entries in group file","response":500})",
+             "unable to find group staff-x: no matching entries in group file"},
+        };
+        for (const Case& item : cases) {
+            CAPTURE(item.label);
+            auto engine = std::make_shared<FakeEngine>();
+            engine->ping_headers = k_podman_ping_headers;
+            DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock",
+                                      "c1");
+            engine->script("POST /exec/e1/start", reply(500, item.body));
+
+            const auto stream = container.start_exec("e1", false);
+
+            REQUIRE_FALSE(stream.ok());
+            CHECK(stream.error().code == ExitCode::cannot_execute);
+            CHECK(stream.error().message == item.expected_message);
+        }
+    }
+
+    TEST_CASE("container exec start other Podman 500") {
+        auto engine = std::make_shared<FakeEngine>();
+        engine->ping_headers = k_podman_ping_headers;
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        engine->script("POST /exec/e1/start",
+                       reply(500, R"({"message":"conmon failed: exit status 1"})"));
+
+        const auto stream = container.start_exec("e1", false);
+
+        REQUIRE_FALSE(stream.ok());
+        CHECK(stream.error().code == ExitCode::provider);
+        CHECK(contains(stream.error().message, "HTTP 500: conmon failed: exit status 1"));
+    }
+
+    TEST_CASE("container logs follow cancelled early") {
+        auto engine = std::make_shared<FakeEngine>();
+        DockerContainer container(std::make_unique<FakeClient>(engine), "unix:///fake.sock", "c1");
+        // What HttpClient::send returns when `cancelled` ends the transfer before the headers.
+        engine->script("GET /containers/c1/logs", reply(0));
+        LogsRequest request;
+        std::string received;
+        const auto on_chunk = [&received](std::string_view chunk) { received += chunk; };
+
+        SUBCASE("with --follow the log just ends") {
+            request.follow = true;
+            CHECK(container.stream_logs(request, on_chunk).ok());
+            CHECK(received.empty());
+        }
+        SUBCASE("without --follow it is a failure") {
+            CHECK_FALSE(container.stream_logs(request, on_chunk).ok());
+        }
     }
 
 } // TEST_SUITE

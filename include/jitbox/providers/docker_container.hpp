@@ -68,7 +68,9 @@ public:
     Result<std::string> create_exec(const ExecRequest& request);
     /// Starts an exec instance and returns its stream, which carries the command's output, and
     /// its input when the instance attaches stdin. Without a TTY the output is multiplexed (see
-    /// StreamDemuxer); with one it is raw.
+    /// StreamDemuxer); with one it is raw. Fails with ExitCode::cannot_execute, and the engine's
+    /// reason as the whole message, when the engine rejects the start because the exec's user
+    /// or group does not exist (Podman does; Docker reports that in the stream).
     Result<std::unique_ptr<RawStream>> start_exec(const std::string& exec_id, bool tty);
     /// Sets the size of an exec instance's TTY, in character cells.
     Result<void> resize_exec(const std::string& exec_id, int rows, int columns);

@@ -303,6 +303,7 @@ no_reap_process() {
 
 # toml_labels [KEY=VALUE...]: prints a TOML `labels = {...}` line with the run label (and the
 # suite label when JITBOX_TEST_SUITE is set) plus the given pairs.
+# shellcheck disable=SC2120 # the tests pass extra labels, lib.sh itself passes none.
 toml_labels() {
     local pairs=("\"$RUN_LABEL_KEY\" = \"$RUN_ID\"") pair
     if [[ -n ${JITBOX_TEST_SUITE:-} ]]; then
@@ -313,6 +314,20 @@ toml_labels() {
     done
     local IFS=,
     printf 'labels = { %s }\n' "${pairs[*]}"
+}
+
+# Prints the keys of a small template: busybox sleeping without a network, with this run's
+# labels, a 10m ttl and a 1h max_ttl. Tests put it under a [templates.NAME] header.
+tiny_template_body() {
+    # shellcheck disable=SC2119 # toml_labels without extra labels takes no arguments.
+    cat <<EOF
+image = "busybox:1.36"
+command = ["sleep", "infinity"]
+network = "none"
+$(toml_labels)
+ttl = "10m"
+max_ttl = "1h"
+EOF
 }
 
 # Prints the ids of containers (all states) that carry this run's label.

@@ -5,19 +5,13 @@
 # reports and leaves as it is. The --json shape is checked with jq, and the table on a
 # terminal through script(1).
 # shellcheck disable=SC2016 # jq filters use $ literally.
-# shellcheck disable=SC2119 # toml_labels without extra labels takes no arguments.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-cat >"$TEST_DIR/jitbox.toml" <<EOF
-[templates.tiny]
-image = "busybox:1.36"
-command = ["sleep", "infinity"]
-network = "none"
-$(toml_labels)
-ttl = "10m"
-max_ttl = "1h"
-EOF
+{
+    echo "[templates.tiny]"
+    tiny_template_body
+} >"$TEST_DIR/jitbox.toml"
 
 # findings CHECK STATUS: prints the messages of the --json findings of CHECK with STATUS from
 # the last `run`, one a line.

@@ -5,7 +5,6 @@
 # /var/run) is an empty tmpfs, with symbolic links to the test's private Podman socket at the
 # places the case needs. The machine's own sockets are hidden there and never used.
 # Run it with JITBOX_TEST_ENGINE=podman, whose socket lives in the test's folder.
-# shellcheck disable=SC2119 # toml_labels without extra labels takes no arguments.
 # shellcheck disable=SC2016 # the bash -c script expands its own variables.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,15 +19,10 @@ if [[ $(readlink -f /var/run) != /run ]]; then
     skip_test "/var/run is not /run on this machine, so an empty /run does not hide its sockets"
 fi
 
-cat >"$TEST_DIR/jitbox.toml" <<EOF
-[templates.tiny]
-image = "busybox:1.36"
-command = ["sleep", "infinity"]
-network = "none"
-$(toml_labels)
-ttl = "10m"
-max_ttl = "1h"
-EOF
+{
+    echo "[templates.tiny]"
+    tiny_template_body
+} >"$TEST_DIR/jitbox.toml"
 
 ENGINE_SOCKET=${DOCKER_HOST#unix://}
 RUNTIME_DIR=$TEST_DIR/runtime

@@ -4,7 +4,6 @@
 # and the counters of both commands must match them. The metrics output must pass a strict parser
 # of the Prometheus text format (promtext_check.py), also with label values that need escapes.
 # shellcheck disable=SC2016 # jq filters use $ literally.
-# shellcheck disable=SC2119 # toml_labels without extra labels takes no arguments.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -12,23 +11,12 @@ PROM_CHECK=$REPO_ROOT/tests/integration/promtext_check.py
 ME=$(id -un)
 
 # Prints the body of a template; box and prod differ only in their names.
-template_body() {
-    cat <<EOF
-image = "busybox:1.36"
-command = ["sleep", "infinity"]
-network = "none"
-$(toml_labels)
-ttl = "10m"
-max_ttl = "1h"
-EOF
-}
-
 cat >"$TEST_DIR/jitbox.toml" <<EOF
 [templates.box]
-$(template_body)
+$(tiny_template_body)
 
 [templates.prod]
-$(template_body)
+$(tiny_template_body)
 
 [[deny]]
 name = "no-prod"

@@ -27,10 +27,6 @@ fuzz_die() {
     exit 2
 }
 
-# libFuzzer takes -max_total_time=0 as no limit at all, so 0 is rejected like --seconds 0.
-[[ $seconds =~ ^[1-9][0-9]*$ ]] ||
-    fuzz_die "JITBOX_FUZZ_SECONDS=\"$seconds\" is not a whole number of seconds above 0"
-
 targets=()
 while (($# > 0)); do
     case $1 in

@@ -1,6 +1,6 @@
-// What jitbox prints about deadlines from the state records alone, without the configuration, the
-// engine, a keyring or the audit log: the warning that a sandbox is about to expire, and the
-// segment that `status --prompt` prints for a shell prompt.
+// Deadline output built from the state records alone: the warning that a sandbox is about to
+// expire, and the segment that `status --prompt` prints for a shell prompt. Neither reads the
+// configuration, the engine, a keyring or the audit log.
 
 #include "commands.hpp"
 
@@ -12,10 +12,10 @@ namespace {
 
 // A command warns when a sandbox has less than this left.
 constexpr Seconds k_expiry_warning_time{5 * 60};
-// A warning names the extension that `extend` would grant, at most this much.
+// The maximum extension that the warning suggests, when `extend` would grant that much.
 constexpr Seconds k_suggested_extension{30 * 60};
 
-// The running sandboxes whose deadline is ahead, soonest first.
+// Reads the running sandboxes whose deadline is in the future, soonest first.
 std::vector<SandboxRecord> live_by_deadline(TimePoint now) {
     auto dir = default_state_dir();
     if (!dir) {
@@ -31,7 +31,8 @@ std::vector<SandboxRecord> live_by_deadline(TimePoint now) {
     return records;
 }
 
-// "45s" below a minute, "12m" below an hour, "1h30m" above: short enough for a prompt.
+// Formats the time left short enough for a prompt: "45s" below a minute, "12m" below an hour,
+// "1h30m" above.
 std::string format_prompt_time(TimePoint deadline, TimePoint now) {
     auto left = std::chrono::duration_cast<Seconds>(deadline - now);
     if (left >= std::chrono::minutes(1)) {
@@ -46,7 +47,7 @@ std::string extension_advice(const SandboxRecord& record) {
     if (allowed < std::chrono::minutes(1)) {
         return "it cannot be extended past its max_ttl";
     }
-    // Whole minutes, so the suggested command is one that `extend` accepts as it is.
+    // Rounded down to whole minutes, so that `extend` accepts the suggested command unchanged.
     const auto by =
         std::chrono::duration_cast<std::chrono::minutes>(std::min(allowed, k_suggested_extension));
     return fmt::format("run `jitbox extend {} --by {}` to keep it", record.name,

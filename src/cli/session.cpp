@@ -1,5 +1,5 @@
-// An exec session: create and start an exec instance, pump bytes between the local streams and
-// the engine's stream in one poll(2) loop, and read the command's exit code at the end.
+// An exec session. It creates and starts an exec instance, moves bytes between the local streams
+// and the engine's stream in one poll(2) loop, and reads the command's exit code at the end.
 
 #include "container.hpp"
 #include "terminal.hpp"
@@ -46,8 +46,8 @@ bool failed_to_start(const ExecState& state) {
 
 // Writes the command's output to stdout and stderr. The first output may be the engine's report
 // that the command did not start. The engine marks the instance as failed before it sends that
-// report, so one inspect at that moment decides. A report is held back, to become jitbox's own
-// error message instead of the command's output.
+// report, so one inspect at that moment decides. The sink holds a report back, so that it becomes
+// jitbox's own error message instead of the command's output.
 class OutputSink {
 public:
     using StateFn = std::function<ExecState()>;
@@ -57,7 +57,7 @@ public:
     void write_stdout(std::string_view bytes) { write_output(STDOUT_FILENO, bytes); }
     void write_stderr(std::string_view bytes) { write_output(STDERR_FILENO, bytes); }
 
-    // Writes what is held back, if anything, and passes all further output on.
+    // Writes the held-back report, if any, and passes all further output through.
     void release() {
         m_phase = Phase::passing;
         write(m_report_fd, m_report);
@@ -101,7 +101,7 @@ private:
     bool m_reader_gone = false;
 };
 
-// The terminal whose size the container's TTY follows: stdout, else stdin.
+// Returns the size of the terminal that the container's TTY follows: stdout, else stdin.
 std::optional<WindowSize> local_window_size() {
     if (auto size = window_size(STDOUT_FILENO)) {
         return size;
@@ -177,7 +177,7 @@ public:
 private:
     bool reads_stdin() const { return m_stdin_open && m_input.size() < k_buffer_size; }
 
-    // Receives everything the stream has now; returns false at its end.
+    // Receives every byte that the stream has available now. Returns false at its end.
     bool drain_stream() {
         while (true) {
             Result<std::optional<std::size_t>> count = m_stream.receive(std::span<char>(m_buffer));
@@ -196,8 +196,8 @@ private:
 
     // Podman 4.3 closes the stream of a command that ended with stdin bytes still unread, so
     // the connection is reset (ECONNRESET) instead of ending. Docker 20.10 ends it cleanly. A
-    // receive failure after the command has exited is therefore the stream's end, and any
-    // other one throws.
+    // receive failure after the command has exited therefore counts as the stream's end. Any
+    // other receive failure throws.
     bool ended_with_reset(const Failure& failure) {
         const ExecState state = wait_for_exit(m_container, m_exec_id);
         if (state.running || !state.exit_code) {
@@ -239,7 +239,8 @@ private:
         m_stdin_open = false;
     }
 
-    // Sends what was read from stdin, and then its end, once everything before it is sent.
+    // Sends the bytes read from stdin. Once all of them are sent and stdin has ended, closes the
+    // stream's input.
     void send_input() {
         while (!m_input.empty()) {
             Result<std::optional<std::size_t>> sent = m_stream.send(m_input);
@@ -261,7 +262,7 @@ private:
     }
 
     // A command that ends before reading all its input, such as `head -1`, can leave the engine
-    // unable to take the rest. That is no failure of the session, because the command's exit
+    // unable to accept the rest. The session does not fail then, because the command's exit
     // code decides the outcome.
     // NOTE: Podman 4.3 may then lose the command's last output and send its own "Error: write
     // unixpacket ...: connection reset by peer" on stderr instead, which jitbox passes on.
@@ -299,7 +300,7 @@ private:
 };
 
 // Turns the engine's report that the command did not start into jitbox's error. The reason is
-// the report's first line: Podman 4.3 puts "Error: " before it and adds a second line about its
+// the report's first line. Podman 4.3 puts "Error: " before it and adds a second line about its
 // own attach socket, such as "Error: read unixpacket ...: connection reset by peer".
 [[noreturn]] void throw_start_failure(const std::string& report, const std::string& command,
                                       const std::string& sandbox) {
@@ -312,7 +313,8 @@ private:
         reason.erase(0, k_podman_prefix.size());
     }
     // Such as `exec: "psql": executable file not found in $PATH`, or `stat /opt/x: no such
-    // file or directory` for a path; a missing working folder fails in chdir instead.
+    // file or directory` for a path. A missing working folder fails in chdir instead, so it is
+    // not a missing command.
     const bool not_found = reason.find("executable file not found") != std::string::npos ||
                            (reason.find("no such file or directory") != std::string::npos &&
                             reason.find("chdir") == std::string::npos);
@@ -325,7 +327,7 @@ private:
                 fmt::format("cannot run {} in sandbox \"{}\": {}", command, sandbox, reason));
 }
 
-// The exit status once the stream has ended normally.
+// Returns the command's exit status once the stream has ended normally.
 int finish(Context& context, DockerSandbox& sandbox, const std::string& exec_id,
            const ExecRequest& request, OutputSink& output) {
     const ExecState state = wait_for_exit(*sandbox.container, exec_id);

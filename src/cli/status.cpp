@@ -14,10 +14,10 @@ struct StatusOptions {
     bool prompt = false;
 };
 
-// `status NAME --check`: the exit status alone reports whether the sandbox runs, for scripts
-// and Makefiles. It skips reconciliation, so it changes nothing and asks the provider once.
-// Exit statuses 4 and 10 report a result, not an error, so they come without a message, and
-// `-v` names the state.
+// Runs `status NAME --check`, whose exit status alone reports whether the sandbox runs, for
+// scripts and Makefiles. It skips reconciliation, so it changes nothing and queries the provider
+// once. Exit statuses 4 and 10 report a result, not an error, so they print no message. With
+// `-v`, the debug log names the state.
 void run_check(Context& context, const std::string& name) {
     auto status = context.lifecycle().status_of(name);
     if (!status && status.error().code == ExitCode::not_found) {

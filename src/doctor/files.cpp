@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A record or head write lasts milliseconds, so a temp file older than this belongs to a writer
+// A record or head write takes milliseconds, so a temp file older than this belongs to a writer
 // that was killed between creating and renaming it. StateStore::list uses the same age.
 constexpr auto k_stale_temp_age = std::chrono::hours(1);
 
@@ -87,7 +87,8 @@ int probe_writable_file(const fs::path& path) {
     return 0;
 }
 
-// Checks one folder of the state: a real folder, the owner, mode 0700 and writable.
+// Checks that one folder of the state is a real folder, owned by `uid`, mode 0700 and
+// writable.
 std::vector<Finding> check_private_folder(const fs::path& dir, uid_t uid) {
     FileStatus status = status_of(dir);
     if (status.error != 0) {
@@ -123,8 +124,8 @@ bool is_temp_name(const fs::path& path, std::string_view base_extension) {
            path.stem().extension() == base_extension;
 }
 
-// Temp files of record writes (sandboxes/NAME.json.XXXXXX) and head writes
-// (audit.head.XXXXXX) older than k_stale_temp_age.
+// Lists the temp files of record writes (sandboxes/NAME.json.XXXXXX) and head writes
+// (audit.head.XXXXXX) that are older than k_stale_temp_age.
 std::vector<fs::path> stale_temp_files(const fs::path& dir, fs::file_time_type now) {
     std::vector<fs::path> stale;
     auto collect = [&](const fs::path& folder, std::string_view base_extension) {
@@ -279,8 +280,8 @@ std::vector<fs::path> install_share_dirs(const fs::path& executable) {
 
 std::vector<Finding> check_install(const std::vector<fs::path>& share_dirs) {
     struct Installed {
-        const char* what;
-        std::vector<std::string> paths; // relative to a share folder; the first is preferred
+        const char* label;
+        std::vector<std::string> paths; // relative to a share folder, the first preferred
         const char* fix;
     };
     const Installed items[] = {
@@ -317,12 +318,12 @@ std::vector<Finding> check_install(const std::vector<fs::path>& share_dirs) {
             }
         }
         Finding finding = found ? make_finding("install", Severity::ok,
-                                               fmt::format("{}: {}", item.what, found->string()))
+                                               fmt::format("{}: {}", item.label, found->string()))
                                 : make_finding("install", Severity::warning,
-                                               fmt::format("{} not found in {}", item.what,
+                                               fmt::format("{} not found in {}", item.label,
                                                            fmt::join(searched, ", ")),
                                                item.fix);
-        finding.details = {{"item", item.what},
+        finding.details = {{"item", item.label},
                            {"path", found ? nlohmann::json(found->string()) : nullptr}};
         findings.push_back(std::move(finding));
     }

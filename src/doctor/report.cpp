@@ -105,15 +105,15 @@ std::string format_table(const DoctorReport& report, bool colour) {
         width = std::max(width, finding.check.size());
     }
     std::string text;
-    // The mark is one column wide on screen, so the fix lines up under the message with
-    // 2 + width + 2 spaces.
+    // The mark takes one column on screen whatever its UTF-8 byte count, so an indent of
+    // mark, space, `width` and two spaces puts the fix under the message.
     const std::string indent(width + 4, ' ');
     for (const auto& finding : report.findings) {
-        std::string shown(mark(finding.severity));
+        std::string mark_text(mark(finding.severity));
         if (colour) {
-            shown = fmt::format("{}{}{}", colour_of(finding.severity), shown, k_reset);
+            mark_text = fmt::format("{}{}{}", colour_of(finding.severity), mark_text, k_reset);
         }
-        text += fmt::format("{} {:<{}}  {}\n", shown, finding.check, width, finding.message);
+        text += fmt::format("{} {:<{}}  {}\n", mark_text, finding.check, width, finding.message);
         if (!finding.fix.empty()) {
             text += fmt::format("{}fix: {}\n", indent, finding.fix);
         }

@@ -18,20 +18,20 @@ constexpr std::string_view k_gc_fix =
     "run `jitbox gc`, which starts a new background child for a live sandbox and removes an "
     "expired one";
 
-// True when another process holds the flock on `path`. A missing file is a free lock, and
-// unlike FileLock::try_acquire this does not create it.
+// Returns true when another process holds the flock on `path`. A missing file counts as a free
+// lock. Unlike FileLock::try_acquire, this function does not create the file.
 bool is_lock_held(const fs::path& path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         return false;
     }
-    bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    ::close(fd); // also releases the lock when it was taken
-    return held;
+    const bool locked_elsewhere = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::close(fd); // also releases the lock when this call took it
+    return locked_elsewhere;
 }
 
-// The "PID START_TIME" that a background child writes into its lock file, when that process
-// still runs with that start time, so that a reused pid is not taken for the child.
+// Reads the "PID START_TIME" that a background child writes into its lock file. Returns it only
+// when that pid still runs with that start time, so that a reused pid is not taken for the child.
 std::optional<ChildProcess> read_lock_holder(const fs::path& path) {
     std::ifstream file(path);
     ChildProcess child;
@@ -100,14 +100,18 @@ Finding sandbox_finding(const SandboxObservation& observed, TimePoint now) {
     }
     if (!child.child_lock_held) {
         const bool expired = record.expires_at <= now;
-        std::string what = record.state == SandboxState::removing
-                               ? "its removal failed and no background child retries it"
-                           : expired ? fmt::format("it expired at {} but still exists",
-                                                   format_rfc3339(record.expires_at))
-                                     : fmt::format("nothing removes it at its deadline {}",
-                                                   format_rfc3339(record.expires_at));
+        std::string consequence;
+        if (record.state == SandboxState::removing) {
+            consequence = "its removal failed and no background child retries it";
+        } else if (expired) {
+            consequence = fmt::format("it expired at {} but still exists",
+                                      format_rfc3339(record.expires_at));
+        } else {
+            consequence = fmt::format("nothing removes it at its deadline {}",
+                                      format_rfc3339(record.expires_at));
+        }
         return flagged(finding, Severity::error,
-                       fmt::format("{} has no background child: {}", name, what),
+                       fmt::format("{} has no background child: {}", name, consequence),
                        std::string(k_gc_fix));
     }
     if (observed.on_engine == false && record.state == SandboxState::running) {

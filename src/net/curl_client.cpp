@@ -97,7 +97,8 @@ bool is_cancelled(Transfer& transfer) {
     return transfer.aborted_by_caller;
 }
 
-// libcurl calls this about once a second even while no data arrives.
+// The progress callback (CURLOPT_XFERINFOFUNCTION), which libcurl calls about once a second
+// even while no data arrives.
 int check_cancelled(void* user_data, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     auto& transfer = *static_cast<Transfer*>(user_data);
     try {
@@ -108,8 +109,8 @@ int check_cancelled(void* user_data, curl_off_t, curl_off_t, curl_off_t, curl_of
     }
 }
 
-// Whether the body goes to on_body: always, unless stream_success_only asks for a 2xx status,
-// which libcurl knows once the headers have arrived.
+// Returns true when the body goes to on_body. That is always the case unless
+// stream_success_only requires a 2xx status, which libcurl has once the headers have arrived.
 bool streams_body(const Transfer& transfer) {
     if (!transfer.request.stream_success_only) {
         return true;

@@ -1,7 +1,7 @@
 // HttpClient::upgrade over libcurl. libcurl has no API for HTTP's protocol switch, so the
-// handle only connects (CURLOPT_CONNECT_ONLY, with the TLS handshake for https) and this file
+// handle only connects (CURLOPT_CONNECT_ONLY, with the TLS handshake for https). This file then
 // writes the request and reads the reply headers through curl_easy_send and curl_easy_recv.
-// What follows the headers is the raw stream.
+// The bytes after the headers are the raw stream.
 
 #include "curl_handle.hpp"
 
@@ -22,11 +22,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Reply headers longer than this cannot come from a Docker engine.
+// The maximum size of the reply headers, far above what a Docker engine sends.
 constexpr std::size_t k_max_header_bytes = 64 * 1024;
-// Error bodies are cut to this size, because the engine's are one short JSON object.
+// The maximum size of a kept error body. The engine's error body is one short JSON object.
 constexpr std::size_t k_max_error_body_bytes = 64 * 1024;
-// Sending the TLS close_notify waits in these steps, at most 5 s in all.
+// The retries of the TLS close_notify while the send buffer is full: 50 waits of 100 ms, so
+// 5 s at most.
 constexpr int k_close_notify_attempts = 50;
 constexpr int k_close_notify_wait_ms = 100;
 
@@ -69,9 +70,9 @@ public:
         return std::optional<std::size_t>(count);
     }
 
-    // TLS marks the end of a party's data with a close_notify alert, and a TLS peer may take a
-    // bare TCP shutdown for a cut connection. So over TLS the alert is sent through the
-    // OpenSSL connection that libcurl exposes, and reading goes on after it.
+    // TLS marks the end of a party's data with a close_notify alert, and a TLS peer may treat a
+    // bare TCP shutdown as a truncated connection. So over TLS the alert is sent through the
+    // OpenSSL connection that libcurl exposes, and reading continues after it.
     // NOTE: tested against a TLS proxy that rejects a bare shutdown, not against an engine
     // that serves TLS itself.
     Result<void> close_write() override {
@@ -100,7 +101,7 @@ private:
         for (int attempt = 0; attempt < k_close_notify_attempts; ++attempt) {
             const int result = SSL_shutdown(ssl);
             if (result >= 0) {
-                return {}; // 0: sent, and the engine's own alert is still to come
+                return {}; // sent; a result of 0 means the engine's alert is still to come
             }
             if (SSL_get_error(ssl, result) != SSL_ERROR_WANT_WRITE) {
                 break;
@@ -132,7 +133,7 @@ Failure transport_failure(const Exchange& exchange, std::string_view reason) {
                         reason);
 }
 
-// Waits until the socket is ready for `events`; fails at the deadline.
+// Waits until the socket is ready for `events`. Fails at the deadline.
 Result<void> wait_for(const Exchange& exchange, short events) {
     while (true) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -169,8 +170,8 @@ Result<void> send_all(const Exchange& exchange, std::string_view data) {
     return {};
 }
 
-// Appends what is available to `received`, waiting for it until the deadline. Returns false
-// at the end of the stream.
+// Appends the bytes available on the socket to `received`, waiting until the deadline for at
+// least one. Returns false at the end of the stream.
 Result<bool> receive_some(const Exchange& exchange, std::string& received) {
     char buffer[16 * 1024];
     while (true) {
@@ -190,7 +191,8 @@ Result<bool> receive_some(const Exchange& exchange, std::string& received) {
     }
 }
 
-// "host:port" of a TCP base URL such as "https://host:2376", or "localhost" for a unix socket.
+// Returns the Host header value: the authority of a TCP base URL, such as "host:2376" for
+// "https://host:2376", or "localhost" for a unix socket.
 std::string host_header(const HttpEndpoint& endpoint) {
     if (!endpoint.unix_socket.empty()) {
         return "localhost";
@@ -245,7 +247,7 @@ bool switched_protocols(const HttpResponse& response) {
         return true;
     }
     // The API specification (v1.41) documents 200 with a raw-stream content type, while
-    // Docker 20.10 answers 101 to the Upgrade header. Both carry the stream.
+    // Docker 20.10 replies 101 to the Upgrade header. Both carry the stream.
     const auto type = response.headers.find("content-type");
     return response.status == 200 && type != response.headers.end() &&
            type->second.starts_with("application/vnd.docker.");

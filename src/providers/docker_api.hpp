@@ -1,9 +1,9 @@
 #pragma once
 
-// The Engine API connection that the provider (docker.cpp) and the access to a running
-// container (docker_container.cpp) share: version negotiation, which also identifies the engine
-// (Docker or Podman), request helpers and the wording of failures for that engine. Internal to
-// src/providers.
+// The Engine API connection shared by the provider (docker.cpp) and the access to a running
+// container (docker_container.cpp). It covers version negotiation, which also identifies the
+// engine (Docker or Podman), request helpers and the wording of failures for that engine.
+// Internal to src/providers.
 
 #include "docker_engine.hpp"
 #include "jitbox/net/http.hpp"
@@ -17,22 +17,22 @@ namespace jitbox::docker_api {
 
 inline constexpr auto k_request_timeout = std::chrono::seconds(60);
 
-/// "ACTION failed (HTTP STATUS: ENGINE MESSAGE); HINT".
+/// Builds the failure "ACTION failed (HTTP STATUS: ENGINE MESSAGE); HINT".
 Failure http_failure(std::string_view action, const HttpResponse& response, std::string_view hint);
 
-/// The usual fix for an unexpected HTTP status from the engine that `terms` describes.
+/// Returns the usual fix for an unexpected HTTP status from the engine that `terms` describes.
 std::string default_hint(const docker_engine::EngineTerms& terms, long status);
 
-/// True when `token` can go into a URL path unchanged: Docker ids are hex, and the names
-/// jitbox gives match [a-zA-Z0-9][a-zA-Z0-9_.-]+.
+/// Returns true when `token` can go into a URL path unchanged. Docker ids are hex, and the
+/// names that jitbox gives match [a-zA-Z0-9][a-zA-Z0-9_.-]+.
 bool is_path_token(std::string_view token);
 
-/// A request with the general time limit, k_request_timeout.
+/// Builds a request with the general time limit, k_request_timeout.
 HttpRequest make_request(std::string method, std::string target, std::string body = {});
 
 /// One engine endpoint. The API version is negotiated through GET /_ping on first use, and
-/// every request then goes to that version's path prefix. The ping's headers also tell Docker
-/// from Podman, whose messages name other commands and logs.
+/// every request then goes to that version's path prefix. The ping's headers also distinguish
+/// Docker from Podman, whose messages name other commands and logs.
 class EngineApi {
 public:
     EngineApi(std::unique_ptr<HttpClient> client, std::string endpoint)
@@ -41,8 +41,8 @@ public:
 
     /// The endpoint as messages name it, such as "unix:///var/run/docker.sock".
     const std::string& endpoint() const { return m_endpoint; }
-    /// The engine: identified by the first ping that gets a response, guessed from the
-    /// address before it.
+    /// The engine kind, identified by the first ping that gets a response and guessed from the
+    /// address before that.
     docker_engine::EngineKind engine() const { return m_engine; }
     /// The words that messages use for engine().
     const docker_engine::EngineTerms& terms() const { return docker_engine::terms_of(m_engine); }
@@ -52,13 +52,13 @@ public:
     }
 
     /// Pings once, identifies the engine and picks the newest API version that both sides
-    /// speak. A failed ping is not cached, so the next call tries again.
+    /// support. A failed ping is not cached, so the next call tries again.
     Result<void> negotiate();
     /// Sends `request` under the negotiated version prefix, with a JSON body's content type.
     Result<HttpResponse> exchange(HttpRequest request);
-    /// exchange, with "ACTION failed: ..." around a transport failure.
+    /// Calls exchange() and wraps a transport failure in "ACTION failed: ...".
     Result<HttpResponse> send(std::string_view action, HttpRequest request);
-    /// As send, for a request that switches the connection to a raw stream.
+    /// Sends like send(), for a request that switches the connection to a raw stream.
     Result<UpgradeResponse> upgrade(std::string_view action, HttpRequest request);
 
 private:
@@ -69,8 +69,7 @@ private:
 
     std::unique_ptr<HttpClient> m_client;
     std::string m_endpoint;
-    // Only the wording of messages depends on it.
-    docker_engine::EngineKind m_engine;
+    docker_engine::EngineKind m_engine; // affects only the wording of messages
     std::string m_version_prefix; // such as "/v1.41"; empty until negotiated
 };
 

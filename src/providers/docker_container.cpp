@@ -19,7 +19,8 @@ constexpr std::string_view k_status_hint = "`jitbox status` shows the sandbox's 
 constexpr std::string_view k_not_running_hint =
     "the container is not running or is paused; `jitbox status` shows the sandbox's state";
 
-// The reply when its status is `expected`, else a failure: ExitCode::not_found for 404.
+// Returns `response` when its status is `expected`, else a failure, which is
+// ExitCode::not_found for 404.
 Result<HttpResponse> expect_status(const docker_api::EngineApi& api, std::string_view action,
                                    Result<HttpResponse> response, long expected) {
     if (!response) {
@@ -36,7 +37,7 @@ Result<HttpResponse> expect_status(const docker_api::EngineApi& api, std::string
     if (response->status == 409) {
         return http_failure(action, *response, k_status_hint);
     }
-    // Podman's message for this conflict, "container state improper", does not say which state.
+    // Podman's message for this conflict, "container state improper", does not name the state.
     if (docker_engine::is_container_state_conflict(*response)) {
         return http_failure(action, *response, k_not_running_hint);
     }
@@ -150,12 +151,12 @@ Result<std::unique_ptr<RawStream>> DockerContainer::start_exec(const std::string
                             docker_json::engine_message(reply->response.body));
     }
     const long status = reply->response.status;
-    Result<HttpResponse> refused = expect_status(*m_api, action, std::move(reply->response), 101);
-    if (refused) {
+    Result<HttpResponse> checked = expect_status(*m_api, action, std::move(reply->response), 101);
+    if (checked) {
         return make_failure(ExitCode::provider, "{} failed: HTTP {} without a stream; {}", action,
                             status, m_api->terms().log_hint);
     }
-    return refused.error();
+    return checked.error();
 }
 
 Result<void> DockerContainer::resize_exec(const std::string& exec_id, int rows, int columns) {
@@ -187,8 +188,8 @@ Result<void> DockerContainer::stream_logs(
     const std::string action = fmt::format("reading the log of container {}", m_id);
     HttpRequest http =
         make_request("GET", fmt::format("/containers/{}/logs?{}", m_id, logs_query(request)));
-    // The transfer has no total limit: a log can be long, and a followed one lasts as long as
-    // the container runs, quiet or not.
+    // The transfer has no total time limit, because a log can be long and a followed log lasts
+    // as long as the container runs, quiet or not.
     http.timeout = std::chrono::milliseconds::zero();
     if (request.follow) {
         http.stall_timeout = std::chrono::seconds::zero();
@@ -200,9 +201,9 @@ Result<void> DockerContainer::stream_logs(
         return true;
     };
     Result<HttpResponse> response = m_api->send(action, std::move(http));
-    // Podman 4.3 sends the status of a followed log only with its first line, so cancelling
-    // the follow of a quiet container ends the transfer before any status (HttpClient::send
-    // reports status 0 then). Docker sends the status at once.
+    // Podman 4.3 sends the status of a followed log only with its first line. Cancelling the
+    // follow of a quiet container therefore ends the transfer before any status, and
+    // HttpClient::send then reports status 0. Docker sends the status at once.
     if (response && response->status == 0 && request.follow) {
         return {};
     }

@@ -1,9 +1,9 @@
 #pragma once
 
-// The engines behind the Docker Engine API and where their responses differ. Docker and Podman's
-// `podman system service` both serve the API that docker.cpp speaks, but Podman reports some
-// failures with other status codes and other words, and the commands and logs that a message
-// should point to differ. Each difference that jitbox handles is in this file, with the engine
+// The engines behind the Docker Engine API and where their responses differ. Docker and
+// Podman's `podman system service` both serve the API that docker.cpp uses. Podman reports some
+// failures with other status codes and other words, and a message should point to other
+// commands and logs. Each difference that jitbox handles is in this file, with the engine
 // behaviour it accounts for.
 
 #include "jitbox/net/http.hpp"
@@ -22,23 +22,25 @@ struct EngineTerms {
     std::string_view cli;          // the command line client: "docker" or "podman"
     std::string_view server;       // the process that serves the API, for "check that ... runs"
     std::string_view start_hint;   // how to start it
-    std::string_view access_hint;  // what to do when the socket refuses this user
+    std::string_view access_hint;  // what to do when the socket denies this user access
     std::string_view log_hint;     // where its log is
     std::string_view upgrade_hint; // what to upgrade when its API is older than 1.40
 };
 
 const EngineTerms& terms_of(EngineKind kind);
 
-/// The engine that an address probably leads to, for messages before the first response:
+/// Guesses the engine behind an address, for messages before the first response. The guess is
 /// Podman when the address contains "podman", as podman/podman.sock and /run/podman/podman.sock
 /// do.
 EngineKind guess_from_address(std::string_view address);
 
-/// The engine that sent a response to GET /_ping, from its headers (names lower-cased).
+/// Identifies the engine that replied to GET /_ping from its headers, whose names are
+/// lower-cased.
 EngineKind identify_from_ping(const std::map<std::string, std::string>& headers);
 
-/// The engine's product and version from the ping headers, such as "Podman 4.3.1" or
-/// "Docker 20.10.24+dfsg1", for the -v log. Empty when the headers name neither.
+/// Returns the engine's product and version from the ping headers, such as "Podman 4.3.1" or
+/// "Docker 20.10.24+dfsg1", for the -v log. Returns an empty string when the headers name
+/// neither.
 std::string describe_server(const std::map<std::string, std::string>& headers);
 
 /// True when a create request failed because the name is taken.

@@ -1,21 +1,21 @@
 #!/usr/bin/env python3
-"""Runs a command on a new pseudo-terminal and drives it step by step, for the tests of
+"""Run a command on a new pseudo-terminal and drive it step by step, for the tests of
 `jitbox shell` and `jitbox exec -it`.
 
     pty_session.py [--size ROWSxCOLS] [--timeout S] [--transcript FILE] STEP... -- CMD...
 
 Steps, in order:
     expect:REGEX     wait until the output since the last match matches REGEX (Python re)
-    send:TEXT        write TEXT to the terminal; \\n, \\r and \\xNN escapes are decoded
+    send:TEXT        write TEXT to the terminal, decoding \\n, \\r and \\xNN escapes
     resize:ROWSxCOLS set the terminal size, which sends SIGWINCH to the command
     signal:NAME      send a signal such as TERM to the command
-    sleep:SECONDS
+    sleep:SECONDS    wait that many seconds, still collecting the output
 
 The command is a session leader with the terminal as its controlling terminal, like a login
-shell. At the end it prints, one per line:
+shell. At the end this script prints, one per line:
     status exit N | status signal N
     terminal restored | terminal changed: BEFORE -> AFTER   (the `stty -g` settings)
-and exits 0, or 1 when an expect step timed out or the command did not end in time.
+and exits with 0, or 1 when an expect step timed out or the command did not end in time.
 """
 
 import argparse

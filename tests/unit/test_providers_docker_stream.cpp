@@ -55,6 +55,15 @@ Result<void> feed_in_pieces(StreamDemuxer& demuxer, const std::string& bytes,
     return demuxer.feed(std::string_view(bytes).substr(start), sink);
 }
 
+// Feeds `bytes` to a new demuxer in one read, which must succeed and end at a frame boundary.
+Collected demux_one_read(const std::string& bytes) {
+    StreamDemuxer demuxer;
+    Collected collected;
+    REQUIRE(feed_in_pieces(demuxer, bytes, {}, collected).ok());
+    CHECK(demuxer.at_frame_boundary());
+    return collected;
+}
+
 } // namespace
 
 TEST_SUITE("docker stream") {
@@ -63,15 +72,12 @@ TEST_SUITE("docker stream") {
         const std::string bytes = frame(StreamKind::stdout_stream, "out\n") +
                                   frame(StreamKind::stderr_stream, "err\n") +
                                   frame(StreamKind::stdout_stream, "more\n");
-        StreamDemuxer demuxer;
-        Collected collected;
 
-        REQUIRE(feed_in_pieces(demuxer, bytes, {}, collected).ok());
+        const Collected collected = demux_one_read(bytes);
 
         CHECK(collected.out == "out\nmore\n");
         CHECK(collected.err == "err\n");
         CHECK(collected.pieces == 3);
-        CHECK(demuxer.at_frame_boundary());
     }
 
     TEST_CASE("demuxer joins a frame split at every byte") {
@@ -127,14 +133,11 @@ TEST_SUITE("docker stream") {
         const std::string bytes = frame(StreamKind::stdout_stream, "") +
                                   frame(StreamKind::stdin_stream, "echo") +
                                   frame(StreamKind::stdout_stream, "x");
-        StreamDemuxer demuxer;
-        Collected collected;
 
-        REQUIRE(feed_in_pieces(demuxer, bytes, {}, collected).ok());
+        const Collected collected = demux_one_read(bytes);
 
         CHECK(collected.in == "echo");
         CHECK(collected.out == "x");
-        CHECK(demuxer.at_frame_boundary());
     }
 
     TEST_CASE("demuxer reads a big-endian length") {

@@ -1,7 +1,8 @@
 #pragma once
 
 // Usage counters computed from the records of the audit log, for `jitbox audit stats` and
-// `jitbox metrics`. Pure: the caller reads the log and passes the clock's "now".
+// `jitbox metrics`. The functions are pure, so the caller reads the log and passes the clock's
+// "now".
 
 #include "jitbox/util/time.hpp"
 
@@ -27,10 +28,10 @@ struct UsageKey {
 /// The counters of one user and template.
 struct UsageCounters {
     std::uint64_t opened = 0;          // `up` records with result "ok"
-    std::uint64_t sandbox_seconds = 0; // lifetime inside the window, open sandboxes up to now
+    std::uint64_t sandbox_seconds = 0; // lifetime inside the window, up to now while open
     std::uint64_t extensions = 0;      // `extend` records with result "ok"
     std::uint64_t denials = 0;         // records of any action with result "denied"
-    /// Denials that a `[[deny]]` rule decided: the record's rule starts with "deny rule ".
+    /// Denials from a `[[deny]]` rule, which are records whose rule starts with "deny rule ".
     std::uint64_t attempted_violations = 0;
     /// `up` and `extend` records with result "ok" that carry `break_glass: true`.
     std::uint64_t break_glass = 0;
@@ -61,7 +62,7 @@ struct AuditStats {
 };
 
 /// Counts `records`, the parsed lines of the audit log in order. With `since`, events before
-/// it are not counted and each lifetime counts only its part after `since`; `sandboxes` then
+/// it are not counted, and each lifetime counts only its part after `since`. `sandboxes` then
 /// lists only sandboxes that were alive at or after `since`. A sandbox opens with an `up`
 /// record whose result is "ok" and closes with the first later `down`, `expire`, `rollback` or
 /// `gc` record of the same sandbox_id whose result is "ok".

@@ -22,8 +22,8 @@ class EngineApi;
 struct ExecRequest {
     std::vector<std::string> command;
     std::vector<std::string> env; // "NAME=value", added to the container's own variables
-    std::string workdir;          // empty: the container's
-    std::string user;             // empty: the container's
+    std::string workdir;          // empty for the container's default
+    std::string user;             // empty for the container's default
     bool tty = false;
     bool attach_stdin = false;
 };
@@ -31,23 +31,23 @@ struct ExecRequest {
 /// An exec instance as GET /exec/{id}/json reports it.
 struct ExecState {
     bool running = false;
-    std::optional<int> exit_code; // unset until the engine has one
-    long pid = 0;                 // 0 while the process never started
+    std::optional<int> exit_code; // unset until the engine reports one
+    long pid = 0;                 // 0 when the process has not started
 };
 
 /// The facts about a container that exec and logs need, from GET /containers/{id}/json.
 struct ContainerState {
-    std::string status; // the engine's word: "running", "exited", "paused", ...
-    bool tty = false;   // true: its log is one raw stream, not multiplexed
+    std::string status; // the engine's state name: "running", "exited", "paused", ...
+    bool tty = false;   // when true, its log is one raw stream, not multiplexed
 };
 
 /// The options of GET /containers/{id}/logs.
 struct LogsRequest {
     bool follow = false;
-    std::optional<long> tail;       // the last N lines; unset: all of them
+    std::optional<long> tail;       // the last N lines, or all of them when unset
     std::optional<TimePoint> since; // lines from this time on, to the second
     bool timestamps = false;        // the engine puts an RFC 3339 time before each line
-    /// Polled about once a second while the log streams; true ends it early.
+    /// Polled about once a second while the log streams. Returning true ends it early.
     std::function<bool()> cancelled;
 };
 
@@ -61,28 +61,30 @@ public:
     DockerContainer(const DockerContainer&) = delete;
     DockerContainer& operator=(const DockerContainer&) = delete;
 
-    /// ExitCode::not_found when the engine has no such container.
+    /// Fetches the container's state. Fails with ExitCode::not_found when the engine has no
+    /// such container.
     Result<ContainerState> inspect();
-    /// Creates an exec instance and returns its id. ExitCode::not_found when the container is
-    /// gone; ExitCode::provider when it is not running or the engine fails.
+    /// Creates an exec instance and returns its id. Fails with ExitCode::not_found when the
+    /// container is gone, and with ExitCode::provider when it is not running or the engine fails.
     Result<std::string> create_exec(const ExecRequest& request);
     /// Starts an exec instance and returns its stream, which carries the command's output, and
     /// its input when the instance attaches stdin. Without a TTY the output is multiplexed (see
-    /// StreamDemuxer); with one it is raw. Fails with ExitCode::cannot_execute, and the engine's
-    /// reason as the whole message, when the engine rejects the start because the exec's user
-    /// or group does not exist (Podman does; Docker reports that in the stream).
+    /// StreamDemuxer), and with one it is raw. Fails with ExitCode::cannot_execute, and the
+    /// engine's reason as the whole message, when the engine rejects the start because the
+    /// exec's user or group does not exist. Podman rejects the start, while Docker reports the
+    /// missing user in the stream.
     Result<std::unique_ptr<RawStream>> start_exec(const std::string& exec_id, bool tty);
     /// Sets the size of an exec instance's TTY, in character cells.
     Result<void> resize_exec(const std::string& exec_id, int rows, int columns);
     Result<ExecState> inspect_exec(const std::string& exec_id);
-    /// Passes the container's log to `on_chunk` as it arrives: multiplexed unless the container
-    /// has a TTY. With request.follow it returns when the container stops or request.cancelled
+    /// Passes the container's log to `on_chunk` as it arrives, multiplexed unless the container
+    /// has a TTY. With request.follow, it returns when the container stops or request.cancelled
     /// returns true.
     Result<void> stream_logs(const LogsRequest& request,
                              const std::function<void(std::string_view chunk)>& on_chunk);
 
 private:
-    /// The JSON object that `request` returns with status `expected`.
+    /// Sends `request` and returns the JSON object of a reply with status `expected`.
     Result<nlohmann::json> fetch_object(std::string_view action, HttpRequest request,
                                         long expected);
 

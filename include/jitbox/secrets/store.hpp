@@ -19,14 +19,14 @@ namespace jitbox {
 /// A short-lived credential of one sandbox. The value is never written to an error message, a
 /// log line or a listing.
 ///
-/// Items are keyed by the sandbox's id, never by its name: every state folder of a user shares
-/// the user's keyrings, and two folders may each have a sandbox of the same name.
+/// Items are keyed by the sandbox's id, never by its name, because every state folder of a user
+/// shares the user's keyrings and two folders may each have a sandbox of the same name.
 struct SecretItem {
     std::string sandbox_id;
     std::string key;
     std::string value;
     TimePoint expires_at;
-    std::string sandbox_name; // for display only; may be empty
+    std::string sandbox_name; // for display only, may be empty
 };
 
 /// The key of the item that holds an aws-sts sandbox's session credentials as JSON. Its expiry
@@ -100,10 +100,10 @@ inline constexpr std::size_t k_max_secret_key_bytes = 128;
 bool is_valid_secret_key(std::string_view key);
 
 /// Checks the sandbox id of a secret, which has the form of a sandbox name (see
-/// is_valid_sandbox_name); fails with ExitCode::usage.
+/// is_valid_sandbox_name). Fails with ExitCode::usage.
 Result<void> validate_secret_sandbox(std::string_view sandbox_id);
 
-/// Checks the sandbox id and the key of a secret; fails with ExitCode::usage.
+/// Checks the sandbox id and the key of a secret. Fails with ExitCode::usage.
 Result<void> validate_secret_name(std::string_view sandbox_id, std::string_view key);
 
 /// Checks what every backend requires of an item before it stores it (see SecretStore::put).
@@ -141,9 +141,9 @@ inline constexpr std::int32_t k_user_keyring = -4;
 /// "jitbox:SANDBOX_ID:KEY" and linked into `keyring`. The kernel removes a key at its expiry
 /// (keyctl_set_timeout), and the payload starts with a header line carrying the expiry and the
 /// sandbox name, so that `list` can show them. Keys are readable by every process of the owning
-/// user. Fails when the kernel or a seccomp filter refuses the keyctl system call, or when
-/// `keyring` is not reachable from the process's session keyring (keys added to it could not
-/// be read back).
+/// user. Fails when the kernel or a seccomp filter rejects the keyctl system call, or when
+/// `keyring` is not reachable from the process's session keyring, because keys added to it
+/// could not be read back.
 Result<std::unique_ptr<SecretStore>>
 open_kernel_secret_store(const Clock& clock, std::int32_t keyring = k_user_keyring);
 
@@ -179,8 +179,8 @@ struct SecretBackendOpener {
     std::function<Result<std::unique_ptr<SecretStore>>(WhenLocked)> open;
 };
 
-/// Where a backend name passed as `choice` comes from: the configuration's keyring.backend, or
-/// the record of a sandbox whose items are in that backend.
+/// The origin of a backend name passed as `choice`: the configuration's keyring.backend, or the
+/// record of a sandbox whose items are in that backend.
 enum class ChoiceSource { configuration, record };
 
 /// Picks a backend. A non-empty JITBOX_KEYRING in `env` wins over `choice` (the configured

@@ -144,6 +144,7 @@ void run_exec(Context& context, const ExecOptions& options) {
     }
     try {
         SandboxRecord record = find_live_sandbox(context, options.name);
+        throw_if_failed(context.lifecycle().authorize_exec(record, "exec"));
         if (record.provider == "aws-sts") {
             exec_local(context, options, record);
         }

@@ -26,8 +26,9 @@ void run_shell(Context& context, const ShellOptions& options) {
                                 options.name));
     }
     try {
-        DockerSandbox sandbox =
-            open_docker_sandbox(find_live_sandbox(context, options.name), "shell");
+        SandboxRecord record = find_live_sandbox(context, options.name);
+        throw_if_failed(context.lifecycle().authorize_exec(record, "shell"));
+        DockerSandbox sandbox = open_docker_sandbox(std::move(record), "shell");
         const std::string shell =
             sandbox.record.shell.empty() ? k_default_shell : sandbox.record.shell;
         ExecRequest request;

@@ -235,6 +235,16 @@ Result<SandboxRecord> Lifecycle::find_live(const std::string& name) const {
     return record;
 }
 
+Result<void> Lifecycle::authorize_exec(const SandboxRecord& record, const std::string& command) {
+    Decision decision = decide(Action::exec, template_for(record), std::nullopt, "", false);
+    if (decision.allowed) {
+        return {};
+    }
+    Failure denied{ExitCode::denied, decision.message};
+    audit(command, record, &denied, AuditExtras{"", decision.rule, "", false});
+    return denied;
+}
+
 void Lifecycle::audit_use(const std::string& action, const SandboxRecord& record,
                           const std::string& detail, const Failure* failure) {
     AuditExtras extras;

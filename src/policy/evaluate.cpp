@@ -375,7 +375,10 @@ std::optional<RoleMatch> choose_role(const PolicyLayer& layer, std::vector<RoleM
 // Returns false, with the decision filled in, when the role's own requirements fail.
 bool passes_role_requirements(const Role& role, Evaluation& eval) {
     const AccessRequest& request = eval.request;
-    if (role.require_reason && request.reason.empty() && request.action != Action::down) {
+    // The reason given for `up` covers the sandbox's whole life, so only actions that grant
+    // time or create something need one of their own.
+    const bool needs_reason = request.action == Action::up || request.action == Action::extend;
+    if (role.require_reason && request.reason.empty() && needs_reason) {
         return deny(eval, describe(role),
                     fmt::format("{} requires a reason for {}, pass --reason", describe(role),
                                 to_string(request.action)));

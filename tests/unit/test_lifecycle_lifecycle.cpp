@@ -302,6 +302,37 @@ TEST_SUITE("lifecycle policy") {
         REQUIRE(!third.ok());
         CHECK(third.error().code == ExitCode::denied);
     }
+
+    TEST_CASE("exec needs a role that allows it") {
+        Identity member = test_identity();
+        member.groups = {"dev"};
+        PolicyInputs policy = dev_policy();
+        policy.layers[0].policy.roles[0].actions = {Action::up, Action::down};
+        Fixture f(member, policy);
+        auto record = f.lifecycle.up({"db", std::nullopt, std::string("db-1")});
+        REQUIRE(record.ok());
+
+        auto denied = f.lifecycle.authorize_exec(*record, "shell");
+        REQUIRE(!denied.ok());
+        CHECK(denied.error().code == ExitCode::denied);
+        auto line = f.audit_lines().back();
+        CHECK(contains(line, "\"action\":\"shell\""));
+        CHECK(contains(line, "\"result\":\"denied\""));
+    }
+
+    TEST_CASE("exec needs no reason of its own") {
+        Identity member = test_identity();
+        member.groups = {"dev"};
+        PolicyInputs policy = dev_policy();
+        policy.layers[0].policy.roles[0].require_reason = true;
+        Fixture f(member, policy);
+        UpRequest request{"db", std::nullopt, std::string("db-1")};
+        request.reason = "debug a failing migration";
+        auto record = f.lifecycle.up(request);
+        REQUIRE(record.ok());
+
+        CHECK(f.lifecycle.authorize_exec(*record, "exec").ok());
+    }
 }
 
 // The duration after "--by " in a denial message, or nullopt when there is none.

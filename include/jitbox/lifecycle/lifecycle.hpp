@@ -165,6 +165,9 @@ public:
     /// the sandbox has expired or is being created or removed, ExitCode::denied for another
     /// user's record.
     Result<SandboxRecord> find_live(const std::string& name) const;
+    /// Asks the policy whether the caller may run commands in `record` now, as `exec` and
+    /// `shell` do. A denial is audited under `command` and returned as ExitCode::denied.
+    Result<void> authorize_exec(const SandboxRecord& record, const std::string& command);
     /// Appends an audit record of a use of a live sandbox that changes nothing on it, such as
     /// `exec`. `detail` describes what was done, and a non-null `failure` makes the result
     /// "error".

@@ -77,7 +77,7 @@ struct Role {
     std::optional<Seconds> ttl;         // default ttl for requests without --ttl
     std::optional<Seconds> max_ttl;
     std::optional<int> max_active; // the requester's live sandboxes, checked on `up`
-    bool require_reason = false;                // for every action but `down`
+    bool require_reason = false;                // for `up` and `extend`
     bool break_glass = false;                   // allows --break-glass requests
     std::optional<Seconds> break_glass_max_ttl; // shorter bound for break-glass grants
     Conditions conditions;

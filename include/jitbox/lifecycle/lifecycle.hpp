@@ -3,6 +3,7 @@
 #include "jitbox/audit/audit.hpp"
 #include "jitbox/config/config.hpp"
 #include "jitbox/lifecycle/identity.hpp"
+#include "jitbox/policy/guardrails.hpp"
 #include "jitbox/policy/policy.hpp"
 #include "jitbox/providers/aws_session.hpp"
 #include "jitbox/providers/provider.hpp"
@@ -110,6 +111,10 @@ struct LifecycleServices {
         [](std::string_view) -> Result<SecretStore*> {
         return Failure{ExitCode::internal, "this command has no access to a keyring"};
     };
+    /// What the unset keys of config.guardrails mean: strict in enforced mode.
+    GuardrailDefaults guardrail_defaults = GuardrailDefaults::permissive;
+    /// The other users' home folders, which no mount may reach while guardrails apply.
+    std::function<std::vector<UserHome>()> other_homes = other_users_homes_of_real_user;
 };
 
 /// The audit fields beyond the action and its result.
@@ -192,6 +197,9 @@ private:
                const AuditExtras& extras = {});
     Requester requester() const;
     int count_active_sandboxes() const;
+    GuardrailVerdict check_guardrails_of(const Template& spec, std::optional<Seconds> ttl) const;
+    Result<void> check_extension_guardrail(const SandboxRecord& record, Seconds by,
+                                           TimePoint wanted, const std::string& reason);
     Decision decide(Action action, const Template& spec, std::optional<Seconds> ttl,
                     const std::string& reason, bool break_glass) const;
     Template template_for(const SandboxRecord& record) const;

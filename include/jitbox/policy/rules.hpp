@@ -97,6 +97,27 @@ struct DenyRule {
     std::string origin; // FILE:LINE:COLUMN of the `[[deny]]` table
 };
 
+/// `[guardrails]` of the system file: bounds on what any template may ask of the engine,
+/// whoever wrote the template. Unset keys impose nothing, except in enforced mode, where each
+/// unset key takes its strict default (see policy/guardrails.hpp).
+struct Guardrails {
+    std::string origin; // FILE:LINE:COLUMN of the `[guardrails]` table; empty when absent
+    std::optional<std::vector<std::string>> images;        // globs over normalised references
+    std::optional<std::vector<std::string>> mount_sources; // absolute folders
+    std::optional<bool> privileged;
+    std::optional<bool> host_namespaces; // network, pid or ipc = "host"
+    std::optional<bool> devices;
+    std::optional<std::vector<std::string>> capabilities; // the allow-list for cap_add
+    std::optional<std::int64_t> max_memory;               // bytes
+    std::optional<double> max_cpus;
+    std::optional<std::int64_t> max_pids;
+    std::optional<Seconds> max_ttl;
+    std::optional<int> max_live_per_user;
+    std::map<std::string, std::string> origins; // key -> FILE:LINE:COLUMN of its value
+
+    bool present() const { return !origin.empty(); }
+};
+
 /// The access policy of one configuration file.
 struct Policy {
     std::vector<Role> roles;

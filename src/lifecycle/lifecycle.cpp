@@ -509,6 +509,24 @@ std::string describe_allowed_extension(const SandboxRecord& record, const Decisi
 
 } // namespace
 
+Result<void> Lifecycle::check_status_all() {
+    Decision decision;
+    decision.message = "no template is configured, so no role can grant status-all";
+    for (const auto& [name, spec] : m_services.config.templates) {
+        decision = decide(Action::status_all, spec, std::nullopt, "", false);
+        if (decision.allowed) {
+            return {};
+        }
+    }
+    Failure denied = make_failure(ExitCode::denied,
+                                  "status --all-users needs a role whose actions include "
+                                  "status-all: {}",
+                                  decision.message);
+    SandboxRecord none;
+    audit("status-all", none, &denied, AuditExtras{"", decision.rule, "", false});
+    return denied;
+}
+
 // The lifetime guardrail counts from creation, so a sandbox cannot pass it in steps.
 Result<void> Lifecycle::check_extension_guardrail(const SandboxRecord& record, Seconds by,
                                                   TimePoint wanted, const std::string& reason) {
@@ -720,7 +738,7 @@ Result<AwsSession> Lifecycle::aws_session(const std::string& name,
     return std::move(**fresh);
 }
 
-Result<void> Lifecycle::down(const std::string& name) {
+Result<void> Lifecycle::down(const std::string& name, const std::optional<std::string>& owner) {
     auto lock = m_services.store.lock_sandbox(name);
     if (!lock) {
         return lock.error();
@@ -729,14 +747,25 @@ Result<void> Lifecycle::down(const std::string& name) {
     if (!found) {
         return found.error();
     }
-    Decision decision = decide(Action::down, template_for(*found), std::nullopt, "", false);
+    if (owner && found->owner != *owner) {
+        return make_failure(ExitCode::not_found, "user {} has no sandbox named \"{}\"", *owner,
+                            name);
+    }
+    const bool other_user = owner.has_value();
+    const Action action = other_user ? Action::down_others : Action::down;
+    Decision decision = decide(action, template_for(*found), std::nullopt, "", false);
+    const std::string detail =
+        other_user ? fmt::format("sandbox of user {}", found->owner) : std::string();
     if (!decision.allowed) {
         Failure denied{ExitCode::denied, decision.message};
-        audit("down", *found, &denied, AuditExtras{"", decision.rule, "", false});
+        audit("down", *found, &denied, AuditExtras{detail, decision.rule, "", false});
         return denied;
     }
+    if (other_user) {
+        audit("down-others", *found, nullptr, AuditExtras{detail, decision.rule, "", false});
+    }
     m_services.children.stop(*found);
-    auto removed = teardown(std::move(*found), "down");
+    auto removed = teardown(std::move(*found), "down", FailureAudit::record, detail);
     if (!removed) {
         start_retrying_child(name);
     }

@@ -340,6 +340,80 @@ TEST_SUITE("lifecycle guardrails") {
     }
 }
 
+// A policy where group ops may remove and list other users' sandboxes of db, and group dev may
+// do everything else with their own.
+PolicyInputs ops_policy() {
+    Role dev;
+    dev.name = "dev";
+    dev.members = {{Member::Kind::group, "dev"}};
+    dev.templates = {"db"};
+    dev.origin = "jitbox.toml:1:1";
+    Role ops;
+    ops.name = "ops";
+    ops.members = {{Member::Kind::group, "ops"}};
+    ops.templates = {"db"};
+    ops.actions = {Action::status_all, Action::down_others};
+    ops.origin = "jitbox.toml:6:1";
+    PolicyLayer layer{"jitbox.toml", {}};
+    layer.policy.roles = {dev, ops};
+    return PolicyInputs{{layer}, std::string(64, 'b'), {}};
+}
+
+TEST_SUITE("lifecycle ownership") {
+    TEST_CASE("down of another user needs down-others") {
+        Identity member = test_identity();
+        member.groups = {"dev"};
+        Fixture f(member, ops_policy());
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+
+        auto denied = f.lifecycle.down("db-1", std::string("alice"));
+        REQUIRE(!denied.ok());
+        CHECK(denied.error().code == ExitCode::denied);
+        CHECK(f.record_count() == 1);
+        const std::string line = f.audit_lines().back();
+        CHECK(contains(line, "\"action\":\"down\""));
+        CHECK(contains(line, "\"result\":\"denied\""));
+        CHECK(contains(line, "\"detail\":\"sandbox of user alice\""));
+    }
+
+    TEST_CASE("down of another user with the role") {
+        Identity admin = test_identity();
+        admin.groups = {"dev", "ops"};
+        Fixture f(admin, ops_policy());
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+
+        auto wrong_owner = f.lifecycle.down("db-1", std::string("bob"));
+        REQUIRE(!wrong_owner.ok());
+        CHECK(wrong_owner.error().code == ExitCode::not_found);
+        CHECK(f.record_count() == 1);
+
+        REQUIRE(f.lifecycle.down("db-1", std::string("alice")).ok());
+        CHECK(f.record_count() == 0);
+        const std::string line = f.audit_lines().back();
+        CHECK(contains(line, "\"result\":\"ok\""));
+        CHECK(contains(line, "\"rule\":\"role ops"));
+        CHECK(contains(line, "sandbox of user alice"));
+    }
+
+    TEST_CASE("status-all needs a role that names it") {
+        Identity member = test_identity();
+        member.groups = {"dev"};
+        Fixture denied_fixture(member, ops_policy());
+        auto denied = denied_fixture.lifecycle.check_status_all();
+        REQUIRE(!denied.ok());
+        CHECK(denied.error().code == ExitCode::denied);
+        CHECK(contains(denied.error().message, "status-all"));
+        const std::string line = denied_fixture.audit_lines().back();
+        CHECK(contains(line, "\"action\":\"status-all\""));
+        CHECK(contains(line, "\"result\":\"denied\""));
+
+        Identity admin = test_identity();
+        admin.groups = {"ops"};
+        Fixture allowed_fixture(admin, ops_policy());
+        CHECK(allowed_fixture.lifecycle.check_status_all().ok());
+    }
+}
+
 TEST_SUITE("lifecycle policy") {
     TEST_CASE("a denied up creates nothing and is audited with the rule") {
         Fixture f(test_identity(), dev_policy());

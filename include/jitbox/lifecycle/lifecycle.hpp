@@ -141,8 +141,14 @@ public:
     /// locked keyring.
     Result<AwsSession> aws_session(const std::string& name,
                                    const std::function<Result<std::string>()>& mfa_code);
-    /// Tears a sandbox down now. ExitCode::not_found when there is no record.
-    Result<void> down(const std::string& name);
+    /// Tears a sandbox down now. ExitCode::not_found when there is no record. With `owner`
+    /// (`down --user`), the record must belong to that user, the policy decides the action
+    /// down-others instead of down, and the audit record's detail names the owner.
+    Result<void> down(const std::string& name,
+                      const std::optional<std::string>& owner = std::nullopt);
+    /// Decides `status --all-users`: allowed when a role grants status-all on one of the
+    /// configured templates. A denial is audited and is ExitCode::denied.
+    Result<void> check_status_all();
     /// Tears a sandbox down if its deadline has passed; called by its background child.
     /// `detail` goes into the audit record of a successful removal.
     Result<void> expire(const std::string& name, FailureAudit audit_failure = FailureAudit::record,

@@ -145,7 +145,9 @@ Action parse_action_or_throw(const std::string& text) {
     if (!action) {
         throw Error(
             ExitCode::usage,
-            fmt::format("--action: unknown action \"{}\": use up, down, extend or exec", text));
+            fmt::format("--action: unknown action \"{}\": use up, down, extend, exec, "
+                        "status-all or down-others",
+                        text));
     }
     return *action;
 }
@@ -780,8 +782,8 @@ void read_case_action(const Field& field, PolicyCase& test_case) {
     const std::string& name = config_detail::read_string(field);
     const auto action = parse_action(name);
     if (!action) {
-        config_detail::fail(field, fmt::format("unknown action \"{}\": use up, down, extend or "
-                                               "exec",
+        config_detail::fail(field, fmt::format("unknown action \"{}\": use up, down, extend, "
+                                               "exec, status-all or down-others",
                                                name));
     }
     test_case.action = *action;
@@ -1175,7 +1177,8 @@ void add_request_options(CLI::App& explain, ExplainOptions& options) {
                     "Requested ttl, such as 45m; for extend, the time from now to the new "
                     "deadline (default: the default ttl)")
         ->type_name("DURATION");
-    explain.add_option("--action", options.action, "up, down, extend or exec (default: up)")
+    explain.add_option("--action", options.action,
+                       "up, down, extend, exec, status-all or down-others (default: up)")
         ->type_name("ACTION");
     explain.add_option("--reason", options.reason, "Reason given with the request")
         ->type_name("TEXT");

@@ -129,7 +129,8 @@ std::vector<fs::path> source_forms(const fs::path& source) {
 
 bool within_any(const fs::path& path, const std::vector<std::string>& prefixes) {
     return std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& prefix) {
-        return std::any_of(source_forms(prefix).begin(), source_forms(prefix).end(),
+        const std::vector<fs::path> forms = source_forms(prefix);
+        return std::any_of(forms.begin(), forms.end(),
                            [&](const fs::path& form) { return path_is_within(path, form); });
     });
 }

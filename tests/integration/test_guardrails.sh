@@ -93,8 +93,10 @@ fi
 CREATED_ETC_JITBOX=1
 rm -f "$TEST_DIR/jitbox.toml"
 
+# template NAME KEYS: the tiny template's keys but its image and network, then KEYS.
 template() {
-    printf '[templates.%s]\n%s\n%s\n\n' "$1" "$(tiny_template_body | grep -v '^image = ')" "$2"
+    printf '[templates.%s]\n%s\n%s\n\n' "$1" \
+        "$(tiny_template_body | grep -v -e '^image = ' -e '^network = ')" "$2"
 }
 
 {
@@ -114,7 +116,8 @@ EOF
     template other-image 'image = "alpine:3.19"'
     template privileged $'image = "busybox:1.36"\nprivileged = true'
     template host-network $'image = "busybox:1.36"\nnetwork = "host"'
-    template etc-mount $'image = "busybox:1.36"\nmounts = [{ source = "/etc", target = "/x", allow_sensitive = true }]'
+    etc_mount='mounts = [{ source = "/etc", target = "/x", allow_sensitive = true }]'
+    template etc-mount $'image = "busybox:1.36"\n'"$etc_mount"
 } >/etc/jitbox/jitbox.toml
 chmod 0644 /etc/jitbox/jitbox.toml
 

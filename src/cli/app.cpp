@@ -220,6 +220,8 @@ Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
         services.open_secrets = [this](std::string_view backend) {
             return secret_stores().open(backend);
         };
+        // TODO: enforced mode must set services.guardrail_defaults to GuardrailDefaults::strict,
+        // and `policy explain` and `policy check` must use the same defaults.
         m_lifecycle = std::make_unique<Lifecycle>(std::move(services));
     }
     return *m_lifecycle;

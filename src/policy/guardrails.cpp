@@ -208,6 +208,7 @@ private:
     }
 
     void check_image() {
+        // NOTE: only container images are bounded; an aws-ec2 template's image_id passes.
         if (!is_docker()) {
             return;
         }

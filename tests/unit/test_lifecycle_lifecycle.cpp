@@ -269,7 +269,7 @@ Result<std::string> mfa_654321() {
 } // namespace
 
 TEST_SUITE("lifecycle guardrails") {
-    TEST_CASE("a guardrail denial is audited as an attempted violation") {
+    TEST_CASE("guardrail denial counts as violation") {
         Fixture f;
         f.config.guardrails.origin = "/etc/jitbox/jitbox.toml:1:1";
         f.config.guardrails.images = std::vector<std::string>{"busybox:*"};
@@ -292,7 +292,7 @@ TEST_SUITE("lifecycle guardrails") {
         CHECK(stats.totals().attempted_violations == 1);
     }
 
-    TEST_CASE("ceilings reach the plan and max_ttl bounds the record") {
+    TEST_CASE("guardrail ceilings and max_ttl apply") {
         Fixture f;
         f.config.guardrails.origin = "/etc/jitbox/jitbox.toml:1:1";
         f.config.guardrails.max_memory = 128LL << 20;
@@ -318,7 +318,7 @@ TEST_SUITE("lifecycle guardrails") {
         CHECK(contains(too_long.error().message, "guardrails.max_ttl"));
     }
 
-    TEST_CASE("max_live_per_user counts only the caller's sandboxes") {
+    TEST_CASE("max_live_per_user counts own sandboxes") {
         Fixture f;
         f.config.guardrails.origin = "/etc/jitbox/jitbox.toml:1:1";
         f.config.guardrails.max_live_per_user = 1;

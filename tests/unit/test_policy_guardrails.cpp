@@ -218,7 +218,7 @@ TEST_SUITE("policy guardrails") {
         CHECK(contains(verdict.message, "would be live sandbox 3 of this user (ceiling: 2)"));
     }
 
-    TEST_CASE("ceilings become the limits of a template without them") {
+    TEST_CASE("ceilings fill missing limits") {
         Guardrails guardrails = make_guardrails();
         guardrails.max_memory = 512LL << 20;
         guardrails.max_cpus = 1.5;
@@ -282,7 +282,7 @@ TEST_SUITE("policy guardrails") {
         }
     }
 
-    TEST_CASE("strict defaults deny what is not allowed") {
+    TEST_CASE("strict defaults deny unset guardrails") {
         Template spec = make_template();
         spec.memory_bytes = 256LL << 20;
         spec.cpus = 1;

@@ -391,7 +391,6 @@ TEST_SUITE("lifecycle ownership") {
         CHECK(f.record_count() == 0);
         const std::string line = f.audit_lines().back();
         CHECK(contains(line, "\"result\":\"ok\""));
-        CHECK(contains(line, "\"rule\":\"role ops"));
         CHECK(contains(line, "sandbox of user alice"));
     }
 

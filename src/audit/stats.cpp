@@ -7,8 +7,6 @@ namespace jitbox {
 
 namespace {
 
-constexpr std::string_view k_deny_rule_prefix = "deny rule ";
-
 // The actions whose "ok" record means that the sandbox no longer exists.
 constexpr std::array<std::string_view, 4> k_removing_actions = {"down", "expire", "rollback", "gc"};
 

@@ -81,10 +81,62 @@ const Config& Context::config() { return loaded().merged; }
 
 const StateStore& Context::store() {
     if (!m_store) {
-        m_store = value_or_throw(StateStore::open(value_or_throw(default_state_dir())));
+        std::string owner;
+        if (state_layout() == StateLayout::shared) {
+            owner = value_or_throw(current_identity()).user;
+        }
+        m_store = value_or_throw(
+            StateStore::open(value_or_throw(owner_state_dir(state_root(), state_layout(), owner))));
         log_debug(1, "state folder: {}", m_store->dir().string());
     }
     return *m_store;
+}
+
+StateLayout Context::state_layout() const {
+    // TODO: enforced mode keeps every user's records in /var/lib/jitbox and must return
+    // StateLayout::shared here; until it exists, every state folder belongs to one user.
+    return StateLayout::per_user;
+}
+
+const std::filesystem::path& Context::state_root() {
+    if (!m_state_root) {
+        m_state_root = value_or_throw(default_state_dir());
+    }
+    return *m_state_root;
+}
+
+std::filesystem::path Context::audit_log_path() {
+    return state_root() / "audit.log";
+}
+
+Lifecycle& Context::lifecycle_of(const std::string& owner) {
+    Lifecycle& own = lifecycle();
+    if (state_layout() == StateLayout::per_user ||
+        owner == value_or_throw(current_identity()).user) {
+        return own;
+    }
+    auto& services = m_other_owners[owner];
+    if (!services) {
+        const auto dir = value_or_throw(owner_state_dir(state_root(), state_layout(), owner));
+        services = std::make_unique<OwnerServices>(
+            OwnerServices{value_or_throw(StateStore::open(dir)), nullptr, nullptr});
+        services->children = std::make_unique<ProcessSupervisor>(services->store, audit_log_path());
+        PolicyInputs policy{loaded().layers, loaded().digest, policy_attributes(loaded().layers)};
+        LifecycleServices lifecycle_services{config(),
+                                             services->store,
+                                             *m_audit,
+                                             *m_providers,
+                                             *m_clock,
+                                             *services->children,
+                                             value_or_throw(current_identity()),
+                                             progress(),
+                                             std::move(policy)};
+        lifecycle_services.open_secrets = [this](std::string_view backend) {
+            return secret_stores().open(backend);
+        };
+        services->lifecycle = std::make_unique<Lifecycle>(std::move(lifecycle_services));
+    }
+    return *services->lifecycle;
 }
 
 std::string Context::resolve_sandbox_name(const std::string& name) {
@@ -153,10 +205,12 @@ Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
     if (!m_lifecycle) {
         const Config& loaded = config();
         const StateStore& opened = store();
-        m_audit.emplace(opened.dir() / "audit.log");
+        m_audit.emplace(audit_log_path());
         m_providers = std::make_unique<EnvironmentProviderFactory>();
         m_clock = std::make_unique<SystemClock>();
-        m_children = std::make_unique<ProcessSupervisor>(opened);
+        m_children = std::make_unique<ProcessSupervisor>(
+            opened,
+            state_layout() == StateLayout::shared ? audit_log_path() : std::filesystem::path());
         PolicyInputs policy{this->loaded().layers, this->loaded().digest,
                             policy_attributes(this->loaded().layers)};
         LifecycleServices services{loaded,   opened,      *m_audit,
@@ -166,6 +220,8 @@ Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
         services.open_secrets = [this](std::string_view backend) {
             return secret_stores().open(backend);
         };
+        // TODO: enforced mode must set services.guardrail_defaults to GuardrailDefaults::strict,
+        // and `policy explain` and `policy check` must use the same defaults.
         m_lifecycle = std::make_unique<Lifecycle>(std::move(services));
     }
     return *m_lifecycle;

@@ -263,7 +263,9 @@ CLI::App* register_stats(CLI::App& audit, Context& context) {
 
 } // namespace
 
-fs::path audit_log_path(Context& context) { return context.store().dir() / "audit.log"; }
+fs::path audit_log_path(Context& context) {
+    return context.audit_log_path();
+}
 
 std::vector<nlohmann::json> read_audit_records(const fs::path& path) {
     return read_records(path, RecordFilter{});

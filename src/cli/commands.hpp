@@ -63,7 +63,17 @@ public:
     const Config& config();
     /// The project file lookup, from --config, JITBOX_CONFIG and the working folder.
     ConfigRequest project_request() const;
+    /// The caller's records: the state folder, or the caller's folder inside a shared one.
     const StateStore& store();
+    /// Whether the state folder is the caller's alone or shared by every user.
+    StateLayout state_layout() const;
+    /// The state folder itself, which contains the audit log.
+    const std::filesystem::path& state_root();
+    /// The audit log: audit.log in state_root().
+    std::filesystem::path audit_log_path();
+    /// A lifecycle over `owner`'s records, for `status --all-users` and `down --user`. It
+    /// decides and audits as the caller. For the caller's own name it is lifecycle().
+    Lifecycle& lifecycle_of(const std::string& owner);
     /// The keyring backends, opened on first use.
     SecretStores& secret_stores();
     /// The sandbox that `name` means: the sandbox of that name, or else this user's only
@@ -108,6 +118,14 @@ private:
     std::unique_ptr<ProcessSupervisor> m_children;
     std::unique_ptr<SecretStores> m_secret_stores;
     std::unique_ptr<Lifecycle> m_lifecycle;
+    std::optional<std::filesystem::path> m_state_root;
+    // Another owner's records, with the supervisor and lifecycle that work on them.
+    struct OwnerServices {
+        StateStore store;
+        std::unique_ptr<ProcessSupervisor> children;
+        std::unique_ptr<Lifecycle> lifecycle;
+    };
+    std::map<std::string, std::unique_ptr<OwnerServices>> m_other_owners;
     int m_exit_status = 0;
 };
 

@@ -8,6 +8,7 @@
 #include "../config/toml_reader.hpp"
 #include "jitbox/lifecycle/identity.hpp"
 #include "jitbox/policy/glob.hpp"
+#include "jitbox/policy/guardrails.hpp"
 #include "jitbox/policy/signing.hpp"
 
 #include <algorithm>
@@ -144,7 +145,9 @@ Action parse_action_or_throw(const std::string& text) {
     if (!action) {
         throw Error(
             ExitCode::usage,
-            fmt::format("--action: unknown action \"{}\": use up, down, extend or exec", text));
+            fmt::format("--action: unknown action \"{}\": use up, down, extend, exec, "
+                        "status-all or down-others",
+                        text));
     }
     return *action;
 }
@@ -445,8 +448,26 @@ void check_deny(const DenyRule& deny, const std::vector<PolicyLayer>& layers, co
     }
 }
 
+// Checks each template against the guardrails as an `up` with its default ttl would be, so a
+// template that no one can start shows up before anyone tries.
+void check_guardrails_of_templates(const LoadedConfig& loaded,
+                                   std::vector<PolicyWarning>& warnings) {
+    const std::vector<UserHome> homes = other_users_homes_of_real_user();
+    for (const auto& [name, spec] : loaded.merged.templates) {
+        GuardrailRequest request;
+        request.spec = &spec;
+        request.other_homes = homes;
+        const GuardrailVerdict verdict =
+            check_guardrails(loaded.merged.guardrails, GuardrailDefaults::permissive, request);
+        if (!verdict.allowed) {
+            warnings.push_back(PolicyWarning{spec.origin, verdict.message});
+        }
+    }
+}
+
 std::vector<PolicyWarning> check_policy(const LoadedConfig& loaded) {
     std::vector<PolicyWarning> warnings;
+    check_guardrails_of_templates(loaded, warnings);
     for (const PolicyLayer& layer : loaded.layers) {
         for (const Role& role : layer.policy.roles) {
             check_role(role, loaded.layers, loaded.merged, warnings);
@@ -501,6 +522,9 @@ void print_check_json(const LoadedConfig& loaded, const std::vector<std::string>
         {"default_template", loaded.merged.default_template},
         {"roles", counts.roles},
         {"deny_rules", counts.denies},
+        {"guardrails", loaded.merged.guardrails.present()
+                           ? nlohmann::json(loaded.merged.guardrails.origin)
+                           : nlohmann::json(nullptr)},
         {"policy_digest", loaded.digest},
         {"warnings", warnings},
     };
@@ -520,6 +544,9 @@ void print_check_text(const LoadedConfig& loaded) {
     fmt::print("templates: {} ({})\n", names.size(), join_names(names));
     fmt::print("roles: {}\n", counts.roles);
     fmt::print("deny rules: {}\n", counts.denies);
+    fmt::print("guardrails: {}\n", loaded.merged.guardrails.present()
+                                       ? loaded.merged.guardrails.origin
+                                       : std::string("none"));
     fmt::print("policy digest: {}\n", loaded.digest);
 }
 
@@ -578,8 +605,9 @@ int count_active_sandboxes(TimePoint now) {
     }
     const StateStore store = value_or_throw(StateStore::open(dir));
     const std::vector<SandboxRecord> records = value_or_throw(store.list());
+    const std::string user = value_or_throw(current_identity()).user;
     return static_cast<int>(std::count_if(records.begin(), records.end(), [&](const auto& r) {
-        return r.state != SandboxState::removing && r.expires_at > now;
+        return r.owner == user && r.state != SandboxState::removing && r.expires_at > now;
     }));
 }
 
@@ -640,6 +668,22 @@ void print_explain_text(const Decision& decision, const AccessRequest& request,
     }
 }
 
+// The guardrails of an `up`, as Lifecycle::up checks them; other actions pass.
+GuardrailVerdict explain_guardrails(const LoadedConfig& loaded, const Identity& identity,
+                                    const AccessRequest& request) {
+    if (request.action != Action::up) {
+        GuardrailVerdict passed;
+        passed.effective = *request.spec;
+        return passed;
+    }
+    GuardrailRequest guarded;
+    guarded.spec = request.spec;
+    guarded.ttl = request.ttl;
+    guarded.live_sandboxes = request.active_sandboxes;
+    guarded.other_homes = other_users_homes(identity.uid, "");
+    return check_guardrails(loaded.merged.guardrails, GuardrailDefaults::permissive, guarded);
+}
+
 void run_explain(Context& context, const ExplainOptions& options) {
     const LoadedConfig& loaded = context.loaded();
     std::string problem;
@@ -655,7 +699,17 @@ void run_explain(Context& context, const ExplainOptions& options) {
     AccessRequest request = explain_request(options, *spec);
     const auto [active, active_source] = active_sandboxes(options, request);
     request.active_sandboxes = active;
-    const Decision decision = evaluate(loaded.layers, requester, request);
+    const GuardrailVerdict guarded = explain_guardrails(loaded, identity, request);
+    Decision decision;
+    if (guarded.allowed) {
+        request.spec = &guarded.effective;
+        decision = evaluate(loaded.layers, requester, request);
+    } else {
+        decision.rule = guarded.rule;
+        decision.message = guarded.message;
+    }
+    decision.explanation.insert(decision.explanation.begin(), guarded.explanation.begin(),
+                                guarded.explanation.end());
 
     if (context.options().json) {
         nlohmann::json result = decision_to_json(decision, request.action);
@@ -728,8 +782,8 @@ void read_case_action(const Field& field, PolicyCase& test_case) {
     const std::string& name = config_detail::read_string(field);
     const auto action = parse_action(name);
     if (!action) {
-        config_detail::fail(field, fmt::format("unknown action \"{}\": use up, down, extend or "
-                                               "exec",
+        config_detail::fail(field, fmt::format("unknown action \"{}\": use up, down, extend, "
+                                               "exec, status-all or down-others",
                                                name));
     }
     test_case.action = *action;
@@ -1123,7 +1177,8 @@ void add_request_options(CLI::App& explain, ExplainOptions& options) {
                     "Requested ttl, such as 45m; for extend, the time from now to the new "
                     "deadline (default: the default ttl)")
         ->type_name("DURATION");
-    explain.add_option("--action", options.action, "up, down, extend or exec (default: up)")
+    explain.add_option("--action", options.action,
+                       "up, down, extend, exec, status-all or down-others (default: up)")
         ->type_name("ACTION");
     explain.add_option("--reason", options.reason, "Reason given with the request")
         ->type_name("TEXT");

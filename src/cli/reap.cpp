@@ -6,6 +6,7 @@ namespace {
 
 struct ReapOptions {
     std::string state_dir;
+    std::string audit_log; // empty: audit.log in the state folder
     int ready_fd = -1;
     std::string name;
 };
@@ -14,10 +15,11 @@ struct ReapOptions {
 // configuration may have changed or gone since `up`, and teardown needs only the record.
 int run_reap(const ReapOptions& options) {
     StateStore store = value_or_throw(StateStore::open(options.state_dir));
-    AuditLog audit(store.dir() / "audit.log");
+    AuditLog audit(options.audit_log.empty() ? store.dir() / "audit.log"
+                                             : std::filesystem::path(options.audit_log));
     EnvironmentProviderFactory providers;
     SystemClock clock;
-    ProcessSupervisor children(store);
+    ProcessSupervisor children(store, options.audit_log);
     Config no_templates;
     // The child opens only the backends that records name, so it needs no configuration.
     SecretStores keyrings([] { return std::string(); });
@@ -88,6 +90,7 @@ void register_reap(CLI::App& app, Context&) {
     CLI::App* reap = app.add_subcommand("__reap", "");
     reap->group("");
     reap->add_option("--state-dir", options->state_dir)->required();
+    reap->add_option("--audit-log", options->audit_log);
     reap->add_option("--ready-fd", options->ready_fd);
     reap->add_option("name", options->name)->required();
     reap->callback([options] { std::exit(run_reap(*options)); });

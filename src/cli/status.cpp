@@ -1,8 +1,8 @@
 #include "commands.hpp"
-
 #include "jitbox/util/log.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 namespace jitbox::cli {
 
@@ -12,6 +12,7 @@ struct StatusOptions {
     std::string name;
     bool check = false;
     bool prompt = false;
+    bool all_users = false;
 };
 
 // Runs `status NAME --check`, whose exit status alone reports whether the sandbox runs, for
@@ -43,9 +44,35 @@ void fail_on_unknown(const std::vector<SandboxStatus>& statuses) {
     }
 }
 
+// The sandboxes of every owner in the state folder, by owner and then name. With a per-user
+// state folder those are the caller's own.
+std::vector<SandboxStatus> every_users_statuses(Context& context) {
+    Lifecycle& own = context.lifecycle();
+    throw_if_failed(own.check_status_all());
+    std::vector<SandboxStatus> statuses = value_or_throw(own.status());
+    const std::string self = value_or_throw(current_identity()).user;
+    for (const std::string& owner :
+         value_or_throw(state_owners(context.state_root(), context.state_layout()))) {
+        if (owner == self) {
+            continue;
+        }
+        auto theirs = value_or_throw(context.lifecycle_of(owner).status());
+        statuses.insert(statuses.end(), theirs.begin(), theirs.end());
+    }
+    std::stable_sort(statuses.begin(), statuses.end(), [](const auto& left, const auto& right) {
+        return std::tie(left.record.owner, left.record.name) <
+               std::tie(right.record.owner, right.record.name);
+    });
+    return statuses;
+}
+
 void run_status(Context& context, const StatusOptions& options) {
     if (options.check && options.prompt) {
         throw Error(ExitCode::usage, "--check and --prompt cannot be combined; give one");
+    }
+    if (options.all_users && (options.check || options.prompt)) {
+        throw Error(ExitCode::usage, "--all-users lists sandboxes and cannot be combined with "
+                                     "--check or --prompt; give one");
     }
     if (options.check) {
         if (options.name.empty()) {
@@ -65,7 +92,8 @@ void run_status(Context& context, const StatusOptions& options) {
     }
     Lifecycle& lifecycle = context.lifecycle();
     lifecycle.reconcile();
-    auto statuses = value_or_throw(lifecycle.status());
+    auto statuses =
+        options.all_users ? every_users_statuses(context) : value_or_throw(lifecycle.status());
     if (!options.name.empty()) {
         std::erase_if(statuses, [&](const auto& status) {
             return status.record.name != options.name;
@@ -123,6 +151,9 @@ void register_status(CLI::App& app, Context& context) {
     status->add_flag("--check", options->check,
                      "Print nothing; exit 0 when NAME runs, 4 when it does not exist, 10 when it "
                      "is expired, being created or removed, or not running");
+    status->add_flag("--all-users", options->all_users,
+                     "List every user's sandboxes in the state folder; needs a role whose "
+                     "actions include status-all");
     status->add_flag("--prompt", options->prompt,
                      "Print a short segment for a shell prompt, such as `db 12m,+2`, from the "
                      "state records alone");

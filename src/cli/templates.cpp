@@ -4,18 +4,6 @@ namespace jitbox::cli {
 
 namespace {
 
-std::string_view network_name(NetworkMode mode) {
-    switch (mode) {
-    case NetworkMode::none:
-        return "none";
-    case NetworkMode::isolated:
-        return "isolated";
-    case NetworkMode::bridge:
-        return "bridge";
-    }
-    return "none";
-}
-
 // The image column: a container image, an EC2 image id, or "-" for an STS role session.
 std::string image_of(const Template& spec) {
     if (spec.provider == "aws-ec2") {
@@ -26,7 +14,7 @@ std::string image_of(const Template& spec) {
 
 // Only docker templates have a network setting.
 std::string network_of(const Template& spec) {
-    return spec.provider == "docker" ? std::string(network_name(spec.network)) : "-";
+    return spec.provider == "docker" ? std::string(network_mode_name(spec.network)) : "-";
 }
 
 // JSON has null where the table shows "-".

@@ -1,10 +1,11 @@
 // Finding, reading and validating jitbox.toml. Each level of the file (top level, template,
 // mount) has one table of known keys, so a new key is one line in that table plus its reader.
-// The policy keys are read in policy_keys.cpp.
+// The policy keys are read in policy_keys.cpp and `[guardrails]` in guardrail_keys.cpp.
 
 #include "jitbox/config/config.hpp"
 
 #include "config_tree.hpp"
+#include "guardrail_keys.hpp"
 #include "policy_keys.hpp"
 #include "provider_keys.hpp"
 #include "toml_reader.hpp"
@@ -62,8 +63,12 @@ constexpr double k_max_cpus = 1024;
 constexpr std::size_t k_max_template_name_length = 63;
 constexpr std::size_t k_max_image_length = 512;
 constexpr std::string_view k_reserved_label_prefix = "io.jitbox.";
-constexpr std::array<NetworkMode, 3> k_network_modes{NetworkMode::none, NetworkMode::isolated,
-                                                     NetworkMode::bridge};
+constexpr std::array<NetworkMode, 4> k_network_modes{NetworkMode::none, NetworkMode::isolated,
+                                                     NetworkMode::bridge, NetworkMode::host};
+// The values of `pid` and `ipc` that jitbox passes on. Docker also accepts "container:NAME",
+// which would tie a sandbox to a container that jitbox does not manage.
+constexpr std::array<std::string_view, 2> k_pid_modes{"private", "host"};
+constexpr std::array<std::string_view, 3> k_ipc_modes{"private", "none", "host"};
 constexpr std::array<std::string_view, 4> k_keyring_backends{"auto", "secret-service", "kernel",
                                                              "file"};
 
@@ -139,7 +144,9 @@ std::string label_key_problem(std::string_view key) {
     return {};
 }
 
-double read_cpus(const Field& field) {
+} // namespace
+
+double config_detail::read_cpus(const Field& field) {
     const double cpus = read_number(field);
     // Written as a negation, so NaN fails too.
     if (!(cpus > 0 && cpus <= k_max_cpus)) {
@@ -150,7 +157,7 @@ double read_cpus(const Field& field) {
     return cpus;
 }
 
-std::int64_t read_memory(const Field& field) {
+std::int64_t config_detail::read_memory(const Field& field) {
     std::int64_t bytes = 0;
     if (const auto* integer = field.node.as_integer()) {
         bytes = integer->get();
@@ -171,6 +178,24 @@ std::int64_t read_memory(const Field& field) {
     return bytes;
 }
 
+std::string config_detail::read_capability(const Field& field) {
+    std::string_view name = read_string(field);
+    if (name.substr(0, 4) == "CAP_") {
+        name.remove_prefix(4);
+    }
+    const bool valid = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    if (!valid) {
+        fail(field, fmt::format("invalid capability \"{}\": use an upper-case Linux capability "
+                                "name, such as NET_ADMIN",
+                                read_string(field)));
+    }
+    return std::string(name);
+}
+
+namespace {
+
 std::int64_t read_pids_limit(const Field& field) {
     const std::int64_t limit = read_integer(field);
     if (limit < 1) {
@@ -187,8 +212,35 @@ NetworkMode read_network(const Field& field) {
             return mode;
         }
     }
-    fail(field, fmt::format("unknown network \"{}\": use \"none\", \"isolated\" or \"bridge\"",
+    fail(field, fmt::format("unknown network \"{}\": use \"none\", \"isolated\", \"bridge\" or "
+                            "\"host\"",
                             name));
+}
+
+template <std::size_t N>
+std::string read_namespace_mode(const Field& field, const std::array<std::string_view, N>& modes,
+                                std::string_view key) {
+    const std::string& name = read_string(field);
+    if (std::find(modes.begin(), modes.end(), name) == modes.end()) {
+        fail(field,
+             fmt::format("unknown {} namespace \"{}\": use {}", key, name, join_names(modes)));
+    }
+    // "private" is what the engine does when the key is left out, except that Docker's
+    // default IPC mode may be "shareable", so only ipc sends it.
+    return key == "pid" && name == "private" ? std::string() : name;
+}
+
+DeviceMapping read_device(const Field& field) {
+    auto device = parse_device(read_string(field));
+    if (!device) {
+        fail(field, device.error().message);
+    }
+    device->origin = format_position(field.source, field.node.source());
+    return *device;
+}
+
+std::vector<DeviceMapping> read_devices(const Field& field) {
+    return read_each(field, "an array of strings such as [\"/dev/fuse\"]", read_device);
 }
 
 PortSpec read_port(const Field& field) {
@@ -209,22 +261,6 @@ std::vector<PortSpec> read_ports(const Field& field) {
 
 std::map<std::string, std::string> read_labels(const Field& field) {
     return read_string_table(field, label_key_problem);
-}
-
-std::string read_capability(const Field& field) {
-    std::string_view name = read_string(field);
-    if (name.substr(0, 4) == "CAP_") {
-        name.remove_prefix(4);
-    }
-    const bool valid = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    });
-    if (!valid) {
-        fail(field, fmt::format("invalid capability \"{}\": use an upper-case Linux capability "
-                                "name, such as NET_ADMIN",
-                                read_string(field)));
-    }
-    return std::string(name);
 }
 
 // Removes a trailing separator that lexically_normal keeps ("/a/b/" stays "/a/b/").
@@ -294,6 +330,13 @@ std::vector<Mount> read_mounts(const Field& field) {
 
 std::vector<std::string> read_capabilities(const Field& field) {
     return read_each(field, "an array of strings", read_capability);
+}
+
+// Like cap_add, and "ALL" too, which drops every capability.
+std::vector<std::string> read_dropped_capabilities(const Field& field) {
+    return read_each(field, "an array of strings such as [\"ALL\"]", [](const Field& element) {
+        return read_string(element) == "ALL" ? std::string("ALL") : read_capability(element);
+    });
 }
 
 // ---- health checks ----
@@ -384,6 +427,13 @@ const auto k_template_keys = std::to_array<KeyRule<Template>>({
     {"ports", [](const Field& f, Template& t) { t.ports = read_ports(f); }},
     {"read_only", [](const Field& f, Template& t) { t.read_only = read_bool(f); }},
     {"cap_add", [](const Field& f, Template& t) { t.cap_add = read_capabilities(f); }},
+    {"cap_drop", [](const Field& f, Template& t) { t.cap_drop = read_dropped_capabilities(f); }},
+    {"privileged", [](const Field& f, Template& t) { t.privileged = read_bool(f); }},
+    {"pid",
+     [](const Field& f, Template& t) { t.pid = read_namespace_mode(f, k_pid_modes, "pid"); }},
+    {"ipc",
+     [](const Field& f, Template& t) { t.ipc = read_namespace_mode(f, k_ipc_modes, "ipc"); }},
+    {"devices", [](const Field& f, Template& t) { t.devices = read_devices(f); }},
     {"mounts", [](const Field& f, Template& t) { t.mounts = read_mounts(f); }},
     {"labels", [](const Field& f, Template& t) { t.labels = read_labels(f); }},
     {"secrets", [](const Field& f, Template& t) { t.secrets = read_generated_secrets(f); }},
@@ -437,6 +487,13 @@ void check_template(const Field& field, const toml::table& table, const Template
     if (!result.ports.empty() && result.network == NetworkMode::none) {
         const Field ports{*table.get("ports"), append_key(field.key_path, "ports"), field.source};
         fail(ports, "publishing ports needs a network, set network = \"isolated\" or \"bridge\"");
+    }
+    if (!result.ports.empty() && result.network == NetworkMode::host) {
+        // The engine ignores port bindings on the host's network, where every port the
+        // container opens is already a host port.
+        const Field ports{*table.get("ports"), append_key(field.key_path, "ports"), field.source};
+        fail(ports, "network = \"host\" publishes every port already, remove ports or use "
+                    "network = \"isolated\" or \"bridge\"");
     }
     if (result.ttl > result.max_ttl) {
         const bool has_ttl = table.contains("ttl");
@@ -496,8 +553,9 @@ void read_keyring(const Field& field, Config& config) {
     read_keys(field, k_keyring_keys, config);
 }
 
-constexpr std::array<KeyRule<Config>, 6> k_top_level_keys{{
+constexpr std::array<KeyRule<Config>, 7> k_top_level_keys{{
     {"default_template", read_default_template},
+    {"guardrails", read_guardrails},
     {"keyring", read_keyring},
     {"templates", read_templates},
     {"policy", read_policy_settings},

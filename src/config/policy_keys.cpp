@@ -54,7 +54,9 @@ Action read_action(const Field& field) {
     const std::string& name = read_string(field);
     const auto action = parse_action(name);
     if (!action) {
-        fail(field, fmt::format("unknown action \"{}\": use up, down, extend or exec", name));
+        fail(field, fmt::format("unknown action \"{}\": use up, down, extend, exec, status-all or "
+                                "down-others",
+                                name));
     }
     return *action;
 }

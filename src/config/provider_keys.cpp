@@ -27,9 +27,10 @@ constexpr Seconds k_max_sts_duration{12 * 60 * 60};
 // ---- which provider a key belongs to ----
 
 constexpr auto k_docker_keys = std::to_array<std::string_view>(
-    {"image", "command", "env", "workdir", "user", "shell", "cpus", "memory", "pids_limit",
-     "network", "ports", "read_only", "cap_add", "mounts", "stop_timeout", "secrets",
-     "healthcheck"});
+    {"image",   "command",      "env",        "workdir",    "user",  "shell",
+     "cpus",    "memory",       "pids_limit", "network",    "ports", "read_only",
+     "cap_add", "cap_drop",     "privileged", "pid",        "ipc",   "devices",
+     "mounts",  "stop_timeout", "secrets",    "healthcheck"});
 constexpr auto k_aws_keys = std::to_array<std::string_view>({"region", "endpoint_url"});
 constexpr auto k_aws_sts_keys =
     std::to_array<std::string_view>({"role_arn", "session_policy", "mfa_serial"});

@@ -1,4 +1,5 @@
-// Parsers for single configuration values: sizes, published ports and key-name suggestions.
+// Parsers for single configuration values: sizes, published ports, devices and key-name
+// suggestions.
 
 #include "jitbox/config/config.hpp"
 
@@ -228,6 +229,20 @@ Result<std::int64_t> parse_size(std::string_view text) {
     return bytes;
 }
 
+std::string format_size(std::int64_t bytes) {
+    constexpr std::array<std::pair<std::int64_t, std::string_view>, 3> k_units{{
+        {std::int64_t{1} << 30, "GiB"},
+        {std::int64_t{1} << 20, "MiB"},
+        {std::int64_t{1} << 10, "KiB"},
+    }};
+    for (const auto& [size, symbol] : k_units) {
+        if (bytes % size == 0) {
+            return fmt::format("{}{}", bytes / size, symbol);
+        }
+    }
+    return fmt::format("{} bytes", bytes);
+}
+
 Result<PortSpec> parse_port(std::string_view text) {
     PortSpec spec;
     std::string_view addresses = text;
@@ -250,6 +265,66 @@ Result<PortSpec> parse_port(std::string_view text) {
         spec.host_port = std::to_string(*parse_port_number(spec.host_port));
     }
     return spec;
+}
+
+namespace {
+
+bool is_clean_absolute_path(std::string_view path) {
+    if (path.size() < 2 || path.front() != '/' || path.back() == '/') {
+        return false;
+    }
+    const bool printable = std::all_of(path.begin(), path.end(), [](char c) {
+        return static_cast<unsigned char>(c) > ' ' && c != '\x7f';
+    });
+    const std::filesystem::path normal = std::filesystem::path(path).lexically_normal();
+    return printable && normal.string() == path;
+}
+
+} // namespace
+
+Result<DeviceMapping> parse_device(std::string_view text) {
+    std::vector<std::string_view> parts;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t colon = text.find(':', start);
+        parts.push_back(text.substr(start, colon - start));
+        if (colon == std::string_view::npos) {
+            break;
+        }
+        start = colon + 1;
+    }
+    const auto invalid = [&](std::string_view problem) {
+        return make_failure(ExitCode::usage,
+                            "invalid device \"{}\": {}; use HOST[:CONTAINER[:PERMISSIONS]], such "
+                            "as \"/dev/fuse\" or \"/dev/sdc:/dev/xvdc:rw\"",
+                            text, problem);
+    };
+    if (parts.size() > 3) {
+        return invalid("it has more than three ':'-separated parts");
+    }
+    DeviceMapping device;
+    device.host_path = std::string(parts[0]);
+    device.container_path = parts.size() > 1 ? std::string(parts[1]) : device.host_path;
+    if (parts.size() > 2) {
+        device.permissions = std::string(parts[2]);
+    }
+    if (!is_clean_absolute_path(device.host_path) || !device.host_path.starts_with("/dev/")) {
+        return invalid("the host path must be a normal absolute path below /dev/");
+    }
+    if (!is_clean_absolute_path(device.container_path)) {
+        return invalid("the container path must be a normal absolute path");
+    }
+    const std::string_view permissions = device.permissions;
+    const bool valid_permissions =
+        !permissions.empty() && permissions.size() <= 3 &&
+        std::all_of(permissions.begin(), permissions.end(), [&](char c) {
+            return (c == 'r' || c == 'w' || c == 'm') &&
+                   std::count(permissions.begin(), permissions.end(), c) == 1;
+        });
+    if (!valid_permissions) {
+        return invalid("the permissions must be one or more of r, w and m, each once");
+    }
+    return device;
 }
 
 std::size_t edit_distance(std::string_view from, std::string_view to) {
@@ -298,6 +373,8 @@ std::string_view network_mode_name(NetworkMode mode) {
         return "isolated";
     case NetworkMode::bridge:
         return "bridge";
+    case NetworkMode::host:
+        return "host";
     }
     return "none";
 }

@@ -1,5 +1,6 @@
 #include "jitbox/lifecycle/lifecycle.hpp"
 
+#include "jitbox/audit/stats.hpp"
 #include "jitbox/secrets/generate.hpp"
 #include "jitbox/secrets/store.hpp"
 #include "jitbox/providers/aws.hpp"
@@ -164,8 +165,8 @@ Requester Lifecycle::requester() const {
     return requester;
 }
 
-// The sandboxes that count against a role's max_active: live, not expired and not on their
-// way out.
+// The requester's sandboxes that count against a role's max_active and the guardrail
+// max_live_per_user: live, not expired and not on their way out.
 int Lifecycle::count_active_sandboxes() const {
     auto records = m_services.store.list();
     if (!records) {
@@ -173,8 +174,19 @@ int Lifecycle::count_active_sandboxes() const {
     }
     TimePoint now = m_services.clock.now();
     return static_cast<int>(std::count_if(records->begin(), records->end(), [&](const auto& r) {
-        return r.state != SandboxState::removing && !is_expired(r, now);
+        return r.owner == m_services.identity.user && r.state != SandboxState::removing &&
+               !is_expired(r, now);
     }));
+}
+
+GuardrailVerdict Lifecycle::check_guardrails_of(const Template& spec,
+                                                std::optional<Seconds> ttl) const {
+    GuardrailRequest request;
+    request.spec = &spec;
+    request.ttl = ttl;
+    request.live_sandboxes = count_active_sandboxes();
+    request.other_homes = m_services.other_homes();
+    return check_guardrails(m_services.config.guardrails, m_services.guardrail_defaults, request);
 }
 
 Decision Lifecycle::decide(Action action, const Template& spec, std::optional<Seconds> ttl,
@@ -271,17 +283,17 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     if (!spec) {
         return spec.error();
     }
-    const Template& chosen = **spec;
+    const Template& requested = **spec;
     TimePoint now = m_services.clock.now();
 
     SandboxRecord record;
-    record.name = request.name.value_or(make_sandbox_name(chosen.name));
+    record.name = request.name.value_or(make_sandbox_name(requested.name));
     record.id = make_sandbox_id();
-    record.template_name = chosen.name;
-    record.provider = chosen.provider;
+    record.template_name = requested.name;
+    record.provider = requested.provider;
     record.owner = m_services.identity.user;
     record.created_at = now;
-    record.stop_timeout = chosen.stop_timeout;
+    record.stop_timeout = requested.stop_timeout;
     record.reason = request.reason;
 
     if (!is_valid_sandbox_name(record.name)) {
@@ -292,6 +304,16 @@ Result<SandboxRecord> Lifecycle::up(const UpRequest& request) {
     if (request.ttl && *request.ttl <= Seconds(0)) {
         return make_failure(ExitCode::usage, "--ttl must be longer than 0s");
     }
+    // Guardrails come first, so a template that breaks one is audited as an attempted
+    // violation whatever the roles allow. From here on the template carries the ceilings.
+    GuardrailVerdict guarded = check_guardrails_of(**spec, request.ttl);
+    if (!guarded.allowed) {
+        Failure denied{ExitCode::denied, guarded.message};
+        audit("up", record, &denied,
+              AuditExtras{"", guarded.rule, request.reason, request.break_glass});
+        return denied;
+    }
+    const Template& chosen = guarded.effective;
     Decision decision = decide(Action::up, chosen, request.ttl, request.reason,
                                request.break_glass);
     AuditExtras extras{"", decision.rule, request.reason, decision.break_glass};
@@ -497,6 +519,46 @@ std::string describe_allowed_extension(const SandboxRecord& record, const Decisi
 
 } // namespace
 
+Result<void> Lifecycle::check_status_all() {
+    Decision decision;
+    decision.message = "no template is configured, so no role can grant status-all";
+    for (const auto& [name, spec] : m_services.config.templates) {
+        decision = decide(Action::status_all, spec, std::nullopt, "", false);
+        if (decision.allowed) {
+            return {};
+        }
+    }
+    Failure denied = make_failure(ExitCode::denied,
+                                  "status --all-users needs a role whose actions include "
+                                  "status-all: {}",
+                                  decision.message);
+    SandboxRecord none;
+    audit("status-all", none, &denied, AuditExtras{"", decision.rule, "", false});
+    return denied;
+}
+
+// The lifetime guardrail counts from creation, so a sandbox cannot pass it in steps.
+Result<void> Lifecycle::check_extension_guardrail(const SandboxRecord& record, Seconds by,
+                                                  TimePoint wanted, const std::string& reason) {
+    const Guardrails& guardrails = m_services.config.guardrails;
+    if (!guardrails.max_ttl || wanted - record.created_at <= *guardrails.max_ttl) {
+        return {};
+    }
+    const std::string origin = guardrails.origins.at("max_ttl");
+    Failure denied = make_failure(
+        ExitCode::denied,
+        "extending \"{}\" by {} would make it live {} in all, which guardrails.max_ttl ({}) does "
+        "not allow; it may live {}, until {}",
+        record.name, format_duration(by),
+        format_duration(std::chrono::duration_cast<Seconds>(wanted - record.created_at)), origin,
+        format_duration(*guardrails.max_ttl),
+        format_rfc3339(record.created_at + *guardrails.max_ttl));
+    audit("extend", record, &denied,
+          AuditExtras{"", fmt::format("{}guardrails.max_ttl ({})", k_deny_rule_prefix, origin),
+                      reason, false});
+    return denied;
+}
+
 Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by,
                                         const std::string& reason) {
     if (by <= Seconds(0)) {
@@ -518,6 +580,9 @@ Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by,
                             format_rfc3339(record.expires_at));
     }
     TimePoint wanted = record.expires_at + by;
+    if (auto denied = check_extension_guardrail(record, by, wanted, reason); !denied) {
+        return denied.error();
+    }
     const Seconds requested_ttl = std::chrono::duration_cast<Seconds>(wanted - now);
     Decision decision = decide(Action::extend, template_for(record), requested_ttl, reason, false);
     AuditExtras extras{"", decision.rule, reason, false};
@@ -683,7 +748,7 @@ Result<AwsSession> Lifecycle::aws_session(const std::string& name,
     return std::move(**fresh);
 }
 
-Result<void> Lifecycle::down(const std::string& name) {
+Result<void> Lifecycle::down(const std::string& name, const std::optional<std::string>& owner) {
     auto lock = m_services.store.lock_sandbox(name);
     if (!lock) {
         return lock.error();
@@ -692,14 +757,25 @@ Result<void> Lifecycle::down(const std::string& name) {
     if (!found) {
         return found.error();
     }
-    Decision decision = decide(Action::down, template_for(*found), std::nullopt, "", false);
+    if (owner && found->owner != *owner) {
+        return make_failure(ExitCode::not_found, "user {} has no sandbox named \"{}\"", *owner,
+                            name);
+    }
+    const bool other_user = owner.has_value();
+    const Action action = other_user ? Action::down_others : Action::down;
+    Decision decision = decide(action, template_for(*found), std::nullopt, "", false);
+    const std::string detail =
+        other_user ? fmt::format("sandbox of user {}", found->owner) : std::string();
     if (!decision.allowed) {
         Failure denied{ExitCode::denied, decision.message};
-        audit("down", *found, &denied, AuditExtras{"", decision.rule, "", false});
+        audit("down", *found, &denied, AuditExtras{detail, decision.rule, "", false});
         return denied;
     }
+    if (other_user) {
+        audit("down-others", *found, nullptr, AuditExtras{detail, decision.rule, "", false});
+    }
     m_services.children.stop(*found);
-    auto removed = teardown(std::move(*found), "down");
+    auto removed = teardown(std::move(*found), "down", FailureAudit::record, detail);
     if (!removed) {
         start_retrying_child(name);
     }

@@ -194,6 +194,13 @@ bool allows_action(const std::set<Action>& actions, Action action) {
     return actions.empty() || actions.count(action) != 0;
 }
 
+bool role_allows_action(const Role& role, Action action) {
+    if (role.actions.empty()) {
+        return is_own_sandbox_action(action);
+    }
+    return role.actions.count(action) != 0;
+}
+
 ConditionCheck check_conditions(const Conditions& conditions, Evaluation& eval,
                                 std::optional<Seconds> requested_ttl, OnWindowError on_error,
                                 Notes notes) {

@@ -198,7 +198,7 @@ std::optional<RoleMatch> match_role(const Role& role, Evaluation& eval) {
         return std::nullopt;
     }
     const std::string* glob = find_glob(role.templates, eval.spec.name);
-    if (glob == nullptr || !allows_action(role.actions, eval.request.action)) {
+    if (glob == nullptr || !role_allows_action(role, eval.request.action)) {
         return std::nullopt;
     }
     const ConditionCheck check = check_conditions(role.conditions, eval, ttl_under(&role, eval),
@@ -243,13 +243,18 @@ RoleMisses role_misses(const Role& role, Evaluation& eval, Notes notes) {
                                                join_lines(role.templates, ", "), eval.spec.name));
         }
     }
-    if (!allows_action(role.actions, eval.request.action)) {
+    if (!role_allows_action(role, eval.request.action)) {
         ++misses.count;
         if (notes == Notes::format) {
-            misses.notes.push_back(fmt::format(
-                "its actions {} do not include {}",
-                join(role.actions, ", ", [](Action action) { return to_string(action); }),
-                to_string(eval.request.action)));
+            misses.notes.push_back(
+                role.actions.empty()
+                    ? fmt::format("it names no actions, which grants only up, down, extend and "
+                                  "exec, not {}",
+                                  to_string(eval.request.action))
+                    : fmt::format(
+                          "its actions {} do not include {}",
+                          join(role.actions, ", ", [](Action action) { return to_string(action); }),
+                          to_string(eval.request.action)));
         }
     }
     ConditionCheck check = check_conditions(role.conditions, eval, ttl_under(&role, eval),
@@ -296,7 +301,7 @@ std::string closest_roles(const PolicyLayer& layer, Evaluation& eval) {
     for (const Role& role : layer.policy.roles) {
         if (covering.size() < k_max_near_misses &&
             find_glob(role.templates, eval.spec.name) != nullptr &&
-            allows_action(role.actions, eval.request.action)) {
+            role_allows_action(role, eval.request.action)) {
             covering.push_back(&role);
         }
     }

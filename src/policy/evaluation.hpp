@@ -92,8 +92,12 @@ const Member* find_member(const std::vector<Member>& members, const Evaluation& 
 // The first of `globs` that matches `name`, or null.
 const std::string* find_glob(const std::vector<std::string>& globs, std::string_view name);
 
-// True when `actions` is empty (every action) or contains `action`.
+// True when `actions` is empty (every action) or contains `action`. Deny rules use it.
 bool allows_action(const std::set<Action>& actions, Action action);
+
+// True when the role names `action`, or names no actions and `action` is one on the
+// requester's own sandboxes.
+bool role_allows_action(const Role& role, Action action);
 
 // Checks the conditions of a rule. `requested_ttl` is the ttl the request would get under that
 // rule, unset for actions without a ttl.

@@ -272,20 +272,6 @@ std::string template_key_path(const std::string& name, std::string_view key) {
 
 // ---- value spellings for messages ----
 
-std::string format_size(std::int64_t bytes) {
-    constexpr std::array<std::pair<std::int64_t, std::string_view>, 3> k_units{{
-        {std::int64_t{1} << 30, "GiB"},
-        {std::int64_t{1} << 20, "MiB"},
-        {std::int64_t{1} << 10, "KiB"},
-    }};
-    for (const auto& [size, symbol] : k_units) {
-        if (bytes % size == 0) {
-            return fmt::format("{}{}", bytes / size, symbol);
-        }
-    }
-    return fmt::format("{} bytes", bytes);
-}
-
 std::string format_port(const PortSpec& port) {
     return fmt::format("{}:{}:{}/{}", port.host_ip, port.host_port, port.container_port,
                        port.protocol);
@@ -309,8 +295,10 @@ int isolation_rank(NetworkMode mode) {
         return 1;
     case NetworkMode::bridge:
         return 2;
+    case NetworkMode::host:
+        return 3;
     }
-    return 2;
+    return 3;
 }
 
 // ---- narrowing ----
@@ -334,6 +322,7 @@ public:
         check_read_only();
         check_limits();
         check_capabilities();
+        check_host_access();
         check_mounts();
         check_ports();
         check_aws();
@@ -397,7 +386,7 @@ private:
         if (isolation_rank(project) > isolation_rank(system)) {
             report("network", std::nullopt,
                    fmt::format("\"{}\"{} is less isolated than the \"{}\" the system policy "
-                               "allows (none < isolated < bridge)",
+                               "allows (none < isolated < bridge < host)",
                                network_mode_name(project), default_note("network"),
                                network_mode_name(system)));
         }
@@ -446,6 +435,49 @@ private:
                        fmt::format("{} is not among the capabilities the system policy adds "
                                    "({})",
                                    capability, join(allowed)));
+            }
+        }
+    }
+
+    // Each key here reaches past the container into the host: the project may keep what the
+    // system template asks for, or ask for less.
+    void check_host_access() {
+        const Template& project = m_project.spec;
+        const Template& system = m_system.spec;
+        if (project.privileged && !system.privileged) {
+            report("privileged", std::nullopt,
+                   "true asks for a privileged container, which the system policy does not");
+        }
+        if (project.pid == "host" && system.pid != "host") {
+            report("pid", std::nullopt,
+                   "\"host\" shares the host's PID namespace, which the system policy does not");
+        }
+        if (project.ipc == "host" && system.ipc != "host") {
+            report("ipc", std::nullopt,
+                   "\"host\" shares the host's IPC namespace, which the system policy does not");
+        }
+        for (const std::string& dropped : system.cap_drop) {
+            if (std::find(project.cap_drop.begin(), project.cap_drop.end(), dropped) ==
+                project.cap_drop.end()) {
+                report("cap_drop", std::nullopt,
+                       fmt::format("{} is not dropped{}, but the system policy drops it", dropped,
+                                   default_note("cap_drop")));
+            }
+        }
+        for (std::size_t i = 0; i < project.devices.size(); ++i) {
+            const DeviceMapping& device = project.devices[i];
+            const auto match =
+                std::find_if(system.devices.begin(), system.devices.end(), [&](const auto& d) {
+                    return d.host_path == device.host_path &&
+                           d.container_path == device.container_path &&
+                           std::all_of(
+                               device.permissions.begin(), device.permissions.end(),
+                               [&](char c) { return d.permissions.find(c) != std::string::npos; });
+                });
+            if (match == system.devices.end()) {
+                report("devices", i,
+                       fmt::format("device {}:{}:{} is not among the system policy's devices",
+                                   device.host_path, device.container_path, device.permissions));
             }
         }
     }
@@ -719,6 +751,14 @@ Result<std::optional<ParsedFile>> load_project_file(const LayeredConfigRequest& 
     if (!parsed) {
         return parsed.error();
     }
+    if (parsed->config.guardrails.present()) {
+        // A project file that could loosen the guardrails would make them pointless, and one
+        // that tightens them would hide a mistake, so the table is an error there.
+        return make_failure(ExitCode::usage,
+                            "{}: guardrails: [guardrails] is read only from the system policy "
+                            "{}; move the table there or remove it from this file",
+                            parsed->config.guardrails.origin, request.system_path.string());
+    }
     if (parsed->config.policy.require_signed) {
         warnings.push_back(fmt::format(
             "{}: require_signed has no effect in a project file, because only the system "
@@ -802,6 +842,9 @@ Result<LoadedConfig> load_layered_config(const LayeredConfigRequest& request) {
         loaded.merged.keyring_backend = (*project)->config.keyring_backend;
     } else if (*system) {
         loaded.merged.keyring_backend = (*system)->config.keyring_backend;
+    }
+    if (*system) {
+        loaded.merged.guardrails = (*system)->config.guardrails;
     }
     if (*project) {
         loaded.merged.path = (*project)->source.path;

@@ -39,22 +39,6 @@ constexpr std::array<SensitiveFolder, 6> k_sensitive_folders{{
 
 constexpr std::string_view k_homes = "/home";
 
-// Removes a trailing separator that lexically_normal keeps ("/a/b/" stays "/a/b/").
-fs::path normal_form(const fs::path& path) {
-    fs::path normal = path.lexically_normal();
-    if (!normal.has_filename() && normal != normal.root_path()) {
-        normal = normal.parent_path();
-    }
-    return normal;
-}
-
-// True when `path` is `folder` or inside it, compared by whole components.
-bool is_within(const fs::path& path, const fs::path& folder) {
-    const auto [unused, rest] =
-        std::mismatch(path.begin(), path.end(), folder.begin(), folder.end());
-    return rest == folder.end();
-}
-
 bool is_socket_file(const fs::path& path) {
     struct stat info {};
     return ::stat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode);
@@ -90,7 +74,7 @@ std::string reason_for(const fs::path& path, const fs::path& home) {
     }
 
     // A user may mount folders inside their own home, even when it is /root.
-    const bool inside_home = !home.empty() && path != home && is_within(path, home);
+    const bool inside_home = !home.empty() && path != home && path_is_within(path, home);
     if (!home.empty() && path == home) {
         return "is your home folder, with your SSH keys and credentials";
     }
@@ -98,7 +82,7 @@ std::string reason_for(const fs::path& path, const fs::path& home) {
         return {};
     }
     for (const SensitiveFolder& folder : k_sensitive_folders) {
-        if (is_within(path, folder.path)) {
+        if (path_is_within(path, folder.path)) {
             const std::string_view where = path == folder.path ? "is" : "is inside";
             return fmt::format("{} {}, {}", where, folder.path, folder.content);
         }
@@ -106,11 +90,11 @@ std::string reason_for(const fs::path& path, const fs::path& home) {
     if (path == k_homes) {
         return "is the folder of every user's home";
     }
-    if (is_within(path, k_homes)) {
+    if (path_is_within(path, k_homes)) {
         return "is inside another user's home folder";
     }
     for (const auto& [target, content] : contained_targets(home)) {
-        if (is_within(target, path)) {
+        if (path_is_within(target, path)) {
             return fmt::format("is a folder that contains {}, {}", target.string(), content);
         }
     }
@@ -163,16 +147,30 @@ Result<void> check_mount(const Template& spec, std::size_t index, const Mount& m
 
 } // namespace
 
+fs::path normal_mount_path(const fs::path& path) {
+    fs::path normal = path.lexically_normal();
+    if (!normal.has_filename() && normal != normal.root_path()) {
+        normal = normal.parent_path();
+    }
+    return normal;
+}
+
+bool path_is_within(const fs::path& path, const fs::path& folder) {
+    const auto [unused, rest] =
+        std::mismatch(path.begin(), path.end(), folder.begin(), folder.end());
+    return rest == folder.end();
+}
+
 std::string sensitive_mount_reason(const fs::path& source, const fs::path& home) {
-    const fs::path own_home = home.empty() || normal_form(home) == "/" ? fs::path()
-                                                                       : normal_form(home);
-    const fs::path written = normal_form(source);
+    const fs::path own_home =
+        home.empty() || normal_mount_path(home) == "/" ? fs::path() : normal_mount_path(home);
+    const fs::path written = normal_mount_path(source);
     if (std::string reason = reason_for(written, own_home); !reason.empty()) {
         return reason;
     }
 
     std::error_code error;
-    const fs::path resolved = normal_form(fs::weakly_canonical(written, error));
+    const fs::path resolved = normal_mount_path(fs::weakly_canonical(written, error));
     if (error || resolved == written) {
         return {};
     }

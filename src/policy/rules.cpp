@@ -85,8 +85,16 @@ std::string_view to_string(Action action) {
         return "extend";
     case Action::exec:
         return "exec";
+    case Action::status_all:
+        return "status-all";
+    case Action::down_others:
+        return "down-others";
     }
     return "unknown";
+}
+
+bool is_own_sandbox_action(Action action) {
+    return action != Action::status_all && action != Action::down_others;
 }
 
 std::optional<Action> parse_action(std::string_view name) {

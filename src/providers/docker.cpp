@@ -139,10 +139,22 @@ Json container_env(const SandboxPlan& plan) {
     return list;
 }
 
+Json device_list(const std::vector<DeviceMapping>& devices) {
+    Json list = Json::array();
+    for (const DeviceMapping& device : devices) {
+        list.push_back({{"PathOnHost", device.host_path},
+                        {"PathInContainer", device.container_path},
+                        {"CgroupPermissions", device.permissions}});
+    }
+    return list;
+}
+
 Json host_config(const Template& spec, const std::string& network_mode) {
     Json config = {
-        {"CapDrop", Json::array({"ALL"})},
+        {"CapDrop", spec.cap_drop},
         {"CapAdd", spec.cap_add},
+        {"Privileged", spec.privileged},
+        {"Devices", device_list(spec.devices)},
         {"SecurityOpt", Json::array({"no-new-privileges"})},
         {"ReadonlyRootfs", spec.read_only},
         {"NetworkMode", network_mode},
@@ -151,6 +163,12 @@ Json host_config(const Template& spec, const std::string& network_mode) {
         {"Init", false},
         {"RestartPolicy", {{"Name", "no"}}},
     };
+    if (!spec.pid.empty()) {
+        config["PidMode"] = spec.pid;
+    }
+    if (!spec.ipc.empty()) {
+        config["IpcMode"] = spec.ipc;
+    }
     if (spec.pids_limit) {
         config["PidsLimit"] = *spec.pids_limit;
     }
@@ -372,6 +390,9 @@ Result<void> DockerProvider::create(const SandboxPlan& plan, ResourceSet& create
 
     const std::string name = resource_name(plan);
     std::string network_mode = plan.spec.network == NetworkMode::none ? "none" : "bridge";
+    if (plan.spec.network == NetworkMode::host) {
+        network_mode = "host";
+    }
     if (plan.spec.network == NetworkMode::isolated) {
         if (Result<void> network = create_network(plan, name, created); !network) {
             return network;

@@ -123,9 +123,14 @@ Result<int> read_ready_report(int fd) {
     return make_failure(ExitCode::internal, "the background child could not start: {}", report);
 }
 
-Result<ChildProcess> spawn_child(const std::string& state_dir, const std::string& name) {
-    std::vector<std::string> args = {"jitbox",  "__reap",  "--state-dir", state_dir,
-                                     "--ready-fd", std::to_string(k_ready_fd), name};
+Result<ChildProcess> spawn_child(const std::string& state_dir, const std::string& audit_log,
+                                 const std::string& name) {
+    std::vector<std::string> args = {"jitbox",  "__reap",     "--state-dir",
+                                     state_dir, "--ready-fd", std::to_string(k_ready_fd)};
+    if (!audit_log.empty()) {
+        args.insert(args.end(), {"--audit-log", audit_log});
+    }
+    args.push_back(name);
     std::vector<char*> argv;
     for (auto& arg : args) {
         argv.push_back(arg.data());
@@ -207,7 +212,7 @@ std::optional<unsigned long long> process_start_time(int pid) {
 }
 
 Result<ChildProcess> ProcessSupervisor::start(const std::string& name) {
-    return spawn_child(m_store.dir().string(), name);
+    return spawn_child(m_store.dir().string(), m_audit_log.string(), name);
 }
 
 bool ProcessSupervisor::is_alive(const std::string& name) {

@@ -23,6 +23,17 @@ namespace {
 
 constexpr const char* k_records_dir = "sandboxes";
 constexpr const char* k_locks_dir = "locks";
+constexpr const char* k_owners_dir = "users"; // in a shared state folder
+constexpr std::size_t k_max_owner_length = 64;
+
+bool is_valid_owner_folder(std::string_view owner) {
+    const auto allowed = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '.' || c == '-';
+    };
+    return !owner.empty() && owner.size() <= k_max_owner_length && owner.front() != '.' &&
+           owner.front() != '-' && std::all_of(owner.begin(), owner.end(), allowed);
+}
 
 std::string errno_text(int error) { return std::strerror(error); }
 
@@ -234,6 +245,38 @@ FileLock::~FileLock() {
     if (m_fd >= 0) {
         ::close(m_fd);
     }
+}
+
+Result<fs::path> owner_state_dir(const fs::path& root, StateLayout layout, std::string_view owner) {
+    if (layout == StateLayout::per_user) {
+        return root;
+    }
+    if (!is_valid_owner_folder(owner)) {
+        return make_failure(ExitCode::usage,
+                            "user name \"{}\" cannot name a folder in the shared state folder {}; "
+                            "use 1 to 64 letters, digits, '_', '.' or '-'",
+                            owner, root.string());
+    }
+    return root / k_owners_dir / std::string(owner);
+}
+
+Result<std::vector<std::string>> state_owners(const fs::path& root, StateLayout layout) {
+    std::vector<std::string> owners;
+    if (layout == StateLayout::per_user) {
+        return owners;
+    }
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(root / k_owners_dir, error)) {
+        const std::string name = entry.path().filename().string();
+        if (entry.is_directory(error) && is_valid_owner_folder(name)) {
+            owners.push_back(name);
+        }
+    }
+    if (error && error != std::errc::no_such_file_or_directory) {
+        return state_failure(root / k_owners_dir, "folder", error.value());
+    }
+    std::sort(owners.begin(), owners.end());
+    return owners;
 }
 
 Result<StateStore> StateStore::open(const fs::path& dir) {

@@ -109,7 +109,7 @@ expect_keys "audit verify --json fields" "$OUT" '.' "intact path records"
 
 expect_exit 0 jb policy check --json
 expect_keys "policy check --json fields" "$OUT" '.' \
-    "default_template deny_rules layers policy_digest roles templates warnings"
+    "default_template deny_rules guardrails layers policy_digest roles templates warnings"
 expect_keys "policy check --json layer fields" "$OUT" '.layers[0]' "deny_rules kind roles source"
 expect_exit 0 jb policy explain box --json
 expect_keys "policy explain --json fields" "$OUT" '.' \

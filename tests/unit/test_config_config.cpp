@@ -282,9 +282,38 @@ TEST_CASE("parse_config error messages") {
          "expected a size such as \"512MiB\" or an integer number of bytes, found boolean"},
         {"zero pids_limit", head + "pids_limit = 0\n",
          "jitbox.toml:3:14: templates.db.pids_limit: ", "use an integer of at least 1"},
-        {"unknown network", head + "network = \"host\"\n",
+        {"unknown network", head + "network = \"container:db\"\n",
          "jitbox.toml:3:11: templates.db.network: ",
-         "unknown network \"host\": use \"none\", \"isolated\" or \"bridge\""},
+         "unknown network \"container:db\": use \"none\", \"isolated\", \"bridge\" or "
+         "\"host\""},
+        {"ports on the host network", head + "network = \"host\"\nports = [\"80\"]\n",
+         "jitbox.toml:4:9: templates.db.ports: ", "network = \"host\" publishes every port"},
+        {"unknown pid mode", head + "pid = \"container:db\"\n",
+         "jitbox.toml:3:7: templates.db.pid: ",
+         "unknown pid namespace \"container:db\": use private, host"},
+        {"unknown ipc mode", head + "ipc = \"shareable\"\n", "jitbox.toml:3:7: templates.db.ipc: ",
+         "unknown ipc namespace \"shareable\": use private, none, host"},
+        {"device outside /dev", head + "devices = [\"/etc/passwd\"]\n",
+         "jitbox.toml:3:12: templates.db.devices[0]: ",
+         "invalid device \"/etc/passwd\": the host path must be a normal absolute path below"},
+        {"device permissions", head + "devices = [\"/dev/fuse:/dev/fuse:rx\"]\n",
+         "jitbox.toml:3:12: templates.db.devices[0]: ", "the permissions must be one or more of r"},
+        {"device with four parts", head + "devices = [\"/dev/a:/dev/b:r:w\"]\n",
+         "jitbox.toml:3:12: templates.db.devices[0]: ", "more than three ':'-separated parts"},
+        {"cap_drop lower case", head + "cap_drop = [\"all\"]\n",
+         "jitbox.toml:3:13: templates.db.cap_drop[0]: ", "invalid capability \"all\""},
+        {"privileged not a bool", head + "privileged = \"yes\"\n",
+         "jitbox.toml:3:14: templates.db.privileged: ", ""},
+        {"guardrails image pattern with space", "[guardrails]\nimages = [\"a b\"]\n",
+         "jitbox.toml:2:11: guardrails.images[0]: ", "invalid image pattern \"a b\""},
+        {"guardrails relative mount source", "[guardrails]\nmount_sources = [\"srv\"]\n",
+         "jitbox.toml:2:18: guardrails.mount_sources[0]: ", "use an absolute folder"},
+        {"guardrails max_pids zero", "[guardrails]\nmax_pids = 0\n",
+         "jitbox.toml:2:12: guardrails.max_pids: ", "invalid max_pids 0"},
+        {"guardrails max_live_per_user zero", "[guardrails]\nmax_live_per_user = 0\n",
+         "jitbox.toml:2:21: guardrails.max_live_per_user: ", "invalid max_live_per_user 0"},
+        {"guardrails unknown key", "[guardrails]\nprivilegd = false\n",
+         "jitbox.toml:2:1: guardrails.privilegd: ", "did you mean \"privileged\"?"},
         {"lower-case capability", head + "cap_add = [\"net_admin\"]\n",
          "jitbox.toml:3:12: templates.db.cap_add[0]: ", "invalid capability \"net_admin\""},
         {"bare CAP_ capability", head + "cap_add = [\"CAP_\"]\n",
@@ -662,6 +691,97 @@ TEST_CASE("network_mode_name spellings") {
     CHECK(network_mode_name(NetworkMode::none) == "none");
     CHECK(network_mode_name(NetworkMode::isolated) == "isolated");
     CHECK(network_mode_name(NetworkMode::bridge) == "bridge");
+    CHECK(network_mode_name(NetworkMode::host) == "host");
+}
+
+TEST_CASE("parse_config reads host access keys") {
+    const Config config = parse_valid(R"([templates.db]
+image = "postgres:16"
+network = "host"
+privileged = true
+pid = "host"
+ipc = "none"
+cap_drop = ["ALL", "CAP_NET_RAW"]
+devices = ["/dev/fuse", "/dev/sdc:/dev/xvdc:r"]
+)");
+    const Template& db = config.templates.at("db");
+    CHECK(db.network == NetworkMode::host);
+    CHECK(db.privileged);
+    CHECK(db.pid == "host");
+    CHECK(db.ipc == "none");
+    CHECK(db.cap_drop == std::vector<std::string>{"ALL", "NET_RAW"});
+    REQUIRE(db.devices.size() == 2);
+    CHECK(db.devices[0].host_path == "/dev/fuse");
+    CHECK(db.devices[0].container_path == "/dev/fuse");
+    CHECK(db.devices[0].permissions == "rwm");
+    CHECK(db.devices[0].origin == "jitbox.toml:8:12");
+    CHECK(db.devices[1].container_path == "/dev/xvdc");
+    CHECK(db.devices[1].permissions == "r");
+}
+
+TEST_CASE("parse_config host access defaults") {
+    const Config config =
+        parse_valid("[templates.db]\nimage = \"postgres:16\"\npid = \"private\"\n");
+    const Template& db = config.templates.at("db");
+    CHECK_FALSE(db.privileged);
+    CHECK(db.pid.empty());
+    CHECK(db.ipc.empty());
+    CHECK(db.cap_drop == std::vector<std::string>{"ALL"});
+    CHECK(db.devices.empty());
+}
+
+TEST_CASE("parse_config reads guardrails") {
+    const Config config = parse_valid(R"([guardrails]
+images = ["docker.io/library/*", "busybox:*"]
+mount_sources = ["/srv/data/"]
+privileged = false
+host_namespaces = false
+devices = false
+capabilities = ["CAP_NET_BIND_SERVICE"]
+max_memory = "1GiB"
+max_cpus = 2
+max_pids = 512
+max_ttl = "8h"
+max_live_per_user = 3
+)");
+    const Guardrails& guardrails = config.guardrails;
+    CHECK(guardrails.present());
+    CHECK(guardrails.origin == "jitbox.toml:1:1");
+    CHECK(guardrails.images == std::vector<std::string>{"docker.io/library/*", "busybox:*"});
+    CHECK(guardrails.mount_sources == std::vector<std::string>{"/srv/data"});
+    CHECK(guardrails.privileged == false);
+    CHECK(guardrails.host_namespaces == false);
+    CHECK(guardrails.devices == false);
+    CHECK(guardrails.capabilities == std::vector<std::string>{"NET_BIND_SERVICE"});
+    CHECK(guardrails.max_memory == 1024LL * 1024 * 1024);
+    CHECK(guardrails.max_cpus == 2.0);
+    CHECK(guardrails.max_pids == 512);
+    CHECK(guardrails.max_ttl == 8h);
+    CHECK(guardrails.max_live_per_user == 3);
+    CHECK(guardrails.origins.at("images") == "jitbox.toml:2:10");
+    CHECK(guardrails.origins.at("max_ttl") == "jitbox.toml:11:11");
+}
+
+TEST_CASE("parse_config without guardrails") {
+    const Config config = parse_valid("");
+    CHECK_FALSE(config.guardrails.present());
+    CHECK_FALSE(config.guardrails.images);
+}
+
+TEST_CASE("parse_device forms") {
+    const auto plain = parse_device("/dev/fuse");
+    REQUIRE(plain.ok());
+    CHECK(plain->container_path == "/dev/fuse");
+    CHECK(plain->permissions == "rwm");
+    const auto renamed = parse_device("/dev/sdc:/dev/xvdc:mw");
+    REQUIRE(renamed.ok());
+    CHECK(renamed->container_path == "/dev/xvdc");
+    CHECK(renamed->permissions == "mw");
+    for (const std::string_view bad : {"dev/fuse", "/dev/", "/dev/../etc/shadow", "/dev/a:rel",
+                                       "/dev/a:/dev/a:", "/dev/a:/dev/a:rr", "/dev/a b"}) {
+        CAPTURE(bad);
+        CHECK_FALSE(parse_device(bad).ok());
+    }
 }
 
 TEST_CASE("parse_size values") {

@@ -251,7 +251,7 @@ std::vector<MalformedCase> malformed_cases() {
          "[[roles]]\nname = \"dev\"\nmembers = [\"group:dev\"]\ntemplates = [\"*\"]\n"
          "actions = [\"delete\"]\n",
          "$D/jitbox.toml:5:12: roles[0].actions[0]: unknown action \"delete\": use up, down, "
-         "extend or exec"},
+         "extend, exec, status-all or down-others"},
         {"deny glob matching no template",
          k_head + "[[deny]]\nname = \"prod\"\ntemplates = [\"prod-*\"]\n",
          "$D/jitbox.toml:5:14: deny[0].templates[0]: template glob \"prod-*\" matches no "

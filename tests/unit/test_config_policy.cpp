@@ -318,7 +318,7 @@ TEST_CASE("parse_config policy error messages") {
         // Actions.
         {"unknown action", head + "actions = [\"up\", \"start\"]\n",
          "jitbox.toml:8:18: roles[0].actions[1]: ",
-         "unknown action \"start\": use up, down, extend or exec"},
+         "unknown action \"start\": use up, down, extend, exec, status-all or down-others"},
         {"empty role actions", head + "actions = []\n",
          "jitbox.toml:8:11: roles[0].actions: ", "a role with no actions allows nothing"},
 

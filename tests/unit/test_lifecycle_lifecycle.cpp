@@ -1,4 +1,5 @@
 #include "jitbox/lifecycle/lifecycle.hpp"
+#include "jitbox/audit/stats.hpp"
 #include "memory_secret_store.hpp"
 
 #include <doctest/doctest.h>
@@ -266,6 +267,151 @@ Result<std::string> mfa_654321() {
 }
 
 } // namespace
+
+TEST_SUITE("lifecycle guardrails") {
+    TEST_CASE("guardrail denial counts as violation") {
+        Fixture f;
+        f.config.guardrails.origin = "/etc/jitbox/jitbox.toml:1:1";
+        f.config.guardrails.images = std::vector<std::string>{"busybox:*"};
+        f.config.guardrails.origins["images"] = "/etc/jitbox/jitbox.toml:2:10";
+
+        auto denied = f.lifecycle.up({"db", std::nullopt, std::string("db-1")});
+        REQUIRE(!denied.ok());
+        CHECK(denied.error().code == ExitCode::denied);
+        CHECK(contains(denied.error().message, "guardrails.images (/etc/jitbox/jitbox.toml:2:10)"));
+        CHECK(contains(denied.error().message, "docker.io/library/postgres:16"));
+        CHECK(f.provider_log.plans.empty());
+        CHECK(f.record_count() == 0);
+
+        const std::string line = f.audit_lines().back();
+        CHECK(contains(line, "\"result\":\"denied\""));
+        CHECK(contains(line, "\"rule\":\"deny rule guardrails.images"));
+        const AuditStats stats =
+            compute_audit_stats({nlohmann::json::parse(line)}, std::nullopt, f.clock.current);
+        CHECK(stats.totals().denials == 1);
+        CHECK(stats.totals().attempted_violations == 1);
+    }
+
+    TEST_CASE("guardrail ceilings and max_ttl apply") {
+        Fixture f;
+        f.config.guardrails.origin = "/etc/jitbox/jitbox.toml:1:1";
+        f.config.guardrails.max_memory = 128LL << 20;
+        f.config.guardrails.max_ttl = Seconds(3600);
+        f.config.guardrails.origins["max_memory"] = "/etc/jitbox/jitbox.toml:2:14";
+        f.config.guardrails.origins["max_ttl"] = "/etc/jitbox/jitbox.toml:3:11";
+
+        auto granted = f.lifecycle.up({"db", std::nullopt, std::string("db-1")});
+        REQUIRE(granted.ok());
+        REQUIRE(f.provider_log.plans.size() == 1);
+        CHECK(f.provider_log.plans.front().spec.memory_bytes == 128LL << 20);
+        CHECK(granted->max_expires_at == f.clock.current + Seconds(3600));
+
+        auto extended = f.lifecycle.extend("db-1", Seconds(3600));
+        REQUIRE(!extended.ok());
+        CHECK(extended.error().code == ExitCode::denied);
+        CHECK(contains(extended.error().message,
+                       "guardrails.max_ttl (/etc/jitbox/jitbox.toml:3:11)"));
+        CHECK(contains(f.audit_lines().back(), "\"rule\":\"deny rule guardrails.max_ttl"));
+
+        auto too_long = f.lifecycle.up({"db", Seconds(7200), std::string("db-2")});
+        REQUIRE(!too_long.ok());
+        CHECK(contains(too_long.error().message, "guardrails.max_ttl"));
+    }
+
+    TEST_CASE("max_live_per_user counts own sandboxes") {
+        Fixture f;
+        f.config.guardrails.origin = "/etc/jitbox/jitbox.toml:1:1";
+        f.config.guardrails.max_live_per_user = 1;
+        f.config.guardrails.origins["max_live_per_user"] = "/etc/jitbox/jitbox.toml:2:21";
+        SandboxRecord other;
+        other.name = "theirs";
+        other.id = "00000000000000ff";
+        other.owner = "bob";
+        other.state = SandboxState::running;
+        other.created_at = f.clock.current;
+        other.expires_at = f.clock.current + Seconds(600);
+        other.max_expires_at = other.expires_at;
+        REQUIRE(f.store.insert(other).ok());
+
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+        auto second = f.lifecycle.up({"db", std::nullopt, std::string("db-2")});
+        REQUIRE(!second.ok());
+        CHECK(contains(second.error().message, "guardrails.max_live_per_user"));
+    }
+}
+
+// A policy where group ops may remove and list other users' sandboxes of db, and group dev may
+// do everything else with their own.
+PolicyInputs ops_policy() {
+    Role dev;
+    dev.name = "dev";
+    dev.members = {{Member::Kind::group, "dev"}};
+    dev.templates = {"db"};
+    dev.origin = "jitbox.toml:1:1";
+    Role ops;
+    ops.name = "ops";
+    ops.members = {{Member::Kind::group, "ops"}};
+    ops.templates = {"db"};
+    ops.actions = {Action::status_all, Action::down_others};
+    ops.origin = "jitbox.toml:6:1";
+    PolicyLayer layer{"jitbox.toml", {}};
+    layer.policy.roles = {dev, ops};
+    return PolicyInputs{{layer}, std::string(64, 'b'), {}};
+}
+
+TEST_SUITE("lifecycle ownership") {
+    TEST_CASE("down of another user needs down-others") {
+        Identity member = test_identity();
+        member.groups = {"dev"};
+        Fixture f(member, ops_policy());
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+
+        auto denied = f.lifecycle.down("db-1", std::string("alice"));
+        REQUIRE(!denied.ok());
+        CHECK(denied.error().code == ExitCode::denied);
+        CHECK(f.record_count() == 1);
+        const std::string line = f.audit_lines().back();
+        CHECK(contains(line, "\"action\":\"down\""));
+        CHECK(contains(line, "\"result\":\"denied\""));
+        CHECK(contains(line, "\"detail\":\"sandbox of user alice\""));
+    }
+
+    TEST_CASE("down of another user with the role") {
+        Identity admin = test_identity();
+        admin.groups = {"dev", "ops"};
+        Fixture f(admin, ops_policy());
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+
+        auto wrong_owner = f.lifecycle.down("db-1", std::string("bob"));
+        REQUIRE(!wrong_owner.ok());
+        CHECK(wrong_owner.error().code == ExitCode::not_found);
+        CHECK(f.record_count() == 1);
+
+        REQUIRE(f.lifecycle.down("db-1", std::string("alice")).ok());
+        CHECK(f.record_count() == 0);
+        const std::string line = f.audit_lines().back();
+        CHECK(contains(line, "\"result\":\"ok\""));
+        CHECK(contains(line, "sandbox of user alice"));
+    }
+
+    TEST_CASE("status-all needs a role that names it") {
+        Identity member = test_identity();
+        member.groups = {"dev"};
+        Fixture denied_fixture(member, ops_policy());
+        auto denied = denied_fixture.lifecycle.check_status_all();
+        REQUIRE(!denied.ok());
+        CHECK(denied.error().code == ExitCode::denied);
+        CHECK(contains(denied.error().message, "status-all"));
+        const std::string line = denied_fixture.audit_lines().back();
+        CHECK(contains(line, "\"action\":\"status-all\""));
+        CHECK(contains(line, "\"result\":\"denied\""));
+
+        Identity admin = test_identity();
+        admin.groups = {"ops"};
+        Fixture allowed_fixture(admin, ops_policy());
+        CHECK(allowed_fixture.lifecycle.check_status_all().ok());
+    }
+}
 
 TEST_SUITE("lifecycle policy") {
     TEST_CASE("a denied up creates nothing and is audited with the rule") {

@@ -284,6 +284,30 @@ TEST_SUITE("policy layers") {
              "system policy publishes"},
             {"port on every address", {{"ports", "[\"0.0.0.0::5432\"]"}}, {},
              "templates.db.ports[0]: port 0.0.0.0::5432/tcp is not among"},
+            {"privileged",
+             {{"privileged", "true"}},
+             {},
+             "templates.db.privileged: true asks for a privileged container"},
+            {"host pid",
+             {{"pid", "\"host\""}},
+             {},
+             "templates.db.pid: \"host\" shares the host's PID namespace"},
+            {"host ipc",
+             {{"ipc", "\"host\""}},
+             {},
+             "templates.db.ipc: \"host\" shares the host's IPC namespace"},
+            {"host network",
+             {{"network", "\"host\""}, {"ports", "[]"}},
+             {},
+             "templates.db.network: \"host\" is less isolated than the \"isolated\""},
+            {"device",
+             {{"devices", "[\"/dev/fuse\"]"}},
+             {},
+             "templates.db.devices[0]: device /dev/fuse:/dev/fuse:rwm is not among"},
+            {"capabilities kept",
+             {{"cap_drop", "[\"NET_RAW\"]"}},
+             {},
+             "templates.db.cap_drop: ALL is not dropped, but the system policy drops it"},
         };
         for (const Case& test : cases) {
             CAPTURE(test.name);
@@ -437,6 +461,23 @@ root_volume_gib = 16
                                      layout.system.string() +
                                      " (defined there: cache, db), use one of those names or "
                                      "ask an administrator to add it");
+    }
+
+    TEST_CASE("guardrails come from the system file") {
+        Layout layout;
+        write_file(layout.system,
+                   std::string(k_system_text) + "\n[guardrails]\nprivileged = false\n");
+        const LoadedConfig loaded = layout.load();
+        CHECK(loaded.merged.guardrails.present());
+        CHECK(loaded.merged.guardrails.privileged == false);
+    }
+
+    TEST_CASE("guardrails in a project file are rejected") {
+        Layout layout;
+        write_file(layout.project, "[guardrails]\nprivileged = true\n");
+        const Failure failure = layout.load_failure();
+        CHECK(contains(failure.message, layout.project.string() + ":1:1: guardrails: "));
+        CHECK(contains(failure.message, "read only from the system policy"));
     }
 
     TEST_CASE("system without templates keeps project templates") {

@@ -881,6 +881,43 @@ TEST_SUITE("docker") {
         CHECK(host["Mounts"][0]["Source"] == std::filesystem::temp_directory_path().string());
         CHECK(host["Mounts"][0]["Target"] == "/data");
         CHECK(host["Mounts"][0]["ReadOnly"] == true);
+        CHECK(host["Privileged"] == false);
+        CHECK(host["Devices"] == Json::array());
+        CHECK_FALSE(host.contains("PidMode"));
+        CHECK_FALSE(host.contains("IpcMode"));
+    }
+
+    TEST_CASE("create body with host access") {
+        Harness harness;
+        SandboxPlan plan = make_plan();
+        plan.spec.network = NetworkMode::host;
+        plan.spec.ports.clear();
+        plan.spec.privileged = true;
+        plan.spec.pid = "host";
+        plan.spec.ipc = "none";
+        plan.spec.cap_drop = {"NET_RAW", "MKNOD"};
+        plan.spec.devices = {DeviceMapping{"/dev/fuse", "/dev/fuse", "rw", ""}};
+        harness.engine->script("GET /images/busybox%3A1.36/json", reply(200, "{}"));
+        harness.engine->script("POST /containers/create", reply(201, R"({"Id":"c1"})"));
+        harness.engine->script("POST /containers/c1/start", reply(204));
+        harness.engine->script("GET /containers/c1/json", reply(200, k_inspect_body));
+        ResourceSet created;
+
+        REQUIRE(harness.provider->create(plan, created, harness.progress).ok());
+
+        CHECK(harness.engine->find("POST /networks/create") == nullptr);
+        const HttpRequest* request = harness.engine->find("POST /containers/create");
+        REQUIRE(request != nullptr);
+        const Json host = Json::parse(request->body)["HostConfig"];
+        CHECK(host["NetworkMode"] == "host");
+        CHECK(host["Privileged"] == true);
+        CHECK(host["PidMode"] == "host");
+        CHECK(host["IpcMode"] == "none");
+        CHECK(host["CapDrop"] == Json::array({"NET_RAW", "MKNOD"}));
+        REQUIRE(host["Devices"].size() == 1);
+        CHECK(host["Devices"][0]["PathOnHost"] == "/dev/fuse");
+        CHECK(host["Devices"][0]["PathInContainer"] == "/dev/fuse");
+        CHECK(host["Devices"][0]["CgroupPermissions"] == "rw");
     }
 
     TEST_CASE("create network request") {

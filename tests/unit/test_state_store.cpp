@@ -224,4 +224,44 @@ TEST_SUITE("state") {
         REQUIRE(second.ok());
         CHECK(!second->has_value());
     }
+
+    TEST_CASE("owner_state_dir per layout") {
+        TempDir dir;
+        CHECK(owner_state_dir(dir.path, StateLayout::per_user, "alice").value() == dir.path);
+        CHECK(owner_state_dir(dir.path, StateLayout::shared, "alice").value() ==
+              dir.path / "users" / "alice");
+        for (const char* bad : {"", ".hidden", "-x", "a/b", "..", "a b"}) {
+            CAPTURE(bad);
+            const auto rejected = owner_state_dir(dir.path, StateLayout::shared, bad);
+            REQUIRE(!rejected.ok());
+            CHECK(rejected.error().code == ExitCode::usage);
+        }
+    }
+
+    TEST_CASE("shared folder keeps owners apart") {
+        TempDir dir;
+        auto alice =
+            StateStore::open(owner_state_dir(dir.path, StateLayout::shared, "alice").value());
+        auto bob = StateStore::open(owner_state_dir(dir.path, StateLayout::shared, "bob").value());
+        REQUIRE(alice.ok());
+        REQUIRE(bob.ok());
+        SandboxRecord theirs = sample_record("db");
+        theirs.owner = "bob";
+        REQUIRE(alice->insert(sample_record("db")).ok());
+        REQUIRE(bob->insert(theirs).ok());
+
+        CHECK(alice->find("db").value()->owner == "alice");
+        CHECK(bob->find("db").value()->owner == "bob");
+        CHECK(alice->list().value().size() == 1);
+        CHECK(state_owners(dir.path, StateLayout::shared).value() ==
+              std::vector<std::string>{"alice", "bob"});
+        CHECK(state_owners(dir.path, StateLayout::per_user).value().empty());
+    }
+
+    TEST_CASE("state_owners of a new shared folder") {
+        TempDir dir;
+        const auto owners = state_owners(dir.path, StateLayout::shared);
+        REQUIRE(owners.ok());
+        CHECK(owners->empty());
+    }
 }

@@ -13,9 +13,14 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace jitbox {
+
+/// The start of an audit record's `rule` that marks an attempted violation: a `[[deny]]` rule
+/// ("deny rule NAME (ORIGIN)") or a guardrail ("deny rule guardrails.KEY (ORIGIN)").
+inline constexpr std::string_view k_deny_rule_prefix = "deny rule ";
 
 /// The labels that the counters are grouped by.
 struct UsageKey {
@@ -31,7 +36,8 @@ struct UsageCounters {
     std::uint64_t sandbox_seconds = 0; // lifetime inside the window, up to now while open
     std::uint64_t extensions = 0;      // `extend` records with result "ok"
     std::uint64_t denials = 0;         // records of any action with result "denied"
-    /// Denials from a `[[deny]]` rule, which are records whose rule starts with "deny rule ".
+    /// Denials from a `[[deny]]` rule or a guardrail: records whose rule starts with
+    /// k_deny_rule_prefix.
     std::uint64_t attempted_violations = 0;
     /// `up` and `extend` records with result "ok" that carry `break_glass: true`.
     std::uint64_t break_glass = 0;

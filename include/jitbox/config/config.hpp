@@ -18,6 +18,15 @@ enum class NetworkMode {
     none,     // no network interface but loopback
     isolated, // a private bridge network created for this sandbox alone
     bridge,   // the engine's default bridge, shared with other containers
+    host,     // the host's own network namespace: no isolation at all
+};
+
+/// A host device passed into the container, from docker's `HOST[:CONTAINER[:PERMISSIONS]]`.
+struct DeviceMapping {
+    std::string host_path;           // absolute, below /dev
+    std::string container_path;      // absolute; the host path when not given
+    std::string permissions = "rwm"; // the cgroup permissions: read, write, mknod
+    std::string origin;              // "FILE:LINE:COLUMN" of the value, for messages
 };
 
 /// A bind mount from the host into the sandbox, read-only unless `writable`.
@@ -94,6 +103,13 @@ struct Template {
     std::vector<PortSpec> ports;
     bool read_only = false;
     std::vector<std::string> cap_add;
+    /// The capabilities removed from the engine's default set before cap_add applies. The
+    /// default ["ALL"] leaves the container cap_add alone.
+    std::vector<std::string> cap_drop{"ALL"};
+    bool privileged = false; // every capability and device of the host
+    std::string pid;         // "" (the engine's own PID namespace for the container) or "host"
+    std::string ipc;         // "" (the engine's default), "private", "none" or "host"
+    std::vector<DeviceMapping> devices;
     std::vector<Mount> mounts;
     std::map<std::string, std::string> labels;
     std::vector<GeneratedSecret> secrets; // `[templates.NAME.secrets]`, sorted by name
@@ -113,6 +129,9 @@ struct Config {
                                   // "file", or empty when unset (as "auto")
     std::map<std::string, Template> templates;
     Policy policy; // `[policy]`, `[[roles]]` and `[[deny]]`
+    /// `[guardrails]`. load_layered_config takes it from the system file only and rejects a
+    /// project file that sets it.
+    Guardrails guardrails;
 };
 
 /// The sources of the configuration, in order of precedence.
@@ -144,7 +163,7 @@ Config default_config();
 /// The embedded default configuration as TOML, so `jitbox templates` can show it.
 std::string_view default_config_text();
 
-/// The configuration spelling of `mode`: "none", "isolated" or "bridge".
+/// The configuration spelling of `mode`: "none", "isolated", "bridge" or "host".
 std::string_view network_mode_name(NetworkMode mode);
 
 /// Parses a size such as `512MiB`, `2GiB`, `1.5g`, `100000000`, greater than zero. Units: B,
@@ -152,10 +171,18 @@ std::string_view network_mode_name(NetworkMode mode);
 /// optionally after one space. A fraction needs a unit and the result is truncated to bytes.
 Result<std::int64_t> parse_size(std::string_view text);
 
+/// Writes a size in the largest of GiB, MiB and KiB that divides it, else in bytes: "512MiB".
+std::string format_size(std::int64_t bytes);
+
 /// Parses a port in docker's short form, such as `5432`, `15432:5432` or `0.0.0.0:53:53/udp`.
 /// Ports are 1 to 65535, ranges are not supported, an IPv6 host address goes in brackets
 /// (`[::1]:8080:80`) and the protocol is tcp, udp or sctp.
 Result<PortSpec> parse_port(std::string_view text);
+
+/// Parses a device in docker's `--device` form, such as `/dev/fuse` or
+/// `/dev/sdc:/dev/xvdc:rwm`. The host path is absolute and below /dev, the container path is
+/// absolute, and the permissions are a non-empty subset of "rwm" in any order.
+Result<DeviceMapping> parse_device(std::string_view text);
 
 /// The optimal string alignment distance (restricted Damerau-Levenshtein): the fewest
 /// insertions, deletions, substitutions and swaps of two adjacent characters that turn `from`

@@ -3,6 +3,7 @@
 #include "jitbox/audit/audit.hpp"
 #include "jitbox/config/config.hpp"
 #include "jitbox/lifecycle/identity.hpp"
+#include "jitbox/policy/guardrails.hpp"
 #include "jitbox/policy/policy.hpp"
 #include "jitbox/providers/aws_session.hpp"
 #include "jitbox/providers/provider.hpp"
@@ -110,6 +111,10 @@ struct LifecycleServices {
         [](std::string_view) -> Result<SecretStore*> {
         return Failure{ExitCode::internal, "this command has no access to a keyring"};
     };
+    /// What the unset keys of config.guardrails mean: strict in enforced mode.
+    GuardrailDefaults guardrail_defaults = GuardrailDefaults::permissive;
+    /// The other users' home folders, which no mount may reach while guardrails apply.
+    std::function<std::vector<UserHome>()> other_homes = other_users_homes_of_real_user;
 };
 
 /// The audit fields beyond the action and its result.
@@ -136,8 +141,14 @@ public:
     /// locked keyring.
     Result<AwsSession> aws_session(const std::string& name,
                                    const std::function<Result<std::string>()>& mfa_code);
-    /// Tears a sandbox down now. ExitCode::not_found when there is no record.
-    Result<void> down(const std::string& name);
+    /// Tears a sandbox down now. ExitCode::not_found when there is no record. With `owner`
+    /// (`down --user`), the record must belong to that user, the policy decides the action
+    /// down-others instead of down, and the audit record's detail names the owner.
+    Result<void> down(const std::string& name,
+                      const std::optional<std::string>& owner = std::nullopt);
+    /// Decides `status --all-users`: allowed when a role grants status-all on one of the
+    /// configured templates. A denial is audited and is ExitCode::denied.
+    Result<void> check_status_all();
     /// Tears a sandbox down if its deadline has passed; called by its background child.
     /// `detail` goes into the audit record of a successful removal.
     Result<void> expire(const std::string& name, FailureAudit audit_failure = FailureAudit::record,
@@ -195,6 +206,9 @@ private:
                const AuditExtras& extras = {});
     Requester requester() const;
     int count_active_sandboxes() const;
+    GuardrailVerdict check_guardrails_of(const Template& spec, std::optional<Seconds> ttl) const;
+    Result<void> check_extension_guardrail(const SandboxRecord& record, Seconds by,
+                                           TimePoint wanted, const std::string& reason);
     Decision decide(Action action, const Template& spec, std::optional<Seconds> ttl,
                     const std::string& reason, bool break_glass) const;
     Template template_for(const SandboxRecord& record) const;

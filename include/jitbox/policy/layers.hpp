@@ -37,6 +37,7 @@ struct LoadedConfig {
     /// Templates of both files: the system file's, with a project template of the same name
     /// in place of the system's. The project's `default_template` wins over the system's.
     /// `merged.policy` stays empty, because each file's policy is its own entry in `layers`.
+    /// `merged.guardrails` is the system file's.
     Config merged;
     /// Policy layers in order: the system file's, then the project file's. With neither file,
     /// one layer with the source "<default>".
@@ -58,12 +59,14 @@ struct LoadedConfig {
 ///   (none < isolated < bridge), ttl and max_ttl no longer, the same user when the system sets
 ///   one, read_only kept on, memory, cpus and pids_limit kept and not raised, and no cap_add,
 ///   mounts or ports that the system template lacks. A writable mount must be writable there
-///   too, and a mount with `allow_sensitive` must have it there too. Otherwise project templates are used as written.
+///   too, and a mount with `allow_sensitive` must have it there too. Otherwise project templates
+///   are used as written.
 /// - With neither file defining templates, the embedded default's templates apply.
 /// - When the trusted-keys folder contains a key, or the system file sets `require_signed`, the
 ///   project file must carry a valid signature by a trusted key.
 /// - The project file must be a regular file that is not writable by group or others.
 /// - Every mount of the merged templates passes check_sensitive_mounts (policy/mounts.hpp).
+/// - `[guardrails]` comes from the system file alone; a project file that has the table fails.
 ///
 /// Failures: ExitCode::usage for unreadable, unsafe or invalid files and for a widened or
 /// unknown template, every problem of the templates in one line. ExitCode::denied when the

@@ -26,6 +26,12 @@ namespace jitbox {
 std::string sensitive_mount_reason(const std::filesystem::path& source,
                                    const std::filesystem::path& home);
 
+/// `path` lexically normal and without a trailing separator ("/a/b/" becomes "/a/b").
+std::filesystem::path normal_mount_path(const std::filesystem::path& path);
+
+/// True when `path` is `folder` or inside it, compared by whole components.
+bool path_is_within(const std::filesystem::path& path, const std::filesystem::path& folder);
+
 /// The home folder of the real uid from the passwd database (never from HOME), or an empty
 /// path when the uid has no entry.
 std::filesystem::path current_user_home();

@@ -17,13 +17,20 @@
 
 namespace jitbox {
 
-/// The operation a request performs on a sandbox.
-enum class Action { up, down, extend, exec };
+/// The operation a request performs on a sandbox. `status_all` (`status --all-users`) and
+/// `down_others` (`down --user NAME`) reach other users' sandboxes, so a role grants them only
+/// when its `actions` name them.
+enum class Action { up, down, extend, exec, status_all, down_others };
 
-inline constexpr std::array<Action, 4> k_actions{Action::up, Action::down, Action::extend,
-                                                 Action::exec};
+inline constexpr std::array<Action, 6> k_actions{Action::up,         Action::down,
+                                                 Action::extend,     Action::exec,
+                                                 Action::status_all, Action::down_others};
 
-/// The configuration spelling of `action`: "up", "down", "extend" or "exec".
+/// True for the actions on one's own sandboxes, which a role without `actions` grants.
+bool is_own_sandbox_action(Action action);
+
+/// The configuration spelling of `action`: "up", "down", "extend", "exec", "status-all" or
+/// "down-others".
 std::string_view to_string(Action action);
 
 /// The action spelled `name`, or nothing when no action has that spelling.
@@ -73,7 +80,7 @@ struct Role {
     std::string name;
     std::vector<Member> members;        // never empty
     std::vector<std::string> templates; // exact names or globs (*, ?, [...]); never empty
-    std::set<Action> actions;           // empty: every action
+    std::set<Action> actions; // empty: every action for which is_own_sandbox_action is true
     std::optional<Seconds> ttl;         // default ttl for requests without --ttl
     std::optional<Seconds> max_ttl;
     std::optional<int> max_active; // the requester's live sandboxes, checked on `up`
@@ -95,6 +102,27 @@ struct DenyRule {
     Conditions conditions;
     std::string reason; // shown to the denied user; may be empty
     std::string origin; // FILE:LINE:COLUMN of the `[[deny]]` table
+};
+
+/// `[guardrails]` of the system file: bounds on what any template may ask of the engine,
+/// whoever wrote the template. Unset keys impose nothing, except in enforced mode, where each
+/// unset key takes its strict default (see policy/guardrails.hpp).
+struct Guardrails {
+    std::string origin; // FILE:LINE:COLUMN of the `[guardrails]` table; empty when absent
+    std::optional<std::vector<std::string>> images;        // globs over normalised references
+    std::optional<std::vector<std::string>> mount_sources; // absolute folders
+    std::optional<bool> privileged;
+    std::optional<bool> host_namespaces; // network, pid or ipc = "host"
+    std::optional<bool> devices;
+    std::optional<std::vector<std::string>> capabilities; // the allow-list for cap_add
+    std::optional<std::int64_t> max_memory;               // bytes
+    std::optional<double> max_cpus;
+    std::optional<std::int64_t> max_pids;
+    std::optional<Seconds> max_ttl;
+    std::optional<int> max_live_per_user;
+    std::map<std::string, std::string> origins; // key -> FILE:LINE:COLUMN of its value
+
+    bool present() const { return !origin.empty(); }
 };
 
 /// The access policy of one configuration file.

@@ -37,7 +37,10 @@ public:
 /// session, with standard streams on /dev/null and no other inherited descriptors.
 class ProcessSupervisor final : public ChildSupervisor {
 public:
-    explicit ProcessSupervisor(const StateStore& store) : m_store(store) {}
+    /// `audit_log` is passed to the child when it is not the state folder's own audit.log, as
+    /// in a shared state folder, where the log stays in the shared folder itself.
+    explicit ProcessSupervisor(const StateStore& store, std::filesystem::path audit_log = {})
+        : m_store(store), m_audit_log(std::move(audit_log)) {}
 
     Result<ChildProcess> start(const std::string& name) override;
     bool is_alive(const std::string& name) override;
@@ -46,6 +49,7 @@ public:
 
 private:
     const StateStore& m_store;
+    std::filesystem::path m_audit_log;
 };
 
 /// The callbacks through which the background child reaches the rest of jitbox.

@@ -57,6 +57,23 @@ bool is_valid_sandbox_name(std::string_view name);
 /// The state folder: $XDG_STATE_HOME/jitbox, else ~/.local/state/jitbox.
 Result<std::filesystem::path> default_state_dir();
 
+/// The owners of a state folder: one user (their own folder), or every user (enforced mode's
+/// /var/lib/jitbox). A shared folder keeps each owner's records and locks in `users/OWNER/`,
+/// so alice's `db` and bob's `db` are two sandboxes and each user's lookups see only their
+/// own. The audit log stays in the shared folder itself, one hash chain for everyone.
+enum class StateLayout { per_user, shared };
+
+/// The folder that contains `owner`'s records: `root` itself when per_user, `root/users/OWNER`
+/// when shared. Fails with ExitCode::usage for an owner name that is not 1 to 64 letters,
+/// digits, '_', '.' or '-', starting with a letter, digit or '_'.
+Result<std::filesystem::path> owner_state_dir(const std::filesystem::path& root, StateLayout layout,
+                                              std::string_view owner);
+
+/// The owners that have a folder in a shared state folder, sorted. Empty when per_user or when
+/// no owner has a folder yet.
+Result<std::vector<std::string>> state_owners(const std::filesystem::path& root,
+                                              StateLayout layout);
+
 /// An exclusive advisory lock (flock) on a file, released by the destructor.
 class FileLock {
 public:

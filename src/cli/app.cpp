@@ -3,6 +3,8 @@
 
 #include "commands.hpp"
 
+#include "jitbox/enforced/config.hpp"
+#include "jitbox/enforced/mode.hpp"
 #include "jitbox/util/log.hpp"
 
 #include <fmt/ranges.h>
@@ -53,19 +55,28 @@ std::optional<std::filesystem::path> env_path(const char* name) {
 
 ConfigRequest Context::project_request() const {
     ConfigRequest request;
+    request.working_dir = std::filesystem::current_path();
+    // Enforced mode reads no configuration that the user names.
+    if (enforced::is_enforced()) {
+        return request;
+    }
     if (!m_options.config_path.empty()) {
         request.explicit_path = m_options.config_path;
     }
     request.env_path = env_path("JITBOX_CONFIG");
-    request.working_dir = std::filesystem::current_path();
     return request;
 }
 
 const LoadedConfig& Context::loaded() {
     if (!m_loaded) {
-        LayeredConfigRequest request;
-        request.project = project_request();
-        m_loaded = value_or_throw(load_layered_config(request));
+        if (enforced::is_enforced()) {
+            m_loaded = value_or_throw(
+                enforced::load_enforced_config(std::filesystem::current_path()));
+        } else {
+            LayeredConfigRequest request;
+            request.project = project_request();
+            m_loaded = value_or_throw(load_layered_config(request));
+        }
         for (const auto& warning : m_loaded->warnings) {
             fmt::print(stderr, "jitbox: warning: {}\n", warning);
         }
@@ -153,7 +164,7 @@ Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
     if (!m_lifecycle) {
         const Config& loaded = config();
         const StateStore& opened = store();
-        m_audit.emplace(opened.dir() / "audit.log");
+        m_audit.emplace(enforced::audit_log_path(opened.dir()));
         m_providers = std::make_unique<EnvironmentProviderFactory>();
         m_clock = std::make_unique<SystemClock>();
         m_children = std::make_unique<ProcessSupervisor>(opened);
@@ -209,6 +220,27 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
                  "No notices on stderr; `status` prints names only");
 }
 
+void report_ignored_inputs(const enforced::StartReport& report, int argc, char** argv) {
+    if (report.mode != enforced::RunMode::enforced) {
+        return;
+    }
+    std::vector<std::string> ignored = report.ignored_variables;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view word(argv[i]);
+        if (word == "--") {
+            break;
+        }
+        if (word == "--config" || word.starts_with("--config=")) {
+            ignored.insert(ignored.begin(), "--config");
+            break;
+        }
+    }
+    if (!ignored.empty()) {
+        fmt::print(stderr, "jitbox: enforced mode ignores {}; it uses {} and the engine at {}\n",
+                   fmt::join(ignored, ", "), enforced::k_config_path, enforced::k_engine_host);
+    }
+}
+
 // Internal subcommands (`__reap` and the like) and `status --prompt`, which runs inside a
 // shell prompt, print no expiry warning.
 bool wants_expiry_warning(CLI::App& app) {
@@ -228,6 +260,9 @@ bool wants_expiry_warning(CLI::App& app) {
 namespace jitbox {
 
 int run_cli(int argc, char** argv) {
+    // First, before any library reads the environment.
+    cli::report_ignored_inputs(enforced::start_process(), argc, argv);
+
     cli::GlobalOptions options;
     cli::Context context(options);
 
@@ -259,6 +294,7 @@ int run_cli(int argc, char** argv) {
     cli::register_shell(app, context);
     cli::register_logs(app, context);
     cli::register_reap(app, context);
+    cli::register_setup(app, context);
     // Runs after parsing and before the subcommand, so even a command that replaces its process
     // or fails shows the warning; --help and --version end parsing before it.
     app.parse_complete_callback([&app, &context] {

@@ -93,7 +93,12 @@ void run_list(Context& context, const AuditOptions& options) {
     if (!options.since.empty()) {
         filter.since = parse_since(options.since, SystemClock().now(), "--since");
     }
-    auto records = read_records(audit_log_path(context), filter);
+    std::vector<nlohmann::json> records;
+    {
+        // The log of jitbox's own folder, never a path the user named.
+        const enforced::ElevatedScope elevated;
+        records = read_records(audit_log_path(context), filter);
+    }
 
     if (context.options().json) {
         fmt::print("{}\n", nlohmann::json(records).dump(2));
@@ -120,7 +125,13 @@ void run_verify(Context& context, const VerifyOptions& options) {
                                 "FILE to check {}",
                                 path.string(), audit_log_path(context).string()));
     }
-    VerifyReport report = value_or_throw(verify_audit_log(path));
+    VerifyReport report;
+    if (options.file.empty()) {
+        const enforced::ElevatedScope elevated;
+        report = value_or_throw(verify_audit_log(path));
+    } else {
+        report = value_or_throw(verify_audit_log(path));
+    }
 
     if (context.options().json) {
         nlohmann::json object = {{"path", path.string()}, {"intact", report.intact()}};
@@ -263,7 +274,9 @@ CLI::App* register_stats(CLI::App& audit, Context& context) {
 
 } // namespace
 
-fs::path audit_log_path(Context& context) { return context.store().dir() / "audit.log"; }
+fs::path audit_log_path(Context& context) {
+    return enforced::audit_log_path(context.store().dir());
+}
 
 std::vector<nlohmann::json> read_audit_records(const fs::path& path) {
     return read_records(path, RecordFilter{});

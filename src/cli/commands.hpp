@@ -6,6 +6,7 @@
 #include "progress.hpp"
 
 #include "jitbox/config/config.hpp"
+#include "jitbox/enforced/mode.hpp"
 #include "jitbox/lifecycle/lifecycle.hpp"
 #include "jitbox/policy/layers.hpp"
 #include "jitbox/providers/aws.hpp"
@@ -127,8 +128,10 @@ void register_doctor(CLI::App& app, Context& context);
 void register_metrics(CLI::App& app, Context& context);
 void register_shell(CLI::App& app, Context& context);
 void register_logs(CLI::App& app, Context& context);
+void register_setup(CLI::App& app, Context& context);
 
-/// The audit log of the state folder (audit.cpp).
+/// The audit log: /var/log/jitbox/audit.log in enforced mode, else the state folder's
+/// (audit.cpp).
 std::filesystem::path audit_log_path(Context& context);
 /// Reads every line of the audit log at `path` that is a JSON object. Other lines are skipped
 /// with one warning on stderr.
@@ -194,6 +197,10 @@ bool wants_expiry_warning(CLI::App& app);
 /// One line for a command-line error that names an unknown subcommand or option and the
 /// closest known one (usage_errors.cpp).
 std::string describe_parse_error(const CLI::App& app, const CLI::ParseError& error);
+
+/// Prints one line on stderr in enforced mode that names the ignored variables of `report` and
+/// a `--config` option in `argv`, when there are any.
+void report_ignored_inputs(const enforced::StartReport& report, int argc, char** argv);
 
 /// Adds the shared flags to `app`; subcommands see them through fallthrough.
 void add_global_options(CLI::App& app, GlobalOptions& options);

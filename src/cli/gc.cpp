@@ -51,7 +51,22 @@ void run_gc(Context& context, const GcOptions& options) {
     }
 }
 
-void run_reap(Context& context) {
+// In enforced mode every user's sandboxes share the state folder, and only root and the jitbox
+// account may ask for all of them at once.
+void check_reap_scope(bool all_users) {
+    if (!all_users || !enforced::is_enforced()) {
+        return;
+    }
+    const auto& ids = enforced::process_ids();
+    if (ids.real_uid != 0 && ids.real_uid != ids.elevated_uid) {
+        throw Error(ExitCode::denied,
+                    "reap --all-users needs root or the jitbox account; run it as root, as the "
+                    "systemd timer in examples/systemd does");
+    }
+}
+
+void run_reap(Context& context, bool all_users) {
+    check_reap_scope(all_users);
     auto removed = value_or_throw(context.lifecycle().reap_expired());
     if (context.options().json) {
         fmt::print("{}\n", nlohmann::json(removed).dump(2));
@@ -78,7 +93,11 @@ void register_gc(CLI::App& app, Context& context) {
 
     CLI::App* reap = app.add_subcommand(
         "reap", "Remove every expired sandbox now, for a timer or cron line; prints their names");
-    reap->callback([&context] { run_reap(context); });
+    auto all_users = std::make_shared<bool>(false);
+    reap->add_flag("--all-users", *all_users,
+                   "Every user's expired sandboxes of an enforced-mode installation (root or "
+                   "the jitbox account only); elsewhere the state folder is yours alone");
+    reap->callback([&context, all_users] { run_reap(context, *all_users); });
 }
 
 } // namespace jitbox::cli

@@ -30,12 +30,26 @@ std::optional<std::string> env_without_override(const std::string& name) {
     return process_env(name);
 }
 
+// GLib ignores DBUS_SESSION_BUS_ADDRESS in a set-id process (it checks AT_SECURE), so enforced
+// mode uses the kernel keyring unless the file backend is named.
+std::string_view enforced_backend(const std::string& choice) {
+    return choice == "file" ? "file" : "kernel";
+}
+
 } // namespace
 
 SecretStores::SecretStores(std::function<std::string()> configured)
     : m_configured(std::move(configured)) {}
 
 Result<SecretStore*> SecretStores::open(std::string_view backend) {
+    // The keyring belongs to the user, so enforced mode opens it only with the user's ids, and
+    // from then on this process cannot reach the state or the engine any more.
+    if (auto dropped = enforced::drop_for_good(); !dropped) {
+        return dropped.error();
+    }
+    if (enforced::is_enforced()) {
+        backend = enforced_backend(backend.empty() ? m_configured() : std::string(backend));
+    }
     const std::string wanted = backend.empty() ? m_default : std::string(backend);
     if (auto found = m_open.find(wanted); !wanted.empty() && found != m_open.end()) {
         return found->second.get();

@@ -13,8 +13,15 @@ struct ReapOptions {
 // The background child. It rebuilds its services from the state folder alone: the
 // configuration may have changed or gone since `up`, and teardown needs only the record.
 int run_reap(const ReapOptions& options) {
+    // In enforced mode the child runs as the jitbox account for good, so the user who started
+    // it cannot signal it.
+    if (enforced::is_enforced() && options.state_dir != enforced::k_state_dir) {
+        throw Error(ExitCode::usage, fmt::format("enforced mode keeps its state in {}, not in {}",
+                                                 enforced::k_state_dir, options.state_dir));
+    }
+    throw_if_failed(enforced::become_service_account());
     StateStore store = value_or_throw(StateStore::open(options.state_dir));
-    AuditLog audit(store.dir() / "audit.log");
+    AuditLog audit(enforced::audit_log_path(store.dir()));
     EnvironmentProviderFactory providers;
     SystemClock clock;
     ProcessSupervisor children(store);

@@ -66,6 +66,12 @@ void run_status(Context& context, const StatusOptions& options) {
     Lifecycle& lifecycle = context.lifecycle();
     lifecycle.reconcile();
     auto statuses = value_or_throw(lifecycle.status());
+    // Every user's records share the state folder of enforced mode.
+    if (enforced::is_enforced()) {
+        const std::string requester = value_or_throw(current_identity()).user;
+        std::erase_if(statuses,
+                      [&](const auto& status) { return status.record.owner != requester; });
+    }
     if (!options.name.empty()) {
         std::erase_if(statuses, [&](const auto& status) {
             return status.record.name != options.name;

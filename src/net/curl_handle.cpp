@@ -1,5 +1,10 @@
 #include "curl_handle.hpp"
 
+#include "jitbox/enforced/mode.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <mutex>
@@ -24,6 +29,27 @@ std::string_view trim(std::string_view text) {
     return text.substr(first, last - first + 1);
 }
 
+// Opens and connects the engine's unix socket with the set-id ids of enforced mode, which only
+// the connect(2) needs: the socket belongs to the engine's group.
+curl_socket_t connect_elevated(void*, curlsocktype, curl_sockaddr* address) {
+    const int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd < 0) {
+        return CURL_SOCKET_BAD;
+    }
+    int result = 0;
+    {
+        const enforced::ElevatedScope elevated;
+        result = ::connect(fd, &address->addr, address->addrlen);
+    }
+    if (result != 0) {
+        ::close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
+int report_connected(void*, curl_socket_t, curlsocktype) { return CURL_SOCKOPT_ALREADY_CONNECTED; }
+
 } // namespace
 
 CURLcode init_curl_once() {
@@ -43,6 +69,10 @@ void set_endpoint_options(CURL* handle, const HttpEndpoint& endpoint, std::strin
     curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
     if (use_socket) {
         curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, endpoint.unix_socket.c_str());
+        if (enforced::is_enforced()) {
+            curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, connect_elevated);
+            curl_easy_setopt(handle, CURLOPT_SOCKOPTFUNCTION, report_connected);
+        }
     }
 
     // An empty proxy and a "*" no-proxy list override http_proxy, HTTPS_PROXY and ALL_PROXY.

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Enforced mode against the real dockerd: `setup enforced` installs a set-id copy of the binary
+# into a prefix in the test's folder, and two users who are not in the docker group use it. It
+# checks that they reach the engine only through jitbox and only as the system policy allows,
+# that the environment and an unsigned project file change nothing, that the state, the audit
+# log and the background child are out of their reach, that the loader ignores LD_PRELOAD, and
+# that one user cannot see or remove the other's sandbox. `setup enforced --undo --purge` then
+# restores the machine.
+#
+# It needs root, a docker group that owns the engine socket, and a machine without an earlier
+# installation: it skips when /etc/jitbox, /var/lib/jitbox, /var/log/jitbox or a `jitbox`
+# account exist, and leaves none of them behind.
+# shellcheck disable=SC2016 # jq filters use $ literally.
+
+for tool in useradd userdel runuser; do
+    if ((EUID != 0)) || ! command -v "$tool" >/dev/null 2>&1; then
+        printf 'ok - test_enforced # SKIP needs root and useradd, userdel and runuser\n'
+        exit 0
+    fi
+done
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+if [[ -e /etc/jitbox || -e /var/lib/jitbox || -e /var/log/jitbox ]] || id jitbox >/dev/null 2>&1; then
+    skip_test "an installation of jitbox exists (/etc/jitbox, /var/lib/jitbox, /var/log/jitbox or the jitbox account)"
+fi
+if ! getent group docker >/dev/null || [[ $(stat -c %G /var/run/docker.sock 2>/dev/null) != docker ]]; then
+    skip_test "/var/run/docker.sock does not belong to a docker group"
+fi
+for user in jbxalice jbxbob; do
+    if id "$user" >/dev/null 2>&1; then
+        skip_test "user $user exists already"
+    fi
+done
+
+# The users must reach the installed binary and the work folder inside TEST_DIR.
+chmod 0755 "$TEST_DIR"
+PREFIX=$TEST_DIR/prefix
+BIN=$PREFIX/bin/jitbox
+WORK=$TEST_DIR/work
+mkdir -m 0755 "$WORK"
+CREATED_USERS=()
+INSTALLED=0
+
+# as_user USER CMD...: runs CMD as USER in WORK with a small environment, bounded in time.
+# Variables to add go before CMD as NAME=VALUE words.
+as_user() {
+    local user=$1
+    shift
+    (cd "$WORK" && timeout -k 5 "$JITBOX_TIMEOUT" runuser -u "$user" -- \
+        env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/nonexistent NO_COLOR=1 "$@")
+}
+
+cleanup_enforced() {
+    local user
+    if [[ -x $BIN ]]; then
+        for user in "${CREATED_USERS[@]}"; do
+            as_user "$user" "$BIN" down --all --ignore-missing >/dev/null 2>&1
+        done
+    fi
+    for user in "${CREATED_USERS[@]}"; do
+        pkill -KILL -u "$user" 2>/dev/null
+        userdel "$user" 2>/dev/null
+    done
+    if ((INSTALLED)); then
+        rm -f /etc/jitbox/jitbox.toml
+        jb_raw setup enforced --undo --purge >/dev/null 2>&1
+        # A failed undo must not leave the machine changed for the next run or other tests.
+        rm -rf /etc/jitbox /var/lib/jitbox /var/log/jitbox
+        userdel jitbox 2>/dev/null
+    fi
+}
+on_cleanup cleanup_enforced
+
+# --- setup ----------------------------------------------------------------------------------------
+
+INSTALLED=1
+expect_exit 0 jb_raw setup enforced --group docker --prefix "$PREFIX"
+expect_contains "setup creates the account" "$OUT" "created system account jitbox"
+expect_eq "binary owner, group and mode" "$(stat -c '%U:%G %a' "$BIN")" "jitbox:docker 6755"
+expect_eq "state folder owner and mode" "$(stat -c '%U %a' /var/lib/jitbox)" "jitbox 700"
+expect_eq "audit folder owner and mode" "$(stat -c '%U %a' /var/log/jitbox)" "jitbox 700"
+expect_eq "starter policy owner and mode" "$(stat -c '%U:%G %a' /etc/jitbox/jitbox.toml)" \
+    "root:root 644"
+check "manifest lists the binary" grep -qxF "file $BIN" /etc/jitbox/setup-enforced.manifest
+expect_exit 0 jb_raw setup enforced --group docker --prefix "$PREFIX"
+expect_eq "second setup changes nothing" "$OUT" "unchanged"
+
+for user in jbxalice jbxbob; do
+    useradd -M -N -g users -s /usr/sbin/nologin "$user" || die "useradd $user failed"
+    CREATED_USERS+=("$user")
+done
+
+# The starter policy has no roles, so nothing is allowed yet.
+expect_exit 6 as_user jbxalice "$BIN" up scratch
+cat >/etc/jitbox/jitbox.toml <<TOML
+[templates.tiny]
+$(tiny_template_body)
+
+[[roles]]
+name = "test-users"
+members = ["user:jbxalice", "user:jbxbob"]
+templates = ["tiny"]
+TOML
+chmod 0644 /etc/jitbox/jitbox.toml
+
+# --- the engine only through jitbox ---------------------------------------------------------------
+
+expect_exit 0 as_user jbxalice "$BIN" --version
+expect_contains "--version names enforced mode" "$OUT" "mode: enforced"
+run as_user jbxalice docker ps
+check "docker ps fails for a user outside the docker group" test "$RC" -ne 0
+expect_contains "docker ps is refused on the socket" "$ERR" "permission denied"
+
+expect_exit 0 as_user jbxalice "$BIN" up tiny --name alice-one
+expect_eq "up prints the name" "$OUT" "alice-one"
+expect_eq "the container carries the owner" \
+    "$(dk ps -q --filter label=io.jitbox.owner=jbxalice --filter "label=$RUN_LABEL_KEY=$RUN_ID" | wc -l)" "1"
+run jq -r 'select(.action == "up" and .sandbox == "alice-one") | .user' /var/log/jitbox/audit.log
+expect_eq "the audit log records alice's up" "$OUT" "jbxalice"
+
+# --- the environment and the project file change nothing ------------------------------------------
+
+mkdir -m 0755 "$TEST_DIR/elsewhere"
+printf '[templates.tiny]\nimage = "busybox:1.36"\nprivileged = true\n' >"$TEST_DIR/elsewhere/jitbox.toml"
+run as_user jbxalice JITBOX_CONFIG="$TEST_DIR/elsewhere/jitbox.toml" \
+    DOCKER_HOST=unix:///nonexistent/docker.sock XDG_STATE_HOME="$TEST_DIR/elsewhere" \
+    "$BIN" status --quiet
+expect_eq "status ignores JITBOX_CONFIG, DOCKER_HOST and XDG_STATE_HOME" "$OUT" "alice-one"
+expect_contains "the ignored variables are named" "$ERR" "DOCKER_HOST"
+expect_contains "JITBOX_CONFIG is named" "$ERR" "JITBOX_CONFIG"
+run as_user jbxalice "$BIN" --config "$TEST_DIR/elsewhere/jitbox.toml" status --quiet
+expect_contains "--config is ignored" "$ERR" "ignores --config"
+
+cat >"$WORK/jitbox.toml" <<TOML
+[templates.extra]
+$(tiny_template_body)
+TOML
+chmod 0644 "$WORK/jitbox.toml"
+run as_user jbxalice "$BIN" up extra
+check "an unsigned project template is not found" test "$RC" -ne 0
+expect_contains "the unsigned project file is ignored" "$ERR" "ignores the project file"
+rm -f "$WORK/jitbox.toml"
+
+# --- state, audit log and the background child ----------------------------------------------------
+
+run as_user jbxalice ls /var/lib/jitbox
+check "alice cannot list the state folder" test "$RC" -ne 0
+run as_user jbxalice touch /var/lib/jitbox/sandboxes/forged.json
+check "alice cannot write a state record" test "$RC" -ne 0
+run as_user jbxalice rm -f /var/log/jitbox/audit.log
+check "alice cannot delete the audit log" test -f /var/log/jitbox/audit.log
+run as_user jbxalice sh -c 'echo forged >>/var/log/jitbox/audit.log'
+check "alice cannot append to the audit log" test "$RC" -ne 0
+expect_exit 0 jb_raw audit verify /var/log/jitbox/audit.log
+
+child=$(pgrep -u jitbox -f -- '__reap' | head -n 1)
+check "the background child runs as the jitbox account" test -n "$child"
+if [[ -n $child ]]; then
+    expect_eq "the child's real uid is the account's" \
+        "$(awk '/^Uid:/ {print $2}' "/proc/$child/status")" "$(id -u jitbox)"
+    run as_user jbxalice kill -TERM "$child"
+    check "alice cannot signal the background child" test "$RC" -ne 0
+    check "the background child is still alive" kill -0 "$child"
+fi
+
+# --- the loader's secure mode ---------------------------------------------------------------------
+
+if command -v cc >/dev/null 2>&1; then
+    printf '#include <unistd.h>\n__attribute__((constructor)) static void loaded(void) {\n    write(2, "PRELOADED\\n", 10);\n}\n' \
+        >"$WORK/preload.c"
+    cc -shared -fPIC -o "$WORK/preload.so" "$WORK/preload.c" || die "cc preload.so failed"
+    chmod 0755 "$WORK/preload.so"
+    run as_user jbxalice LD_PRELOAD="$WORK/preload.so" /bin/true
+    expect_contains "the preload library runs in an ordinary program" "$ERR" "PRELOADED"
+    run as_user jbxalice LD_PRELOAD="$WORK/preload.so" "$BIN" --version
+    check "LD_PRELOAD has no effect on the set-id binary" test "${ERR/PRELOADED/}" == "$ERR"
+else
+    skip "LD_PRELOAD has no effect" "no C compiler"
+fi
+
+# --- one user and another -------------------------------------------------------------------------
+
+run as_user jbxbob "$BIN" status --quiet
+expect_eq "bob does not see alice's sandbox" "$OUT" ""
+expect_exit 6 as_user jbxbob "$BIN" down alice-one
+check "alice's container survives bob's down" container_exists \
+    "$(dk ps -aq --filter label=io.jitbox.owner=jbxalice --filter "label=$RUN_LABEL_KEY=$RUN_ID")"
+
+expect_exit 0 as_user jbxalice "$BIN" down alice-one
+expect_eq "down removes alice's container" \
+    "$(dk ps -aq --filter "label=$RUN_LABEL_KEY=$RUN_ID" | wc -l)" "0"
+wait_until 10 bash -c '! pgrep -u jitbox -f -- __reap >/dev/null'
+check "no background child is left" test -z "$(pgrep -u jitbox -f -- __reap)"
+
+# --- undo -----------------------------------------------------------------------------------------
+
+expect_exit 6 as_user jbxalice "$BIN" reap --all-users
+rm -f /etc/jitbox/jitbox.toml
+expect_exit 0 jb_raw setup enforced --undo --purge
+check "undo removes /etc/jitbox" test ! -e /etc/jitbox
+check "undo removes the state folder" test ! -e /var/lib/jitbox
+check "undo removes the audit folder" test ! -e /var/log/jitbox
+check "undo removes the binary" test ! -e "$BIN"
+run id jitbox
+check "undo removes the account" test "$RC" -ne 0
+INSTALLED=0

@@ -44,6 +44,9 @@ SecretStores::SecretStores(std::function<std::string()> configured)
 Result<SecretStore*> SecretStores::open(std::string_view backend) {
     // The keyring belongs to the user, so enforced mode opens it only with the user's ids, and
     // from then on this process cannot reach the state or the engine any more.
+    // NOTE: so in enforced mode `up` of a template with generated secrets or an AWS session
+    // fails at its next state write, and the background child (the jitbox account) cannot
+    // delete the user's keyring items. Both need a helper process that drops alone.
     if (auto dropped = enforced::drop_for_good(); !dropped) {
         return dropped.error();
     }

@@ -30,7 +30,7 @@ constexpr std::array<std::string_view, 6> k_kept_variables = {"TERM",     "LANG"
                                                               "NO_COLOR", "COLUMNS", "LINES"};
 
 // Prefixes of variables that would move a configuration, the engine, a credential, the state,
-// the audit log or the keyring. Their names go into the line that says what is ignored.
+// the audit log or the keyring. Their names go into the line that lists what is ignored.
 constexpr std::array<std::string_view, 9> k_redirecting_prefixes = {
     "JITBOX_", "DOCKER_", "AWS_", "XDG_", "DBUS_", "CONTAINER_", "SSL_", "CURL_", "KRB5"};
 constexpr std::array<std::string_view, 8> k_redirecting_names = {

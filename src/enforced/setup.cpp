@@ -333,6 +333,7 @@ Result<void> undo_setup_enforced(bool purge, const ChangeFn& report) {
         report(fmt::format("nothing to undo: {} lists nothing", k_manifest_path));
         return {};
     }
+
     std::vector<ManifestEntry> kept;
     std::vector<ManifestEntry> folders;
     for (auto entry = entries.rbegin(); entry != entries.rend(); ++entry) {
@@ -348,6 +349,7 @@ Result<void> undo_setup_enforced(bool purge, const ChangeFn& report) {
             kept.insert(kept.begin(), *entry);
         }
     }
+
     if (!kept.empty()) {
         report(fmt::format("kept the state, the audit log and the {} account; `jitbox setup "
                            "enforced --undo --purge` removes them too",
@@ -355,6 +357,7 @@ Result<void> undo_setup_enforced(bool purge, const ChangeFn& report) {
         kept.insert(kept.end(), folders.rbegin(), folders.rend());
         return write_manifest(kept);
     }
+
     std::error_code error;
     fs::remove(k_manifest_path, error);
     // Parent folders last, and only when empty: the administrator may have added files.

@@ -4,6 +4,7 @@
 #include "commands.hpp"
 
 #include "jitbox/doctor/doctor.hpp"
+#include "jitbox/enforced/keyring.hpp"
 #include "jitbox/policy/signing.hpp"
 #include "jitbox/providers/docker.hpp"
 
@@ -156,6 +157,11 @@ Finding check_keyring(const std::optional<LoadedConfig>& loaded) {
     const std::string configured = loaded ? loaded->merged.keyring_backend : "";
     // Without a valid configuration, assume a template may need the keyring.
     const bool needed = !loaded || needs_keyring(loaded->merged);
+    // Enforced mode skips the Secret Service, and the finding and its probes give the reason.
+    if (enforced::is_enforced()) {
+        return keyring_finding(enforced::open_user_keyring(configured, ChoiceSource::configuration),
+                               needed);
+    }
     return keyring_finding(open_secret_store(configured, process_env), needed);
 }
 
@@ -255,10 +261,10 @@ Finding mode_finding() {
         return make_finding("mode", Severity::ok, "mode: user");
     }
     const auto& ids = enforced::process_ids();
-    Finding finding = make_finding(
-        "mode", Severity::ok,
-        fmt::format("mode: enforced (requester uid {}, set-id uid {} and gid {})", ids.real_uid,
-                    ids.elevated_uid, ids.elevated_gid));
+    Finding finding =
+        make_finding("mode", Severity::ok,
+                     fmt::format("mode: enforced (requester uid {}, set-id uid {} and gid {})",
+                                 ids.real_uid, ids.elevated_uid, ids.elevated_gid));
     finding.details = {{"mode", "enforced"},
                        {"real_uid", ids.real_uid},
                        {"elevated_uid", ids.elevated_uid},
@@ -271,8 +277,7 @@ Finding mode_finding() {
 void check_state(const fs::path& state_dir, EnvironmentProviderFactory& factory,
                  const std::optional<std::string>& unreachable, std::vector<Finding>& findings) {
     const enforced::ElevatedScope elevated;
-    const uid_t owner =
-        enforced::is_enforced() ? enforced::process_ids().elevated_uid : ::getuid();
+    const uid_t owner = enforced::is_enforced() ? enforced::process_ids().elevated_uid : ::getuid();
     const auto now = fs::file_time_type::clock::now();
     append(findings, check_state_folder(state_dir, owner, now));
     append(findings, check_audit_log(enforced::audit_log_path(state_dir), owner));

@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 
+#include "jitbox/enforced/keyring.hpp"
 #include "jitbox/util/log.hpp"
 
 #include <cstdlib>
@@ -30,10 +31,18 @@ std::optional<std::string> env_without_override(const std::string& name) {
     return process_env(name);
 }
 
-// GLib ignores DBUS_SESSION_BUS_ADDRESS in a set-id process (it checks AT_SECURE), so enforced
-// mode uses the kernel keyring unless the file backend is named.
-std::string_view enforced_backend(const std::string& choice) {
-    return choice == "file" ? "file" : "kernel";
+// Opens `backend`, or with an empty name the configured or automatic choice.
+Result<OpenedSecretStore> open_backend(std::string_view backend,
+                                       const std::function<std::string()>& configured) {
+    // The keyring belongs to the user, so enforced mode reaches it only through a child process
+    // with the user's ids alone.
+    if (enforced::is_enforced()) {
+        return backend.empty()
+                   ? enforced::open_user_keyring(configured(), ChoiceSource::configuration)
+                   : enforced::open_user_keyring(backend, ChoiceSource::record);
+    }
+    return backend.empty() ? open_secret_store(configured(), process_env)
+                           : open_secret_store(backend, env_without_override, ChoiceSource::record);
 }
 
 } // namespace
@@ -42,24 +51,11 @@ SecretStores::SecretStores(std::function<std::string()> configured)
     : m_configured(std::move(configured)) {}
 
 Result<SecretStore*> SecretStores::open(std::string_view backend) {
-    // The keyring belongs to the user, so enforced mode opens it only with the user's ids, and
-    // from then on this process cannot reach the state or the engine any more.
-    // NOTE: so in enforced mode `up` of a template with generated secrets or an AWS session
-    // fails at its next state write, and the background child (the jitbox account) cannot
-    // delete the user's keyring items. Both need a helper process that drops alone.
-    if (auto dropped = enforced::drop_for_good(); !dropped) {
-        return dropped.error();
-    }
-    if (enforced::is_enforced()) {
-        backend = enforced_backend(backend.empty() ? m_configured() : std::string(backend));
-    }
     const std::string wanted = backend.empty() ? m_default : std::string(backend);
     if (auto found = m_open.find(wanted); !wanted.empty() && found != m_open.end()) {
         return found->second.get();
     }
-    auto opened = backend.empty()
-                      ? open_secret_store(m_configured(), process_env)
-                      : open_secret_store(backend, env_without_override, ChoiceSource::record);
+    auto opened = open_backend(backend, m_configured);
     if (!opened) {
         return opened.error();
     }

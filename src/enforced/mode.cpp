@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <string_view>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -25,7 +26,7 @@ ProcessIds g_ids;
 bool g_fixed = false;
 int g_raise_depth = 0;
 
-// Variables kept from the caller's environment, when their value has no '/'.
+// Variables kept from the caller's environment, when their value names no file (names_file).
 constexpr std::array<std::string_view, 6> k_kept_variables = {"TERM",     "LANG",    "TZ",
                                                               "NO_COLOR", "COLUMNS", "LINES"};
 
@@ -69,8 +70,18 @@ bool is_redirecting(std::string_view name) {
     return false;
 }
 
+// True when `value` could name a file. TZ takes IANA names with '/' (Europe/Berlin), while a
+// leading ':' or '/' selects a file and ".." climbs out of the zoneinfo folder.
+bool names_file(std::string_view name, std::string_view value) {
+    if (name == "TZ") {
+        return value.starts_with(':') || value.starts_with('/') ||
+               value.find("..") != std::string_view::npos;
+    }
+    return value.find('/') != std::string_view::npos;
+}
+
 bool is_kept(std::string_view name, std::string_view value) {
-    if (value.find('/') != std::string_view::npos) {
+    if (names_file(name, value)) {
         return false;
     }
     if (name.starts_with("LC_")) {
@@ -245,6 +256,15 @@ Result<void> become_service_account() {
     }
     g_fixed = true;
     return {};
+}
+
+std::filesystem::path user_runtime_dir(uid_t real_uid) {
+    const std::filesystem::path dir = fmt::format("/run/user/{}", real_uid);
+    struct stat info {};
+    if (::lstat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != real_uid) {
+        return {};
+    }
+    return dir;
 }
 
 std::filesystem::path audit_log_path(const std::filesystem::path& state_dir) {

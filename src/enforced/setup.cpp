@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -25,13 +26,6 @@ namespace jitbox::enforced {
 namespace {
 
 namespace fs = std::filesystem;
-
-// One thing that setup created. `kind` is account (a user name), file (a path), config (the
-// starter policy), data (the state or audit log folder) or dir (a parent folder).
-struct ManifestEntry {
-    std::string kind;
-    std::string value;
-};
 
 struct Owner {
     uid_t uid = 0;
@@ -78,29 +72,25 @@ Result<int> run_tool(std::vector<std::string> args) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-std::vector<ManifestEntry> read_manifest() {
-    std::vector<ManifestEntry> entries;
-    std::ifstream file(k_manifest_path);
-    std::string line;
-    while (std::getline(file, line)) {
-        const auto space = line.find(' ');
-        if (line.empty() || line.front() == '#' || space == std::string::npos) {
-            continue;
-        }
-        entries.push_back({line.substr(0, space), line.substr(space + 1)});
+std::optional<std::string> read_file(const fs::path& path) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        return std::nullopt;
     }
-    return entries;
+    std::ostringstream text;
+    text << file.rdbuf();
+    return text.str();
+}
+
+std::vector<ManifestEntry> read_manifest() {
+    return parse_manifest(read_file(k_manifest_path).value_or(""));
 }
 
 Result<void> write_manifest(const std::vector<ManifestEntry>& entries) {
     const std::string temp = std::string(k_manifest_path) + ".tmp";
     {
         std::ofstream file(temp, std::ios::trunc);
-        file << "# Created by `jitbox setup enforced`; `jitbox setup enforced --undo` removes "
-                "these.\n";
-        for (const auto& entry : entries) {
-            file << entry.kind << ' ' << entry.value << '\n';
-        }
+        file << format_manifest(entries);
         if (!file.flush()) {
             return make_failure(ExitCode::internal, "cannot write {}", temp);
         }
@@ -144,6 +134,45 @@ std::string describe(const Owner& owner, mode_t mode) {
     return fmt::format("uid {} gid {} mode {:04o}", owner.uid, owner.gid, mode);
 }
 
+// Remembers the owner and mode that `path` had before setup first changed them.
+void remember_owner(std::vector<ManifestEntry>& entries, const fs::path& path,
+                    const struct stat& info) {
+    const bool known = std::any_of(entries.begin(), entries.end(), [&](const auto& entry) {
+        const auto space = entry.value.find(' ');
+        return entry.value == path.string() ||
+               (entry.kind == "owner" && space != std::string::npos &&
+                entry.value.substr(space + 1) == path.string());
+    });
+    if (!known) {
+        entries.push_back({"owner", fmt::format("{}:{}:{:04o} {}", info.st_uid, info.st_gid,
+                                                info.st_mode & 07777, path.string())});
+    }
+}
+
+// Gives a folder back the owner and mode of an "owner" entry, when it still exists.
+Result<void> restore_owner(const std::string& value, const ChangeFn& report) {
+    unsigned uid = 0;
+    unsigned gid = 0;
+    unsigned mode = 0;
+    int consumed = 0;
+    if (std::sscanf(value.c_str(), "%u:%u:%o %n", &uid, &gid, &mode, &consumed) != 3 ||
+        consumed == 0) {
+        return make_failure(ExitCode::usage, "{}: invalid owner entry \"{}\"; remove the line",
+                            k_manifest_path, value);
+    }
+    const std::string path = value.substr(static_cast<std::size_t>(consumed));
+    struct stat info {};
+    if (::lstat(path.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+        return {};
+    }
+    if (::chown(path.c_str(), uid, gid) != 0 || ::chmod(path.c_str(), mode) != 0) {
+        return make_failure(ExitCode::internal, "cannot restore the owner and mode of {}: {}", path,
+                            std::strerror(errno));
+    }
+    report(fmt::format("restored {} to {}", path, describe(Owner{uid, gid}, mode)));
+    return {};
+}
+
 // Creates `path` when missing (remembered as `kind`) and sets its owner and mode.
 Result<void> ensure_dir(const fs::path& path, Owner owner, mode_t mode, const std::string& kind,
                         std::vector<ManifestEntry>& entries, const ChangeFn& report) {
@@ -163,6 +192,7 @@ Result<void> ensure_dir(const fs::path& path, Owner owner, mode_t mode, const st
                (info.st_mode & 07777) == mode) {
         return {};
     } else {
+        remember_owner(entries, path, info);
         report(fmt::format("changed {} to {}", path.string(), describe(owner, mode)));
     }
     if (::chown(path.c_str(), owner.uid, owner.gid) != 0 || ::chmod(path.c_str(), mode) != 0) {
@@ -170,16 +200,6 @@ Result<void> ensure_dir(const fs::path& path, Owner owner, mode_t mode, const st
                             path.string(), std::strerror(errno));
     }
     return {};
-}
-
-std::optional<std::string> read_file(const fs::path& path) {
-    std::ifstream file(path, std::ios::binary);
-    if (!file) {
-        return std::nullopt;
-    }
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
 }
 
 // Writes `text` to `path` through a temp file, with the owner set before the mode, because
@@ -302,6 +322,10 @@ Result<bool> undo_entry(const ManifestEntry& entry, bool purge, const ChangeFn& 
         }
         fs::remove_all(entry.value, error);
         report(fmt::format("removed {} and everything in it", entry.value));
+    } else if (entry.kind == "owner") {
+        if (auto restored = restore_owner(entry.value, report); !restored) {
+            return restored.error();
+        }
     } else if (entry.kind == "account") {
         if (!purge) {
             return false;
@@ -323,6 +347,29 @@ Result<bool> undo_entry(const ManifestEntry& entry, bool purge, const ChangeFn& 
 }
 
 } // namespace
+
+std::vector<ManifestEntry> parse_manifest(std::string_view text) {
+    std::vector<ManifestEntry> entries;
+    std::istringstream lines{std::string(text)};
+    std::string line;
+    while (std::getline(lines, line)) {
+        const auto space = line.find(' ');
+        if (line.empty() || line.front() == '#' || space == std::string::npos) {
+            continue;
+        }
+        entries.push_back({line.substr(0, space), line.substr(space + 1)});
+    }
+    return entries;
+}
+
+std::string format_manifest(const std::vector<ManifestEntry>& entries) {
+    std::string text = "# Created by `jitbox setup enforced`; `jitbox setup enforced --undo` "
+                       "removes these.\n";
+    for (const auto& entry : entries) {
+        text += fmt::format("{} {}\n", entry.kind, entry.value);
+    }
+    return text;
+}
 
 Result<void> undo_setup_enforced(bool purge, const ChangeFn& report) {
     if (auto root = require_root("setup enforced --undo"); !root) {
@@ -393,27 +440,16 @@ std::string starter_config() {
 )";
 }
 
-Result<void> setup_enforced(const SetupRequest& request, const ChangeFn& report) {
-    if (auto root = require_root("setup enforced"); !root) {
-        return root;
-    }
-    auto gid = group_id(request.group);
-    if (!gid) {
-        return gid.error();
-    }
-    std::vector<ManifestEntry> entries = read_manifest();
-    const std::size_t known = entries.size();
-    bool changed = false;
-    const ChangeFn note = [&](const std::string& line) {
-        changed = true;
-        report(line);
-    };
+namespace {
 
+// The steps of setup_enforced, which adds what they create or change to `entries`.
+Result<void> install_parts(const SetupRequest& request, gid_t gid,
+                           std::vector<ManifestEntry>& entries, const ChangeFn& note) {
     if (auto account = ensure_account(entries, note); !account) {
         return account;
     }
     const uid_t uid = *account_uid();
-    const Owner service{uid, *gid};
+    const Owner service{uid, gid};
     const std::vector<std::pair<fs::path, std::string>> folders = {
         {"/etc/jitbox", "dir"}, {k_state_dir, "data"}, {k_audit_dir, "data"}};
     for (const auto& [path, kind] : folders) {
@@ -427,13 +463,36 @@ Result<void> setup_enforced(const SetupRequest& request, const ChangeFn& report)
     if (auto config = ensure_config(entries, note); !config) {
         return config;
     }
-    if (auto installed = install_binaries(request, service, entries, note); !installed) {
-        return installed;
+    return install_binaries(request, service, entries, note);
+}
+
+} // namespace
+
+Result<void> setup_enforced(const SetupRequest& request, const ChangeFn& report) {
+    if (auto root = require_root("setup enforced"); !root) {
+        return root;
     }
-    if (entries.size() != known) {
+    auto gid = group_id(request.group);
+    if (!gid) {
+        return gid.error();
+    }
+    std::vector<ManifestEntry> entries = read_manifest();
+    const std::vector<ManifestEntry> before = entries;
+    bool changed = false;
+    const ChangeFn note = [&](const std::string& line) {
+        changed = true;
+        report(line);
+    };
+
+    const auto installed = install_parts(request, *gid, entries, note);
+    // Also after a failed step, so that --undo finds what the steps before it created.
+    if (entries != before) {
         if (auto written = write_manifest(entries); !written) {
             return written;
         }
+    }
+    if (!installed) {
+        return installed;
     }
     if (!changed) {
         report("unchanged");

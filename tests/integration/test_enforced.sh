@@ -41,6 +41,7 @@ BIN=$PREFIX/bin/jitbox
 WORK=$TEST_DIR/work
 mkdir -m 0755 "$WORK"
 CREATED_USERS=()
+RUNTIME_DIRS=()
 INSTALLED=0
 
 # as_user USER CMD...: runs CMD as USER in WORK with a small environment, bounded in time.
@@ -59,10 +60,15 @@ cleanup_enforced() {
             as_user "$user" "$BIN" down --all --ignore-missing >/dev/null 2>&1
         done
     fi
+    local pids
     for user in "${CREATED_USERS[@]}"; do
-        pkill -KILL -u "$user" 2>/dev/null
+        pids=$(pgrep -u "$user")
+        # shellcheck disable=SC2086 # one pid per word
+        [[ -z $pids ]] || kill -KILL $pids 2>/dev/null
         userdel "$user" 2>/dev/null
     done
+    rm -rf "${RUNTIME_DIRS[@]}"
+
     if ((INSTALLED)); then
         rm -f /etc/jitbox/jitbox.toml
         jb_raw setup enforced --undo --purge >/dev/null 2>&1
@@ -92,16 +98,27 @@ for user in jbxalice jbxbob; do
     CREATED_USERS+=("$user")
 done
 
-# The starter policy has no roles, so nothing is allowed yet.
-expect_exit 6 as_user jbxalice "$BIN" up scratch
+# A system file without roles allows nothing.
+cat >/etc/jitbox/jitbox.toml <<TOML
+[templates.tiny]
+$(tiny_template_body)
+TOML
+expect_exit 6 as_user jbxalice "$BIN" up tiny
+expect_contains "no roles: the denial says why" "$ERR" "defines no [[roles]]"
 cat >/etc/jitbox/jitbox.toml <<TOML
 [templates.tiny]
 $(tiny_template_body)
 
+[templates.secretbox]
+$(tiny_template_body)
+
+[templates.secretbox.secrets]
+TOKEN = {}
+
 [[roles]]
 name = "test-users"
 members = ["user:jbxalice", "user:jbxbob"]
-templates = ["tiny"]
+templates = ["tiny", "secretbox"]
 TOML
 chmod 0644 /etc/jitbox/jitbox.toml
 
@@ -119,6 +136,35 @@ expect_eq "the container carries the owner" \
     "$(dk ps -q --filter label=io.jitbox.owner=jbxalice --filter "label=$RUN_LABEL_KEY=$RUN_ID" | wc -l)" "1"
 run jq -r 'select(.action == "up" and .sandbox == "alice-one") | .user' /var/log/jitbox/audit.log
 expect_eq "the audit log records alice's up" "$OUT" "jbxalice"
+
+run as_user jbxalice "$BIN" doctor --json
+expect_eq "doctor names enforced mode" \
+    "$(json "$OUT" '.findings[] | select(.check == "mode") | .details.mode')" "enforced"
+expect_contains "doctor says why the Secret Service is skipped" \
+    "$(json "$OUT" '.findings[] | select(.check == "keyring") | .message')" \
+    "skips the Secret Service"
+
+# --- the keyring, reached with the user's ids alone -----------------------------------------------
+
+# A login session would have made /run/user/UID, where the file backend keeps its items when the
+# kernel keyring is not usable.
+install -d -m 0700 -o jbxalice -g users "/run/user/$(id -u jbxalice)"
+RUNTIME_DIRS+=("/run/user/$(id -u jbxalice)")
+expect_exit 0 as_user jbxalice "$BIN" up secretbox --name alice-secret
+expect_exit 0 as_user jbxalice "$BIN" creds show alice-secret TOKEN --format json
+expect_match "alice reads her generated secret" "$(json "$OUT" '.TOKEN')" '^[A-Za-z0-9]{32}$'
+expect_exit 0 as_user jbxalice "$BIN" creds list --json
+backend=$(json "$OUT" '.[] | select(.sandbox == "alice-secret") | .backend')
+expect_match "the item is in the kernel keyring or the runtime file" "$backend" '^(kernel|file)$'
+expect_eq "the record names the backend" \
+    "$(jq -r .secret_backend /var/lib/jitbox/sandboxes/alice-secret.json)" "$backend"
+run as_user jbxbob "$BIN" creds show alice-secret TOKEN --format json
+check "bob cannot read alice's secret" test "$RC" -ne 0
+expect_eq "bob gets no value" "$OUT" ""
+expect_exit 0 as_user jbxalice "$BIN" down alice-secret
+expect_exit 0 as_user jbxalice "$BIN" creds list --json
+expect_eq "down removes alice's keyring items" \
+    "$(json "$OUT" '[.[] | select(.sandbox == "alice-secret")] | length')" "0"
 
 # --- the environment and the project file change nothing ------------------------------------------
 
@@ -184,6 +230,12 @@ fi
 
 run as_user jbxbob "$BIN" status --quiet
 expect_eq "bob does not see alice's sandbox" "$OUT" ""
+expect_exit 0 as_user jbxbob "$BIN" audit --json
+expect_eq "bob's audit shows none of alice's records" \
+    "$(json "$OUT" '[.[] | select(.user == "jbxalice")] | length')" "0"
+expect_exit 0 as_user root "$BIN" audit --json
+check "root's audit shows alice's records" \
+    test "$(json "$OUT" '[.[] | select(.user == "jbxalice")] | length')" -gt 0
 expect_exit 6 as_user jbxbob "$BIN" down alice-one
 check "alice's container survives bob's down" container_exists \
     "$(dk ps -aq --filter label=io.jitbox.owner=jbxalice --filter "label=$RUN_LABEL_KEY=$RUN_ID")"

@@ -46,7 +46,7 @@ const char* run_mode_name();
 /// The ids saved by start_process().
 const ProcessIds& process_ids();
 
-/// What start_process() changed, for the one line on stderr that says what is ignored.
+/// What start_process() changed, for the one line on stderr that names what is ignored.
 struct StartReport {
     RunMode mode = RunMode::user;
     /// Variables removed from the environment that would move a configuration, a socket, an
@@ -56,7 +56,7 @@ struct StartReport {
 
 /// Detects the mode from getresuid and getresgid: enforced when the effective uid or gid
 /// differs from the real one. In enforced mode it then saves the elevated ids, switches the
-/// effective ids to the real ones (the saved ids keep the elevated ones, so raise() works), and
+/// effective ids to the real ones (the saved ids keep the elevated ones for ElevatedScope), and
 /// reduces the environment to the safe list of safe_environment(). Call it first in main,
 /// before any library reads the environment. A failed id switch ends the process with exit 1.
 StartReport start_process();
@@ -91,11 +91,17 @@ Result<void> become_service_account();
 
 /// The environment of enforced mode, as NAME=VALUE entries: PATH set to k_fixed_path; HOME,
 /// USER and LOGNAME from the passwd entry of `real_uid`; and from `current` only TERM, LANG,
-/// LC_*, TZ, NO_COLOR, COLUMNS and LINES, each only when its value has no '/' (a path could
-/// point a library at a file of the user's choice). `ignored` receives the names of removed
-/// variables that would redirect jitbox.
+/// LC_*, TZ, NO_COLOR, COLUMNS and LINES. A value that could point a library at a file of the
+/// user's choice is dropped: any '/' except in TZ, and in TZ a leading ':' or '/' or a "..".
+/// So TZ=Europe/Berlin stays. `ignored` receives the names of removed variables that would
+/// redirect jitbox.
 std::vector<std::string> safe_environment(const std::vector<std::string>& current, uid_t real_uid,
                                           std::vector<std::string>& ignored);
+
+/// The runtime folder /run/user/UID of `real_uid`, or an empty path unless it is a folder (not a
+/// symbolic link) that belongs to that uid. Enforced mode resets XDG_RUNTIME_DIR, so the file
+/// keyring backend uses this folder in its place.
+std::filesystem::path user_runtime_dir(uid_t real_uid);
 
 /// The state folder's audit log: k_audit_log_path in enforced mode, else STATE_DIR/audit.log.
 std::filesystem::path audit_log_path(const std::filesystem::path& state_dir);

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace jitbox::enforced {
 
@@ -18,6 +20,24 @@ struct SetupRequest {
     std::filesystem::path prefix = "/usr/local";         // the binary goes to PREFIX/bin
     std::filesystem::path executable = "/proc/self/exe"; // the binary to install
 };
+
+/// One line of the manifest k_manifest_path: what setup created or changed. `kind` is account
+/// (a user name), file (an installed file), config (the starter policy), data (the state or
+/// audit log folder), dir (a parent folder it created) or owner. An owner entry's value is
+/// "UID:GID:MODE PATH": the owner and octal mode of an existing folder before setup changed it.
+struct ManifestEntry {
+    std::string kind;
+    std::string value;
+
+    bool operator==(const ManifestEntry&) const = default;
+};
+
+/// Parses the manifest's text: one "KIND VALUE" per line, where VALUE is the rest of the line.
+/// Blank lines, lines starting with '#' and lines without a space are skipped.
+std::vector<ManifestEntry> parse_manifest(std::string_view text);
+
+/// The manifest's text for `entries`, with a comment line first.
+std::string format_manifest(const std::vector<ManifestEntry>& entries);
 
 /// Receives one line per change, such as "created /var/lib/jitbox (jitbox:jitbox 0700)".
 using ChangeFn = std::function<void(const std::string&)>;
@@ -31,10 +51,11 @@ using ChangeFn = std::function<void(const std::string&)>;
 /// was none. Must run as root (else ExitCode::usage); GROUP must exist (else ExitCode::usage).
 Result<void> setup_enforced(const SetupRequest& request, const ChangeFn& report);
 
-/// Removes what k_manifest_path lists. The state folder, the audit log folder and the account
-/// stay unless `purge`, so that the audit trail survives; they stay in the manifest for a later
-/// `--undo --purge`. A starter configuration that was edited since is kept and reported. Must
-/// run as root. Without a manifest it reports "nothing to undo".
+/// Removes what k_manifest_path lists, newest first, and gives changed folders their old owner
+/// and mode back. The state folder, the audit log folder and the account stay unless `purge`,
+/// so that the audit trail survives; they stay in the manifest for a later `--undo --purge`. A
+/// starter configuration that was edited since is kept and reported, and so is a parent folder
+/// that is not empty. Must run as root. Without a manifest it reports "nothing to undo".
 Result<void> undo_setup_enforced(bool purge, const ChangeFn& report);
 
 /// The commented starter policy written to k_config_path: no roles, so nothing is allowed yet.

@@ -307,15 +307,17 @@ Result<void> install_binaries(const SetupRequest& request, Owner owner,
 Result<bool> undo_entry(const ManifestEntry& entry, bool purge, const ChangeFn& report) {
     std::error_code error;
     if (entry.kind == "file") {
-        fs::remove(entry.value, error);
-        report(fmt::format("removed {}", entry.value));
+        if (fs::remove(entry.value, error)) {
+            report(fmt::format("removed {}", entry.value));
+        }
     } else if (entry.kind == "config") {
         if (read_file(entry.value).value_or(starter_config()) != starter_config()) {
             report(fmt::format("kept {}, because it was edited after setup", entry.value));
             return true;
         }
-        fs::remove(entry.value, error);
-        report(fmt::format("removed {}", entry.value));
+        if (fs::remove(entry.value, error)) {
+            report(fmt::format("removed {}", entry.value));
+        }
     } else if (entry.kind == "data") {
         if (!purge) {
             return false;

@@ -98,6 +98,12 @@ for user in jbxalice jbxbob; do
     CREATED_USERS+=("$user")
 done
 
+# A file system mounted nosuid ignores the set-id bits, and the binary then runs in user mode.
+run as_user jbxalice "$BIN" --version
+if [[ $OUT == *"mode: user"* ]]; then
+    skip_test "$PREFIX is on a file system that ignores set-id bits (nosuid); set TMPDIR elsewhere"
+fi
+
 # A system file without roles allows nothing.
 cat >/etc/jitbox/jitbox.toml <<TOML
 [templates.tiny]

@@ -240,6 +240,8 @@ Result<void> install_copy(const fs::path& source, const fs::path& target, Owner 
     if (auto written = write_file(target, *text, owner, mode); !written) {
         return written;
     }
+    // NOTE: a file that was there before setup is overwritten without a copy, and undo leaves the
+    // new one in place, because the manifest records only files that setup created.
     if (!exists) {
         remember(entries, "file", target.string());
     }

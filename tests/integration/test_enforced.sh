@@ -201,6 +201,8 @@ run as_user jbxalice ls /var/lib/jitbox
 check "alice cannot list the state folder" test "$RC" -ne 0
 run as_user jbxalice touch /var/lib/jitbox/sandboxes/forged.json
 check "alice cannot write a state record" test "$RC" -ne 0
+run as_user jbxalice rm -f /var/lib/jitbox/sandboxes/alice-one.json
+check "alice cannot delete her state record" test -f /var/lib/jitbox/sandboxes/alice-one.json
 run as_user jbxalice rm -f /var/log/jitbox/audit.log
 check "alice cannot delete the audit log" test -f /var/log/jitbox/audit.log
 run as_user jbxalice sh -c 'echo forged >>/var/log/jitbox/audit.log'

@@ -159,8 +159,14 @@ Finding check_keyring(const std::optional<LoadedConfig>& loaded) {
     const bool needed = !loaded || needs_keyring(loaded->merged);
     // Enforced mode skips the Secret Service, and the finding and its probes give the reason.
     if (enforced::is_enforced()) {
-        return keyring_finding(enforced::open_user_keyring(configured, ChoiceSource::configuration),
-                               needed);
+        Finding finding = keyring_finding(
+            enforced::open_user_keyring(configured, ChoiceSource::configuration), needed);
+        if (!finding.fix.empty()) {
+            finding.fix = fmt::format("allow the keyctl system call for the kernel keyring, or "
+                                      "log in so that /run/user/{} exists for the file backend",
+                                      enforced::process_ids().real_uid);
+        }
+        return finding;
     }
     return keyring_finding(open_secret_store(configured, process_env), needed);
 }

@@ -164,6 +164,8 @@ backend=$(json "$OUT" '.[] | select(.sandbox == "alice-secret") | .backend')
 expect_match "the item is in the kernel keyring or the runtime file" "$backend" '^(kernel|file)$'
 expect_eq "the record names the backend" \
     "$(jq -r .secret_backend /var/lib/jitbox/sandboxes/alice-secret.json)" "$backend"
+expect_exit 0 as_user jbxalice "$BIN" env alice-secret
+expect_contains "env prints the secret after dropping the set-id ids" "$OUT" "TOKEN="
 run as_user jbxbob "$BIN" creds show alice-secret TOKEN --format json
 check "bob cannot read alice's secret" test "$RC" -ne 0
 expect_eq "bob gets no value" "$OUT" ""

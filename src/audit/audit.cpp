@@ -1,5 +1,7 @@
 #include "jitbox/audit/audit.hpp"
 
+#include "jitbox/enforced/mode.hpp"
+
 #include "chain.hpp"
 
 #include <nlohmann/json.hpp>
@@ -352,6 +354,7 @@ std::string audit_event_to_json(const AuditEvent& event, const AuditLink& link) 
 }
 
 Result<void> AuditLog::append(const AuditEvent& event) const {
+    const enforced::ElevatedScope elevated;
     FileDescriptor log(::open(m_path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
     if (log.get() < 0) {
         return audit_failure(m_path, errno);

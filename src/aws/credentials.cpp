@@ -1,5 +1,7 @@
 #include "jitbox/aws/credentials.hpp"
 
+#include "jitbox/enforced/mode.hpp"
+
 #include "ini.hpp"
 
 #include <fmt/format.h>
@@ -252,6 +254,14 @@ bool is_valid_region(std::string_view region) {
 
 Environment Environment::from_process() {
     Environment environment;
+    if (enforced::is_enforced()) {
+        // Only the base credentials of the installation, read by the jitbox account. The
+        // process environment holds no AWS_* variable in this mode.
+        environment.variables["AWS_SHARED_CREDENTIALS_FILE"] = enforced::k_aws_credentials_path;
+        environment.variables["AWS_CONFIG_FILE"] = enforced::k_aws_config_path;
+        environment.home = enforced::k_state_dir;
+        return environment;
+    }
     for (const char* name : k_variables) {
         if (const char* value = std::getenv(name)) {
             environment.variables[name] = value;
@@ -277,6 +287,8 @@ std::string selected_profile(const Environment& environment) {
 }
 
 Result<BaseCredentials> find_base_credentials(const Environment& environment) {
+    // Enforced mode reads only its fixed files (see Environment::from_process) here.
+    const enforced::ElevatedScope elevated;
     auto from_environment = environment_credentials(environment);
     if (!from_environment) {
         return from_environment.error();

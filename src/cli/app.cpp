@@ -1,13 +1,13 @@
 #include "jitbox/cli/app.hpp"
-#include "jitbox/cli/complete.hpp"
 
 #include "commands.hpp"
-
+#include "jitbox/cli/complete.hpp"
+#include "jitbox/enforced/config.hpp"
+#include "jitbox/enforced/mode.hpp"
 #include "jitbox/util/log.hpp"
 
-#include <fmt/ranges.h>
-
 #include <filesystem>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 namespace jitbox::cli {
@@ -53,19 +53,28 @@ std::optional<std::filesystem::path> env_path(const char* name) {
 
 ConfigRequest Context::project_request() const {
     ConfigRequest request;
+    request.working_dir = std::filesystem::current_path();
+    // Enforced mode reads no configuration that the user names.
+    if (enforced::is_enforced()) {
+        return request;
+    }
     if (!m_options.config_path.empty()) {
         request.explicit_path = m_options.config_path;
     }
     request.env_path = env_path("JITBOX_CONFIG");
-    request.working_dir = std::filesystem::current_path();
     return request;
 }
 
 const LoadedConfig& Context::loaded() {
     if (!m_loaded) {
-        LayeredConfigRequest request;
-        request.project = project_request();
-        m_loaded = value_or_throw(load_layered_config(request));
+        if (enforced::is_enforced()) {
+            m_loaded =
+                value_or_throw(enforced::load_enforced_config(std::filesystem::current_path()));
+        } else {
+            LayeredConfigRequest request;
+            request.project = project_request();
+            m_loaded = value_or_throw(load_layered_config(request));
+        }
         for (const auto& warning : m_loaded->warnings) {
             fmt::print(stderr, "jitbox: warning: {}\n", warning);
         }
@@ -77,7 +86,9 @@ const LoadedConfig& Context::loaded() {
     return *m_loaded;
 }
 
-const Config& Context::config() { return loaded().merged; }
+const Config& Context::config() {
+    return loaded().merged;
+}
 
 const StateStore& Context::store() {
     if (!m_store) {
@@ -93,9 +104,11 @@ const StateStore& Context::store() {
 }
 
 StateLayout Context::state_layout() const {
-    // TODO: enforced mode keeps every user's records in /var/lib/jitbox and must return
-    // StateLayout::shared here; until it exists, every state folder belongs to one user.
-    return StateLayout::per_user;
+    return enforced::is_enforced() ? StateLayout::shared : StateLayout::per_user;
+}
+
+GuardrailDefaults active_guardrail_defaults() {
+    return enforced::is_enforced() ? GuardrailDefaults::strict : GuardrailDefaults::permissive;
 }
 
 const std::filesystem::path& Context::state_root() {
@@ -106,6 +119,9 @@ const std::filesystem::path& Context::state_root() {
 }
 
 std::filesystem::path Context::audit_log_path() {
+    if (enforced::is_enforced()) {
+        return enforced::k_audit_log_path;
+    }
     return state_root() / "audit.log";
 }
 
@@ -131,6 +147,7 @@ Lifecycle& Context::lifecycle_of(const std::string& owner) {
                                              value_or_throw(current_identity()),
                                              progress(),
                                              std::move(policy)};
+        lifecycle_services.guardrail_defaults = active_guardrail_defaults();
         lifecycle_services.open_secrets = [this](std::string_view backend) {
             return secret_stores().open(backend);
         };
@@ -194,9 +211,8 @@ void Context::end_progress() {
 
 SecretStores& Context::secret_stores() {
     if (!m_secret_stores) {
-        m_secret_stores = std::make_unique<SecretStores>([this] {
-            return config().keyring_backend;
-        });
+        m_secret_stores =
+            std::make_unique<SecretStores>([this] { return config().keyring_backend; });
     }
     return *m_secret_stores;
 }
@@ -213,15 +229,20 @@ Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
             state_layout() == StateLayout::shared ? audit_log_path() : std::filesystem::path());
         PolicyInputs policy{this->loaded().layers, this->loaded().digest,
                             policy_attributes(this->loaded().layers)};
-        LifecycleServices services{loaded,   opened,      *m_audit,
-                                   *m_providers, *m_clock, *m_children,
-                                   value_or_throw(current_identity()), progress(),
-                                   std::move(policy), std::move(interrupted)};
+        LifecycleServices services{loaded,
+                                   opened,
+                                   *m_audit,
+                                   *m_providers,
+                                   *m_clock,
+                                   *m_children,
+                                   value_or_throw(current_identity()),
+                                   progress(),
+                                   std::move(policy),
+                                   std::move(interrupted)};
         services.open_secrets = [this](std::string_view backend) {
             return secret_stores().open(backend);
         };
-        // TODO: enforced mode must set services.guardrail_defaults to GuardrailDefaults::strict,
-        // and `policy explain` and `policy check` must use the same defaults.
+        services.guardrail_defaults = active_guardrail_defaults();
         m_lifecycle = std::make_unique<Lifecycle>(std::move(services));
     }
     return *m_lifecycle;
@@ -261,8 +282,28 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
             set_log_verbosity(options.verbosity);
         },
         "Explain each step on stderr; -vv adds every API request");
-    app.add_flag("-q,--quiet", options.quiet,
-                 "No notices on stderr; `status` prints names only");
+    app.add_flag("-q,--quiet", options.quiet, "No notices on stderr; `status` prints names only");
+}
+
+void report_ignored_inputs(const enforced::StartReport& report, int argc, char** argv) {
+    if (report.mode != enforced::RunMode::enforced) {
+        return;
+    }
+    std::vector<std::string> ignored = report.ignored_variables;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view word(argv[i]);
+        if (word == "--") {
+            break;
+        }
+        if (word == "--config" || word.starts_with("--config=")) {
+            ignored.insert(ignored.begin(), "--config");
+            break;
+        }
+    }
+    if (!ignored.empty()) {
+        fmt::print(stderr, "jitbox: enforced mode ignores {}; it uses {} and the engine at {}\n",
+                   fmt::join(ignored, ", "), enforced::k_config_path, enforced::k_engine_host);
+    }
 }
 
 // Internal subcommands (`__reap` and the like) and `status --prompt`, which runs inside a
@@ -284,14 +325,16 @@ bool wants_expiry_warning(CLI::App& app) {
 namespace jitbox {
 
 int run_cli(int argc, char** argv) {
+    // First, before any library reads the environment.
+    cli::report_ignored_inputs(enforced::start_process(), argc, argv);
+
     cli::GlobalOptions options;
     cli::Context context(options);
 
     CLI::App app("jitbox: time-boxed sandboxes that tear themselves down", "jitbox");
     // The flag's callback runs once parsing is done, so --json is counted by then.
     app.set_version_flag(
-        "--version",
-        [&app] { return cli::version_text(app.get_option("--json")->count() > 0); },
+        "--version", [&app] { return cli::version_text(app.get_option("--json")->count() > 0); },
         "Print the version and this build's providers, keyring backends and libraries, one per "
         "line (a JSON object with --json), and exit");
     app.footer(std::string(cli::k_engine_help) + cli::k_exit_codes_help);
@@ -315,6 +358,7 @@ int run_cli(int argc, char** argv) {
     cli::register_shell(app, context);
     cli::register_logs(app, context);
     cli::register_reap(app, context);
+    cli::register_setup(app, context);
     // Runs after parsing and before the subcommand, so even a command that replaces its process
     // or fails shows the warning; --help and --version end parsing before it.
     app.parse_complete_callback([&app, &context] {

@@ -30,6 +30,7 @@ struct StatsOptions {
 struct RecordFilter {
     std::optional<TimePoint> since;
     std::string sandbox;
+    std::string user; // only this user's records, unless empty
 };
 
 // A string field of a record, or "" when it is missing, null or not a string.
@@ -40,6 +41,9 @@ std::string string_field(const nlohmann::json& record, const char* key) {
 
 bool matches(const nlohmann::json& record, const RecordFilter& filter) {
     if (!filter.sandbox.empty() && string_field(record, "sandbox") != filter.sandbox) {
+        return false;
+    }
+    if (!filter.user.empty() && string_field(record, "user") != filter.user) {
         return false;
     }
     if (filter.since) {
@@ -53,6 +57,8 @@ bool matches(const nlohmann::json& record, const RecordFilter& filter) {
 // warning, because showing the rest is more useful than failing, and `audit verify` reports
 // them.
 std::vector<nlohmann::json> read_records(const fs::path& path, const RecordFilter& filter) {
+    // Callers pass only jitbox's own log, which enforced mode keeps out of the user's reach.
+    const enforced::ElevatedScope elevated;
     std::vector<nlohmann::json> records;
     std::size_t skipped = 0;
     std::size_t first_skipped = 0;
@@ -74,6 +80,23 @@ std::vector<nlohmann::json> read_records(const fs::path& path, const RecordFilte
     return records;
 }
 
+// True when the requester may read every user's records of the shared log of enforced mode:
+// root and the jitbox account.
+// TODO: let a role of the system policy allow it too.
+bool may_read_every_user() {
+    const auto& ids = enforced::process_ids();
+    return ids.real_uid == 0 || ids.real_uid == ids.elevated_uid;
+}
+
+// The user whose records a reader may read. In enforced mode every user's records share one log,
+// so it is the requester unless `may_read_all`. Otherwise it is empty, which means everyone.
+std::string restricted_reader(bool may_read_all) {
+    if (!enforced::is_enforced() || may_read_all) {
+        return "";
+    }
+    return value_or_throw(current_identity()).user;
+}
+
 // A table cell: control characters, such as a newline in an error message, become spaces so
 // that each record stays on one row, and an empty value becomes "-".
 std::string cell(std::string text) {
@@ -93,7 +116,8 @@ void run_list(Context& context, const AuditOptions& options) {
     if (!options.since.empty()) {
         filter.since = parse_since(options.since, SystemClock().now(), "--since");
     }
-    auto records = read_records(audit_log_path(context), filter);
+    filter.user = restricted_reader(may_read_every_user());
+    const std::vector<nlohmann::json> records = read_records(audit_log_path(context), filter);
 
     if (context.options().json) {
         fmt::print("{}\n", nlohmann::json(records).dump(2));
@@ -120,7 +144,13 @@ void run_verify(Context& context, const VerifyOptions& options) {
                                 "FILE to check {}",
                                 path.string(), audit_log_path(context).string()));
     }
-    VerifyReport report = value_or_throw(verify_audit_log(path));
+    VerifyReport report;
+    if (options.file.empty()) {
+        const enforced::ElevatedScope elevated;
+        report = value_or_throw(verify_audit_log(path));
+    } else {
+        report = value_or_throw(verify_audit_log(path));
+    }
 
     if (context.options().json) {
         nlohmann::json object = {{"path", path.string()}, {"intact", report.intact()}};
@@ -268,7 +298,9 @@ fs::path audit_log_path(Context& context) {
 }
 
 std::vector<nlohmann::json> read_audit_records(const fs::path& path) {
-    return read_records(path, RecordFilter{});
+    RecordFilter filter;
+    filter.user = restricted_reader(may_read_every_user());
+    return read_records(path, filter);
 }
 
 void register_audit(CLI::App& app, Context& context) {

@@ -6,6 +6,7 @@
 #include "progress.hpp"
 
 #include "jitbox/config/config.hpp"
+#include "jitbox/enforced/mode.hpp"
 #include "jitbox/lifecycle/lifecycle.hpp"
 #include "jitbox/policy/layers.hpp"
 #include "jitbox/providers/aws.hpp"
@@ -65,11 +66,13 @@ public:
     ConfigRequest project_request() const;
     /// The caller's records: the state folder, or the caller's folder inside a shared one.
     const StateStore& store();
-    /// Whether the state folder is the caller's alone or shared by every user.
+    /// Whether the state folder is the caller's alone or, in enforced mode, shared by every
+    /// user.
     StateLayout state_layout() const;
     /// The state folder itself, which contains the audit log.
     const std::filesystem::path& state_root();
-    /// The audit log: audit.log in state_root().
+    /// The audit log: /var/log/jitbox/audit.log in enforced mode, else audit.log in
+    /// state_root().
     std::filesystem::path audit_log_path();
     /// A lifecycle over `owner`'s records, for `status --all-users` and `down --user`. It
     /// decides and audits as the caller. For the caller's own name it is lifecycle().
@@ -145,9 +148,13 @@ void register_doctor(CLI::App& app, Context& context);
 void register_metrics(CLI::App& app, Context& context);
 void register_shell(CLI::App& app, Context& context);
 void register_logs(CLI::App& app, Context& context);
+void register_setup(CLI::App& app, Context& context);
 
-/// The audit log of the state folder (audit.cpp).
+/// The audit log: Context::audit_log_path() (audit.cpp).
 std::filesystem::path audit_log_path(Context& context);
+/// How guardrails that the system file leaves unset apply: strict in enforced mode, where the
+/// system policy is the only door, and permissive elsewhere.
+GuardrailDefaults active_guardrail_defaults();
 /// Reads every line of the audit log at `path` that is a JSON object. Other lines are skipped
 /// with one warning on stderr.
 std::vector<nlohmann::json> read_audit_records(const std::filesystem::path& path);
@@ -212,6 +219,10 @@ bool wants_expiry_warning(CLI::App& app);
 /// One line for a command-line error that names an unknown subcommand or option and the
 /// closest known one (usage_errors.cpp).
 std::string describe_parse_error(const CLI::App& app, const CLI::ParseError& error);
+
+/// Prints one line on stderr in enforced mode that names the ignored variables of `report` and
+/// a `--config` option in `argv`, when there are any.
+void report_ignored_inputs(const enforced::StartReport& report, int argc, char** argv);
 
 /// Adds the shared flags to `app`; subcommands see them through fallthrough.
 void add_global_options(CLI::App& app, GlobalOptions& options);

@@ -4,6 +4,7 @@
 #include "commands.hpp"
 
 #include "jitbox/doctor/doctor.hpp"
+#include "jitbox/enforced/keyring.hpp"
 #include "jitbox/policy/signing.hpp"
 #include "jitbox/providers/docker.hpp"
 
@@ -156,6 +157,17 @@ Finding check_keyring(const std::optional<LoadedConfig>& loaded) {
     const std::string configured = loaded ? loaded->merged.keyring_backend : "";
     // Without a valid configuration, assume a template may need the keyring.
     const bool needed = !loaded || needs_keyring(loaded->merged);
+    // Enforced mode skips the Secret Service, and the finding and its probes give the reason.
+    if (enforced::is_enforced()) {
+        Finding finding = keyring_finding(
+            enforced::open_user_keyring(configured, ChoiceSource::configuration), needed);
+        if (!finding.fix.empty()) {
+            finding.fix = fmt::format("allow the keyctl system call for the kernel keyring, or "
+                                      "log in so that /run/user/{} exists for the file backend",
+                                      enforced::process_ids().real_uid);
+        }
+        return finding;
+    }
     return keyring_finding(open_secret_store(configured, process_env), needed);
 }
 
@@ -249,9 +261,39 @@ std::vector<Finding> check_sandboxes(const fs::path& dir, ProviderFactory& facto
 
 // ---- the command ------------------------------------------------------------------------------
 
+// The mode, and in enforced mode the ids that it switches between.
+Finding mode_finding() {
+    if (!enforced::is_enforced()) {
+        return make_finding("mode", Severity::ok, "mode: user");
+    }
+    const auto& ids = enforced::process_ids();
+    Finding finding =
+        make_finding("mode", Severity::ok,
+                     fmt::format("mode: enforced (requester uid {}, set-id uid {} and gid {})",
+                                 ids.real_uid, ids.elevated_uid, ids.elevated_gid));
+    finding.details = {{"mode", "enforced"},
+                       {"real_uid", ids.real_uid},
+                       {"elevated_uid", ids.elevated_uid},
+                       {"elevated_gid", ids.elevated_gid}};
+    return finding;
+}
+
+// The state folder, the audit log and the sandboxes, each read as their owner: the jitbox
+// account in enforced mode, else this user.
+void check_state(const fs::path& state_dir, EnvironmentProviderFactory& factory,
+                 const std::optional<std::string>& unreachable, std::vector<Finding>& findings) {
+    const enforced::ElevatedScope elevated;
+    const uid_t owner = enforced::is_enforced() ? enforced::process_ids().elevated_uid : ::getuid();
+    const auto now = fs::file_time_type::clock::now();
+    append(findings, check_state_folder(state_dir, owner, now));
+    append(findings, check_audit_log(enforced::audit_log_path(state_dir), owner));
+    append(findings, check_sandboxes(state_dir, factory, unreachable));
+}
+
 DoctorReport run_checks(Context& context) {
     DoctorReport report;
     auto& findings = report.findings;
+    findings.push_back(mode_finding());
 
     std::optional<LoadedConfig> loaded;
     append(findings, check_config(context, loaded));
@@ -271,11 +313,8 @@ DoctorReport run_checks(Context& context) {
         findings.push_back(make_finding("state", Severity::error, state_dir.error().message,
                                         "set HOME or XDG_STATE_HOME to an absolute path"));
     } else {
-        const auto now = fs::file_time_type::clock::now();
-        append(findings, check_state_folder(*state_dir, ::getuid(), now));
-        append(findings, check_audit_log(*state_dir / "audit.log", ::getuid()));
         auto unreachable = engine.info ? std::nullopt : std::optional<std::string>(docker_host);
-        append(findings, check_sandboxes(*state_dir, factory, unreachable));
+        check_state(*state_dir, factory, unreachable, findings);
     }
 
     std::error_code error;

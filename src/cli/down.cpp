@@ -31,8 +31,13 @@ void run_down(Context& context, const DownOptions& options) {
         names.push_back(owner ? name : context.resolve_sandbox_name(name));
     }
     if (options.all) {
+        // Every user's records share the state folder of enforced mode.
+        const std::string requester =
+            enforced::is_enforced() ? value_or_throw(current_identity()).user : "";
         for (const auto& record : value_or_throw(context.store().list())) {
-            names.push_back(record.name);
+            if (requester.empty() || record.owner == requester) {
+                names.push_back(record.name);
+            }
         }
     }
     // Remove every sandbox asked for, then fail with the first failure's code: one missing

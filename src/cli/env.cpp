@@ -16,6 +16,8 @@ void run_env(Context& context, const EnvOptions& options) {
     const SandboxEnvironment environment =
         sandbox_environment(context, context.resolve_sandbox_name(options.name),
                             make_mfa_source(options.mfa_stdin));
+    // Standard output may be a file the user named, so it is written with the user's ids.
+    throw_if_failed(enforced::drop_for_good());
     if (context.options().json) {
         nlohmann::json object = nlohmann::json::object();
         for (const auto& [name, value] : environment.set) {

@@ -92,6 +92,8 @@ void reject_container_options(const ExecOptions& options, const SandboxRecord& r
     std::vector<char*> envp = pointers_to(variables);
     std::vector<std::string> command = options.command;
     std::vector<char*> argv = pointers_to(command);
+    // The command runs with the user's ids alone, and can never regain the set-id ones.
+    throw_if_failed(enforced::drop_for_good());
     std::fflush(stdout);
     std::fflush(stderr);
     ::execvpe(argv[0], argv.data(), envp.data());

@@ -25,6 +25,13 @@ std::vector<SandboxRecord> live_by_deadline(TimePoint now) {
     std::erase_if(records, [now](const SandboxRecord& record) {
         return record.state != SandboxState::running || record.expires_at <= now;
     });
+    // Every user's records share the state folder of enforced mode.
+    if (enforced::is_enforced()) {
+        const auto requester = current_identity();
+        std::erase_if(records, [&requester](const SandboxRecord& record) {
+            return !requester || record.owner != requester->user;
+        });
+    }
     std::sort(records.begin(), records.end(), [](const auto& left, const auto& right) {
         return left.expires_at < right.expires_at;
     });

@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 
+#include "jitbox/enforced/keyring.hpp"
 #include "jitbox/util/log.hpp"
 
 #include <cstdlib>
@@ -30,6 +31,20 @@ std::optional<std::string> env_without_override(const std::string& name) {
     return process_env(name);
 }
 
+// Opens `backend`, or with an empty name the configured or automatic choice.
+Result<OpenedSecretStore> open_backend(std::string_view backend,
+                                       const std::function<std::string()>& configured) {
+    // The keyring belongs to the user, so enforced mode reaches it only through a child process
+    // with the user's ids alone.
+    if (enforced::is_enforced()) {
+        return backend.empty()
+                   ? enforced::open_user_keyring(configured(), ChoiceSource::configuration)
+                   : enforced::open_user_keyring(backend, ChoiceSource::record);
+    }
+    return backend.empty() ? open_secret_store(configured(), process_env)
+                           : open_secret_store(backend, env_without_override, ChoiceSource::record);
+}
+
 } // namespace
 
 SecretStores::SecretStores(std::function<std::string()> configured)
@@ -40,9 +55,7 @@ Result<SecretStore*> SecretStores::open(std::string_view backend) {
     if (auto found = m_open.find(wanted); !wanted.empty() && found != m_open.end()) {
         return found->second.get();
     }
-    auto opened = backend.empty()
-                      ? open_secret_store(m_configured(), process_env)
-                      : open_secret_store(backend, env_without_override, ChoiceSource::record);
+    auto opened = open_backend(backend, m_configured);
     if (!opened) {
         return opened.error();
     }

@@ -458,7 +458,7 @@ void check_guardrails_of_templates(const LoadedConfig& loaded,
         request.spec = &spec;
         request.other_homes = homes;
         const GuardrailVerdict verdict =
-            check_guardrails(loaded.merged.guardrails, GuardrailDefaults::permissive, request);
+            check_guardrails(loaded.merged.guardrails, active_guardrail_defaults(), request);
         if (!verdict.allowed) {
             warnings.push_back(PolicyWarning{spec.origin, verdict.message});
         }
@@ -681,7 +681,7 @@ GuardrailVerdict explain_guardrails(const LoadedConfig& loaded, const Identity& 
     guarded.ttl = request.ttl;
     guarded.live_sandboxes = request.active_sandboxes;
     guarded.other_homes = other_users_homes(identity.uid, "");
-    return check_guardrails(loaded.merged.guardrails, GuardrailDefaults::permissive, guarded);
+    return check_guardrails(loaded.merged.guardrails, active_guardrail_defaults(), guarded);
 }
 
 void run_explain(Context& context, const ExplainOptions& options) {

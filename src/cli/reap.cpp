@@ -1,5 +1,7 @@
 #include "commands.hpp"
 
+#include <algorithm>
+
 namespace jitbox::cli {
 
 namespace {
@@ -11,20 +13,43 @@ struct ReapOptions {
     std::string name;
 };
 
+// True for enforced mode's state folder and the owners' folders inside it, compared by whole
+// components after removing `.` and `..`.
+bool is_enforced_state_dir(const std::string& dir) {
+    const std::filesystem::path root(enforced::k_state_dir);
+    const std::filesystem::path path = std::filesystem::path(dir).lexically_normal();
+    const auto [unused, rest] = std::mismatch(path.begin(), path.end(), root.begin(), root.end());
+    return rest == root.end();
+}
+
 // The background child. It rebuilds its services from the state folder alone: the
 // configuration may have changed or gone since `up`, and teardown needs only the record.
 int run_reap(const ReapOptions& options) {
+    // In enforced mode the child runs as the jitbox account for good, so the user who started
+    // it cannot signal it.
+    if (enforced::is_enforced() && !is_enforced_state_dir(options.state_dir)) {
+        throw Error(ExitCode::usage, fmt::format("enforced mode keeps its state in {}, not in {}",
+                                                 enforced::k_state_dir, options.state_dir));
+    }
+    throw_if_failed(enforced::become_service_account());
     StateStore store = value_or_throw(StateStore::open(options.state_dir));
-    AuditLog audit(options.audit_log.empty() ? store.dir() / "audit.log"
-                                             : std::filesystem::path(options.audit_log));
+    AuditLog audit(enforced::is_enforced()     ? std::filesystem::path(enforced::k_audit_log_path)
+                   : options.audit_log.empty() ? store.dir() / "audit.log"
+                                               : std::filesystem::path(options.audit_log));
     EnvironmentProviderFactory providers;
     SystemClock clock;
     ProcessSupervisor children(store, options.audit_log);
     Config no_templates;
     // The child opens only the backends that records name, so it needs no configuration.
     SecretStores keyrings([] { return std::string(); });
-    LifecycleServices services{no_templates, store, audit, providers, clock, children,
-                               value_or_throw(current_identity()), [](const ProgressEvent&) {},
+    LifecycleServices services{no_templates,
+                               store,
+                               audit,
+                               providers,
+                               clock,
+                               children,
+                               value_or_throw(current_identity()),
+                               [](const ProgressEvent&) {},
                                PolicyInputs{}};
     services.open_secrets = [&keyrings](std::string_view backend) {
         return keyrings.open(backend);

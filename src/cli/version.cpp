@@ -47,6 +47,7 @@ std::string version_text(bool json) {
     if (json) {
         nlohmann::json object = {
             {"version", JITBOX_VERSION},
+            {"mode", enforced::run_mode_name()},
             {"providers", k_built_in_providers},
             {"docker_api", {{"min", k_docker_min_api}, {"max", k_docker_max_api}}},
             {"keyring_backends", k_keyring_backends},
@@ -56,6 +57,7 @@ std::string version_text(bool json) {
     }
     std::vector<std::string> lines = {
         fmt::format("jitbox {}", JITBOX_VERSION),
+        fmt::format("mode: {}", enforced::run_mode_name()),
         fmt::format("providers: {}", fmt::join(k_built_in_providers, ", ")),
         fmt::format("docker engine API: {} to {}", k_docker_min_api, k_docker_max_api),
         fmt::format("keyring backends: {}", fmt::join(k_keyring_backends, ", ")),

@@ -202,6 +202,22 @@ Decision Lifecycle::decide(Action action, const Template& spec, std::optional<Se
     return evaluate(m_services.policy.layers, requester(), request);
 }
 
+namespace {
+
+// Rejects an action on another user's sandbox. In enforced mode every user's records share one
+// state folder, so this check is what keeps one user from another's sandbox.
+Result<void> check_owner(const SandboxRecord& record, const std::string& requester) {
+    if (record.owner == requester) {
+        return {};
+    }
+    return make_failure(ExitCode::denied,
+                        "sandbox \"{}\" belongs to {}, and only its owner may use it; ask "
+                        "them, or create one of your own with `jitbox up`",
+                        record.name, record.owner);
+}
+
+} // namespace
+
 // The template a live sandbox was made from, for decisions about it. When the configuration no
 // longer defines it, a stand-in with the record's own bounds keeps rules on its name working.
 Result<SandboxRecord> Lifecycle::find_record(const std::string& name) const {
@@ -221,11 +237,8 @@ Result<SandboxRecord> Lifecycle::find_live(const std::string& name) const {
     if (!record) {
         return record;
     }
-    if (record->owner != m_services.identity.user) {
-        return make_failure(ExitCode::denied,
-                            "sandbox \"{}\" belongs to {}, and only its owner may use it; ask "
-                            "them, or create one of your own with `jitbox up`",
-                            name, record->owner);
+    if (auto owned = check_owner(*record, m_services.identity.user); !owned) {
+        return owned.error();
     }
     if (record->state == SandboxState::creating) {
         return make_failure(ExitCode::not_found,
@@ -572,6 +585,10 @@ Result<SandboxRecord> Lifecycle::extend(const std::string& name, Seconds by,
     if (!found) {
         return found.error();
     }
+    if (auto owned = check_owner(*found, m_services.identity.user); !owned) {
+        audit("extend", *found, &owned.error(), AuditExtras{"", "owner", "", false});
+        return owned.error();
+    }
     SandboxRecord record = std::move(found).value();
     TimePoint now = m_services.clock.now();
     if (is_expired(record, now)) {
@@ -673,6 +690,9 @@ Result<AwsSession> Lifecycle::aws_session(const std::string& name,
     if (!found) {
         return found.error();
     }
+    if (auto owned = check_owner(*found, m_services.identity.user); !owned) {
+        return owned.error();
+    }
     const SandboxRecord record = std::move(found).value();
     if (record.provider != "aws-sts") {
         return make_failure(ExitCode::usage, "sandbox \"{}\" has provider {}, not aws-sts, so it "
@@ -762,6 +782,13 @@ Result<void> Lifecycle::down(const std::string& name, const std::optional<std::s
                             name);
     }
     const bool other_user = owner.has_value();
+    // Removing another user's sandbox is the role's decision alone (Action::down_others).
+    if (!other_user) {
+        if (auto owned = check_owner(*found, m_services.identity.user); !owned) {
+            audit("down", *found, &owned.error(), AuditExtras{"", "owner", "", false});
+            return owned.error();
+        }
+    }
     const Action action = other_user ? Action::down_others : Action::down;
     Decision decision = decide(action, template_for(*found), std::nullopt, "", false);
     const std::string detail =
@@ -999,6 +1026,9 @@ Result<SandboxStatus> Lifecycle::status_of(const std::string& name) {
     auto found = find_record(name);
     if (!found) {
         return found.error();
+    }
+    if (auto owned = check_owner(*found, m_services.identity.user); !owned) {
+        return owned.error();
     }
     SandboxStatus status{std::move(found).value(), "", false, "", ""};
     status.child_alive = m_services.children.is_alive(status.record.name);

@@ -66,6 +66,7 @@ using net_detail::curl_upgrade;
 using net_detail::CurlEasy;
 using net_detail::describe_transport_error;
 using net_detail::init_curl_once;
+using net_detail::perform_transfer;
 using net_detail::set_endpoint_options;
 using net_detail::store_header_line;
 using net_detail::to_lower;
@@ -273,7 +274,7 @@ Result<HttpResponse> CurlClient::send(const HttpRequest& request) {
     curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_text);
 
     const auto started = std::chrono::steady_clock::now();
-    const CURLcode code = curl_easy_perform(handle);
+    const CURLcode code = perform_transfer(handle);
     curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &transfer.response.status);
     log_debug(2, "{} {} -> {} in {} ms", request.method, request.target, transfer.response.status,
               std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -1,8 +1,14 @@
 #include "curl_handle.hpp"
 
+#include "jitbox/enforced/mode.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <mutex>
+#include <optional>
 #include <system_error>
 
 namespace jitbox::net_detail {
@@ -24,7 +30,38 @@ std::string_view trim(std::string_view text) {
     return text.substr(first, last - first + 1);
 }
 
+// The set-id ids of enforced mode, raised from the opening of the engine's unix socket until
+// libcurl has connected it, because the socket file belongs to the engine's group. The socket
+// cannot be connected in the open callback and handed over: libcurl 7.88.1 (Debian 12) ignores
+// CURL_SOCKOPT_ALREADY_CONNECTED and calls connect(2) again, which checks the socket file's
+// permission with the ids of that moment.
+thread_local std::optional<enforced::ElevatedScope> t_connect_scope;
+
+curl_socket_t open_socket_elevated(void*, curlsocktype, curl_sockaddr* address) {
+    const int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd < 0) {
+        return CURL_SOCKET_BAD;
+    }
+    if (!t_connect_scope) {
+        t_connect_scope.emplace();
+    }
+    return fd;
+}
+
+// Lowers the ids once the connection exists and before the request is sent.
+int lower_after_connect(void*, char*, char*, int, int) {
+    t_connect_scope.reset();
+    return CURL_PREREQFUNC_OK;
+}
+
 } // namespace
+
+CURLcode perform_transfer(CURL* handle) {
+    const CURLcode code = curl_easy_perform(handle);
+    // A connect that failed, and CONNECT_ONLY, which sends no request, skip the PREREQ callback.
+    t_connect_scope.reset();
+    return code;
+}
 
 CURLcode init_curl_once() {
     std::call_once(g_curl_init_once,
@@ -43,6 +80,10 @@ void set_endpoint_options(CURL* handle, const HttpEndpoint& endpoint, std::strin
     curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
     if (use_socket) {
         curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, endpoint.unix_socket.c_str());
+        if (enforced::is_enforced()) {
+            curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, open_socket_elevated);
+            curl_easy_setopt(handle, CURLOPT_PREREQFUNCTION, lower_after_connect);
+        }
     }
 
     // An empty proxy and a "*" no-proxy list override http_proxy, HTTPS_PROXY and ALL_PROXY.

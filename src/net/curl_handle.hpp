@@ -20,6 +20,10 @@ struct CurlEasyDeleter {
 
 using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
 
+/// Runs curl_easy_perform on `handle`. In enforced mode, set_endpoint_options has the unix
+/// socket connected with the set-id ids, and this lowers them again whatever the outcome.
+CURLcode perform_transfer(CURL* handle);
+
 /// Runs curl_global_init once per process and returns its result.
 CURLcode init_curl_once();
 

@@ -297,7 +297,7 @@ Result<CurlEasy> connect(const HttpEndpoint& endpoint, std::chrono::milliseconds
                      static_cast<long>(connect_timeout.count()));
     char error_text[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(handle.get(), CURLOPT_ERRORBUFFER, error_text);
-    const CURLcode code = curl_easy_perform(handle.get());
+    const CURLcode code = perform_transfer(handle.get());
     const std::string reason =
         code == CURLE_OK ? std::string() : describe_transport_error(handle.get(), code, error_text);
     curl_easy_setopt(handle.get(), CURLOPT_ERRORBUFFER, nullptr); // error_text leaves scope

@@ -1,6 +1,7 @@
 #include "jitbox/providers/factory.hpp"
 
 #include "jitbox/aws/query.hpp"
+#include "jitbox/enforced/mode.hpp"
 #include "jitbox/providers/aws.hpp"
 #include "jitbox/providers/docker.hpp"
 
@@ -30,6 +31,15 @@ Failure unknown_provider(const std::string& provider) {
                         provider);
 }
 
+// The engine that a new sandbox uses: the fixed socket in enforced mode, else DOCKER_HOST or
+// the first socket that exists.
+Result<std::string> engine_host() {
+    if (enforced::is_enforced()) {
+        return std::string(enforced::k_engine_host);
+    }
+    return find_docker_host(process_env, system_socket_search());
+}
+
 const aws::QueryService* aws_service(const std::string& provider) {
     if (provider == "aws-sts") {
         return &aws::k_sts_service;
@@ -47,7 +57,7 @@ const aws::QueryService* aws_service(const std::string& provider) {
 Result<HttpEndpoint> recorded_docker_endpoint(const std::string& recorded) {
     Result<std::string> host = recorded;
     if (recorded.empty()) {
-        host = find_docker_host(process_env, system_socket_search());
+        host = engine_host();
     }
     if (!host) {
         return host.error();
@@ -122,7 +132,7 @@ EnvironmentProviderFactory::make(const std::string& provider, const ProviderLoca
 
 Result<ProviderLocation> EnvironmentProviderFactory::locate(const Template& spec) {
     if (spec.provider == "docker") {
-        auto host = find_docker_host(process_env, system_socket_search());
+        auto host = engine_host();
         if (!host) {
             return host.error();
         }

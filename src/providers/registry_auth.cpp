@@ -1,5 +1,7 @@
 #include "jitbox/providers/registry_auth.hpp"
 
+#include "jitbox/enforced/mode.hpp"
+
 #include "docker_json.hpp"
 #include "jitbox/policy/mounts.hpp"
 #include "jitbox/util/base64.hpp"
@@ -378,6 +380,13 @@ namespace {
 // Starts `program get` from PATH with the pipes as its standard input, output and error, and
 // closes the child's ends in this process so that end of file comes through.
 Result<pid_t> spawn_helper(const std::string& program, Pipe& input, Pipe& output, Pipe& errors) {
+    if (enforced::is_enforced()) {
+        // The helper would inherit the saved set-id uid and could switch back to it.
+        return make_failure(ExitCode::usage,
+                            "enforced mode runs no credential helper such as {}; ask an "
+                            "administrator to pull the image",
+                            program);
+    }
     if (!input.valid() || !output.valid() || !errors.valid()) {
         return make_failure(ExitCode::internal,
                             "cannot create a pipe for credential helper {}: "

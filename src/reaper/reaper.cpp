@@ -1,5 +1,7 @@
 #include "jitbox/reaper/reaper.hpp"
 
+#include "jitbox/enforced/mode.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -216,12 +218,15 @@ Result<ChildProcess> ProcessSupervisor::start(const std::string& name) {
 }
 
 bool ProcessSupervisor::is_alive(const std::string& name) {
+    const enforced::ElevatedScope elevated;
     auto lock = FileLock::try_acquire(m_store.child_lock_path(name));
     // A lock file that cannot even be opened counts as alive, so no second child is started.
     return !lock || !lock->has_value();
 }
 
 void ProcessSupervisor::stop(const SandboxRecord& record) {
+    // In enforced mode the child runs as the jitbox account, which only it may signal.
+    const enforced::ElevatedScope elevated;
     auto lock_path = m_store.child_lock_path(record.name);
     auto child = lock_holder(lock_path);
     if (!child) {
@@ -232,6 +237,7 @@ void ProcessSupervisor::stop(const SandboxRecord& record) {
 }
 
 void ProcessSupervisor::notify(const SandboxRecord& record) {
+    const enforced::ElevatedScope elevated;
     if (auto child = lock_holder(m_store.child_lock_path(record.name))) {
         ::kill(child->pid, SIGUSR1);
     }

@@ -1,5 +1,7 @@
 #include "jitbox/state/store.hpp"
 
+#include "jitbox/enforced/mode.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -184,6 +186,9 @@ bool is_valid_sandbox_name(std::string_view name) {
 }
 
 Result<fs::path> default_state_dir() {
+    if (enforced::is_enforced()) {
+        return fs::path(enforced::k_state_dir);
+    }
     const char* state_home = std::getenv("XDG_STATE_HOME");
     // The XDG base directory specification ignores relative values.
     if (state_home != nullptr && state_home[0] == '/') {
@@ -199,6 +204,7 @@ Result<fs::path> default_state_dir() {
 }
 
 Result<FileLock> FileLock::acquire(const fs::path& path) {
+    const enforced::ElevatedScope elevated;
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         return state_failure(path, "lock", errno);
@@ -214,6 +220,7 @@ Result<FileLock> FileLock::acquire(const fs::path& path) {
 }
 
 Result<std::optional<FileLock>> FileLock::try_acquire(const fs::path& path) {
+    const enforced::ElevatedScope elevated;
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         return state_failure(path, "lock", errno);
@@ -280,6 +287,7 @@ Result<std::vector<std::string>> state_owners(const fs::path& root, StateLayout 
 }
 
 Result<StateStore> StateStore::open(const fs::path& dir) {
+    const enforced::ElevatedScope elevated;
     // Create the parents the way mkdir -p would, then tighten only jitbox's own folders.
     std::error_code error;
     fs::create_directories(dir.parent_path(), error);
@@ -311,6 +319,7 @@ fs::path StateStore::child_lock_path(std::string_view name) const {
 }
 
 Result<void> StateStore::insert(const SandboxRecord& record) const {
+    const enforced::ElevatedScope elevated;
     std::error_code error;
     if (fs::exists(record_path(record.name), error)) {
         return make_failure(ExitCode::name_in_use,
@@ -322,10 +331,12 @@ Result<void> StateStore::insert(const SandboxRecord& record) const {
 }
 
 Result<void> StateStore::update(const SandboxRecord& record) const {
+    const enforced::ElevatedScope elevated;
     return write_atomically(record_path(record.name), record_to_json(record));
 }
 
 Result<std::optional<SandboxRecord>> StateStore::find(std::string_view name) const {
+    const enforced::ElevatedScope elevated;
     if (!is_valid_sandbox_name(name)) {
         return std::optional<SandboxRecord>();
     }
@@ -380,6 +391,7 @@ void remove_if_stale_temp(const fs::path& path) {
 } // namespace
 
 Result<std::vector<SandboxRecord>> StateStore::list() const {
+    const enforced::ElevatedScope elevated;
     std::vector<SandboxRecord> records;
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(m_dir / k_records_dir, error)) {
@@ -406,6 +418,7 @@ Result<std::vector<SandboxRecord>> StateStore::list() const {
 }
 
 std::vector<SandboxRecord> StateStore::read_quietly(const fs::path& dir) {
+    const enforced::ElevatedScope elevated;
     const StateStore store(dir);
     std::vector<SandboxRecord> records;
     std::error_code error;
@@ -422,6 +435,7 @@ std::vector<SandboxRecord> StateStore::read_quietly(const fs::path& dir) {
 }
 
 Result<void> StateStore::remove(std::string_view name) const {
+    const enforced::ElevatedScope elevated;
     if (::unlink(record_path(name).c_str()) != 0 && errno != ENOENT) {
         return state_failure(record_path(name), "record", errno);
     }

@@ -37,7 +37,7 @@ expect_eq "healthy: other findings have a fix" \
     true
 expect_eq "healthy: the checks that ran" \
     "$(json "$OUT" '[.findings[].check] | unique | join(" ")')" \
-    "audit clock config engine install keyring sandbox state"
+    "audit clock config engine install keyring mode sandbox state"
 expect_match "healthy: the negotiated API version" \
     "$(json "$OUT" '.findings[] | select(.check == "engine") | .details.negotiated_api_version')" \
     '^1\.4[01]$'

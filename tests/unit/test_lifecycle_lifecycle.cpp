@@ -762,6 +762,35 @@ TEST_SUITE("lifecycle") {
         }
     }
 
+    TEST_CASE("another user's sandbox is denied") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
+        auto record = f.store.find("db-1");
+        REQUIRE(record.ok());
+        REQUIRE(record->has_value());
+        (*record)->owner = "mallory";
+        REQUIRE(f.store.update(**record).ok());
+
+        const auto down = f.lifecycle.down("db-1");
+        REQUIRE_FALSE(down.ok());
+        CHECK(down.error().code == ExitCode::denied);
+        CHECK(contains(down.error().message, "belongs to mallory"));
+        CHECK(f.provider_log.destroyed.empty());
+
+        const auto extended = f.lifecycle.extend("db-1", Seconds(60));
+        REQUIRE_FALSE(extended.ok());
+        CHECK(extended.error().code == ExitCode::denied);
+        CHECK(f.provider_log.extended.empty());
+
+        const auto status = f.lifecycle.status_of("db-1");
+        REQUIRE_FALSE(status.ok());
+        CHECK(status.error().code == ExitCode::denied);
+
+        auto kept = f.store.find("db-1");
+        REQUIRE(kept.ok());
+        CHECK(kept->has_value());
+    }
+
     TEST_CASE("audit_use records the action and detail") {
         Fixture f;
         REQUIRE(f.lifecycle.up({"db", std::nullopt, std::string("db-1")}).ok());
@@ -917,6 +946,7 @@ TEST_SUITE("lifecycle") {
         SandboxRecord record;
         record.name = "half";
         record.id = "0123456789abcdef";
+        record.owner = "alice";
         record.template_name = "db";
         record.provider = "docker";
         record.created_at = f.clock.current;

@@ -104,21 +104,29 @@ if [[ $OUT == *"mode: user"* ]]; then
     skip_test "$PREFIX is on a file system that ignores set-id bits (nosuid); set TMPDIR elsewhere"
 fi
 
+# Enforced mode denies what guardrails leave unset, so these allow exactly the test image and
+# set the ceilings that become the sandboxes' limits. The etcmount template's mount is valid
+# only where the policy allows sensitive mounts, so that the guardrail is what denies it.
+GUARDRAILS='[policy]
+allow_sensitive_mounts = true
+
+[guardrails]
+images = ["busybox:1.36"]
+max_memory = "64MiB"
+max_cpus = 1
+max_pids = 64'
+
 # A system file without roles allows nothing.
 cat >/etc/jitbox/jitbox.toml <<TOML
+$GUARDRAILS
+
 [templates.tiny]
 $(tiny_template_body)
 TOML
 expect_exit 6 as_user jbxalice "$BIN" up tiny
 expect_contains "no roles: the denial says why" "$ERR" "defines no [[roles]]"
 cat >/etc/jitbox/jitbox.toml <<TOML
-# Enforced mode denies what these guardrails leave unset, so they allow exactly the test image
-# and set the ceilings that become the sandboxes' limits.
-[guardrails]
-images = ["busybox:1.36"]
-max_memory = "64MiB"
-max_cpus = 1
-max_pids = 64
+$GUARDRAILS
 
 [templates.tiny]
 $(tiny_template_body)

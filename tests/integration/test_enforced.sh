@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Enforced mode against the real dockerd: `setup enforced` installs a set-id copy of the binary
-# into a prefix in the test's folder, and two users who are not in the docker group use it. It
-# checks that they reach the engine only through jitbox and only as the system policy allows,
-# that the environment and an unsigned project file change nothing, that the state, the audit
-# log and the background child are out of their reach, that the loader ignores LD_PRELOAD, and
-# that one user cannot see or remove the other's sandbox. `setup enforced --undo --purge` then
-# restores the machine.
+# into a prefix in the test's folder, and two users who are not in the docker group use it.
+# The checks:
+# - they reach the engine only through jitbox and only as the system policy allows;
+# - the environment and an unsigned project file change nothing;
+# - the state, the audit log and the background child are out of their reach;
+# - the loader ignores LD_PRELOAD;
+# - one user cannot see or remove the other's sandbox without a role, and root with one can;
+# - the guardrails deny privileged, host-network, /etc-mounting and other-image templates;
+# - root's `reap --all-users` removes an expired sandbox whose child is gone.
+# `setup enforced --undo --purge` then restores the machine.
 #
 # It needs root, a docker group that owns the engine socket, and a machine without an earlier
 # installation: it skips when /etc/jitbox, /var/lib/jitbox, /var/log/jitbox or a `jitbox`
@@ -156,6 +160,12 @@ TOKEN = {}
 name = "test-users"
 members = ["user:jbxalice", "user:jbxbob"]
 templates = ["tiny", "secretbox", "privbox", "hostnet", "etcmount", "otherimage"]
+
+[[roles]]
+name = "operators"
+members = ["user:root"]
+templates = ["*"]
+actions = ["status-all", "down-others"]
 TOML
 chmod 0644 /etc/jitbox/jitbox.toml
 
@@ -288,6 +298,18 @@ expect_eq "bob sees only his own sandbox of the same name" "$OUT" "alice-one"
 expect_exit 0 as_user jbxbob "$BIN" down alice-one
 check "bob's down leaves alice's sandbox of the same name" container_exists \
     "$(dk ps -aq --filter label=io.jitbox.owner=jbxalice --filter "label=$RUN_LABEL_KEY=$RUN_ID")"
+
+# A role with status-all and down-others reaches other users' sandboxes.
+expect_exit 0 as_user jbxalice "$BIN" up tiny --name alice-two
+expect_exit 0 as_user root "$BIN" status --all-users --json
+expect_eq "status --all-users with the role shows alice's sandboxes" \
+    "$(json "$OUT" '[.[] | select(.owner == "jbxalice")] | length')" "2"
+expect_exit 0 as_user root "$BIN" down --user jbxalice alice-two
+expect_exit 0 as_user root "$BIN" audit --json
+expect_eq "the removal for another user is audited" \
+    "$(json "$OUT" '[.[] | select(.action == "down-others" and .sandbox == "alice-two")] | length')" "1"
+expect_eq "down --user removed only alice-two" \
+    "$(dk ps -aq --filter label=io.jitbox.owner=jbxalice --filter "label=$RUN_LABEL_KEY=$RUN_ID" | wc -l)" "1"
 
 # --- guardrails -----------------------------------------------------------------------------------
 

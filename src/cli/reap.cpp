@@ -7,6 +7,7 @@ namespace {
 struct ReapOptions {
     std::string state_dir;
     int ready_fd = -1;
+    int lock_fd = -1;
     std::string name;
 };
 
@@ -77,7 +78,7 @@ int run_reap(const ReapOptions& options) {
         event.detail = "the background child stopped retrying";
         (void)audit.append(event);
     };
-    return run_reaper(store, options.name, options.ready_fd, hooks);
+    return run_reaper(store, options.name, ReaperStart{options.ready_fd, options.lock_fd}, hooks);
 }
 
 } // namespace
@@ -89,6 +90,8 @@ void register_reap(CLI::App& app, Context&) {
     reap->group("");
     reap->add_option("--state-dir", options->state_dir)->required();
     reap->add_option("--ready-fd", options->ready_fd);
+    // Set by jitbox-waiter when the deadline comes: the inherited descriptor holding the lock.
+    reap->add_option("--lock-fd", options->lock_fd)->excludes("--ready-fd");
     reap->add_option("name", options->name)->required();
     reap->callback([options] { std::exit(run_reap(*options)); });
 }

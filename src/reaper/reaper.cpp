@@ -123,14 +123,27 @@ Result<int> read_ready_report(int fd) {
     return make_failure(ExitCode::internal, "the background child could not start: {}", report);
 }
 
-Result<ChildProcess> spawn_child(const std::string& state_dir, const std::string& name) {
-    std::vector<std::string> args = {"jitbox",  "__reap",  "--state-dir", state_dir,
-                                     "--ready-fd", std::to_string(k_ready_fd), name};
+// The command line of `jitbox __reap` for sandbox `name`, where `fd_option` passes descriptor
+// `fd`: `--ready-fd` for a new child, `--lock-fd` for one that comes back from jitbox-waiter.
+std::vector<std::string> reap_arguments(const std::string& program, const std::string& state_dir,
+                                        const std::string& fd_option, int fd,
+                                        const std::string& name) {
+    return {program, "__reap", "--state-dir", state_dir, fd_option, std::to_string(fd), name};
+}
+
+// The argv array for execv; it points into `args`, which must outlive it.
+std::vector<char*> to_argv(std::vector<std::string>& args) {
     std::vector<char*> argv;
     for (auto& arg : args) {
         argv.push_back(arg.data());
     }
     argv.push_back(nullptr);
+    return argv;
+}
+
+Result<ChildProcess> spawn_child(const std::string& state_dir, const std::string& name) {
+    auto args = reap_arguments("jitbox", state_dir, "--ready-fd", k_ready_fd, name);
+    auto argv = to_argv(args);
 
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
@@ -182,7 +195,56 @@ Result<std::optional<FileLock>> wait_for_lock(const std::filesystem::path& path,
     }
 }
 
+// The binary this process runs. When an upgrade has replaced it, the kernel appends
+// " (deleted)" to the link, and the new binary at the same path is the one to run.
+std::filesystem::path own_executable() {
+    std::error_code error;
+    std::string path = std::filesystem::read_symlink("/proc/self/exe", error).string();
+    constexpr std::string_view deleted = " (deleted)";
+    if (path.ends_with(deleted)) {
+        path.erase(path.size() - deleted.size());
+    }
+    return path;
+}
+
+// Replaces this process with jitbox-waiter until `deadline`, handing on the child lock through
+// `lock_fd`. Returns only when no waiter is installed or it cannot be run.
+void exec_waiter(int lock_fd, TimePoint deadline, const StateStore& store,
+                 const std::string& name) {
+    auto program = own_executable();
+    auto waiter = find_waiter(program);
+    if (program.empty() || !waiter) {
+        return;
+    }
+    std::vector<std::string> args = {waiter->string(),
+                                     std::to_string(deadline.time_since_epoch().count())};
+    auto reap = reap_arguments(program.string(), store.dir().string(), "--lock-fd", lock_fd, name);
+    args.insert(args.end(), reap.begin(), reap.end());
+    auto argv = to_argv(args);
+
+    // Every other descriptor (the engine's socket, the audit log, timerfd and signalfd) closes,
+    // so the waiter holds the lock and nothing else.
+    ::close_range(k_ready_fd, ~0U, CLOSE_RANGE_CLOEXEC);
+    ::fcntl(lock_fd, F_SETFD, 0);
+    ::execv(argv[0], argv.data());
+    ::fcntl(lock_fd, F_SETFD, FD_CLOEXEC);
+}
+
 } // namespace
+
+std::optional<std::filesystem::path> find_waiter(const std::filesystem::path& program) {
+    auto folder = program.parent_path();
+    const std::filesystem::path candidates[] = {
+        folder / "jitbox-waiter",
+        folder / JITBOX_WAITER_FROM_BINDIR / "jitbox-waiter",
+    };
+    for (const auto& candidate : candidates) {
+        if (::access(candidate.c_str(), X_OK) == 0) {
+            return candidate;
+        }
+    }
+    return std::nullopt;
+}
 
 std::optional<unsigned long long> process_start_time(int pid) {
     std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
@@ -276,8 +338,9 @@ WakeReason sleep_until(int timer_fd, int signal_fd, std::optional<TimePoint> dea
 
 } // namespace
 
-int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
+int run_reaper(const StateStore& store, const std::string& name, const ReaperStart& start,
                const ReaperHooks& hooks) {
+    int ready_fd = start.ready_fd;
     ::signal(SIGHUP, SIG_IGN);
     ::signal(SIGINT, SIG_IGN);
     ::signal(SIGPIPE, SIG_IGN);
@@ -300,13 +363,24 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
         report_ready(fmt::format("signalfd or timerfd: {}\n", std::strerror(errno)));
         return 1;
     }
-    auto lock = wait_for_lock(store.child_lock_path(name), k_lock_wait);
-    if (!lock || !lock->has_value()) {
-        report_ready(lock ? "another background child already watches this sandbox\n"
-                          : lock.error().message + "\n");
-        return 1;
+    std::optional<FileLock> child_lock;
+    if (start.lock_fd >= 0) {
+        // Back from jitbox-waiter: same pid and start time, so the lock file is still right.
+        auto adopted = FileLock::adopt(start.lock_fd, store.child_lock_path(name));
+        if (!adopted) {
+            return 1;
+        }
+        child_lock = std::move(*adopted);
+    } else {
+        auto lock = wait_for_lock(store.child_lock_path(name), k_lock_wait);
+        if (!lock || !lock->has_value()) {
+            report_ready(lock ? "another background child already watches this sandbox\n"
+                              : lock.error().message + "\n");
+            return 1;
+        }
+        child_lock = std::move(**lock);
+        write_lock_holder(child_lock->fd());
     }
-    write_lock_holder((**lock).fd());
     report_ready(fmt::format("ready {}\n", ::getpid()));
     // The kernel names a process after the file it ran, /proc/self/exe here; `pgrep jitbox`
     // and `ps` should find the child under the tool's own name.
@@ -323,6 +397,7 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
         }
         if (*deadline > std::chrono::time_point_cast<Seconds>(std::chrono::system_clock::now())) {
             waiting = false;
+            exec_waiter(child_lock->fd(), *deadline, store, name);
             if (sleep_until(timer_fd, signal_fd, deadline, {}) == WakeReason::stop) {
                 return 0;
             }

@@ -64,8 +64,7 @@ void run_status(Context& context, const StatusOptions& options) {
         return;
     }
     Lifecycle& lifecycle = context.lifecycle();
-    lifecycle.reconcile();
-    auto statuses = value_or_throw(lifecycle.status());
+    auto statuses = value_or_throw(lifecycle.reconcile_and_status());
     if (!options.name.empty()) {
         std::erase_if(statuses, [&](const auto& status) {
             return status.record.name != options.name;

@@ -147,8 +147,8 @@ bench_report_teardown() {
 ## 4. Teardown lateness
 
 Budget: 95th percentile under 1 s and maximum under 2 s. Lateness is the time from a sandbox's
-deadline (whole seconds, from \`status --json\`) to the engine's destroy event for its
-container (\`docker events\`). "Same" is $bench_teardown_count \`up --ttl 5s\` started at once;
+deadline (whole seconds, from the container's label io.jitbox.expires-at) to the engine's
+destroy event for the container (\`docker events\`). "Same" is $bench_teardown_count \`up --ttl 5s\` started at once;
 "spread" is $bench_teardown_count sandboxes whose deadlines fall over $bench_spread_seconds s.
 Load average ${load[teardown]}.
 
@@ -157,7 +157,7 @@ Load average ${load[teardown]}.
 EOF
     for group in same spread; do
         printf '| %s | %s | %s | %s s | %s s | %s s | %s s | p95 %s, max %s |\n' "$group" \
-            "${figure[teardown_$group.count]}" "${figure[teardown_$group.removed]}" \
+            "$bench_teardown_count" "${figure[teardown_$group.removed]}" \
             "${figure[teardown_$group.deadline_spread]:-0}" \
             "${figure[teardown_$group.median]:-n/a}" "${figure[teardown_$group.p95]:-n/a}" \
             "${figure[teardown_$group.max]:-n/a}" \

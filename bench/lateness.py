@@ -2,7 +2,7 @@
 
     lateness.py GROUP EVENTS
 
-EVENTS holds the destroy events of `docker events` in the format
+EVENTS contains the destroy events of `docker events` in the format
 '{{.TimeNano}} {{.Actor.Attributes.name}} {{index .Actor.Attributes "io.jitbox.expires-at"}}'.
 jitbox names a container jitbox-NAME-ID and labels it with its deadline in RFC 3339, so each
 event gives the sandbox name, the deadline and the time the container was gone. Only sandboxes

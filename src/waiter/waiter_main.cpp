@@ -1,5 +1,6 @@
 // jitbox-waiter: the small program that a sandbox's background child becomes while it waits for
-// the deadline, so the wait costs under 1 MiB of memory instead of the full binary's 15 MiB.
+// the deadline, so the wait costs under 1 MiB of memory instead of the full binary's share of
+// every shared library it links.
 //
 //   jitbox-waiter DEADLINE PROGRAM [ARG...]
 //

@@ -102,7 +102,7 @@ bench_build() {
     if ! {
         cmake -S "$bench_root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
             -DJITBOX_BUILD_BENCH=ON -DJITBOX_BUILD_TESTS=OFF &&
-            cmake --build "$build_dir" -j2 --target jitbox jitbox-waiter jitbox_policy_bench
+            cmake --build "$build_dir" -j2 --target jitbox jitbox-waiter jitbox_secret_service jitbox_policy_bench
     } >"$log" 2>&1; then
         tail -n 30 "$log" >&2
         bench_die "the build failed. Its output is in $log"

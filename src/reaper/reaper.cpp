@@ -1,6 +1,6 @@
 #include "jitbox/reaper/reaper.hpp"
 
-#include <fmt/format.h>
+#include "jitbox/util/install.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <fstream>
 #include <poll.h>
 #include <sstream>
@@ -101,8 +102,10 @@ Result<int> read_ready_report(int fd) {
             continue;
         }
         if (ready <= 0) {
-            return make_failure(ExitCode::internal, "the background child did not report within "
-                                "{} s", k_ready_timeout.count());
+            return make_failure(ExitCode::internal,
+                                "the background child did not report within "
+                                "{} s",
+                                k_ready_timeout.count());
         }
         ssize_t got = ::read(fd, buffer, sizeof buffer);
         if (got <= 0) {
@@ -195,18 +198,6 @@ Result<std::optional<FileLock>> wait_for_lock(const std::filesystem::path& path,
     }
 }
 
-// The binary this process runs. When an upgrade has replaced it, the kernel appends
-// " (deleted)" to the link, and the new binary at the same path is the one to run.
-std::filesystem::path own_executable() {
-    std::error_code error;
-    std::string path = std::filesystem::read_symlink("/proc/self/exe", error).string();
-    constexpr std::string_view deleted = " (deleted)";
-    if (path.ends_with(deleted)) {
-        path.erase(path.size() - deleted.size());
-    }
-    return path;
-}
-
 // Replaces this process with jitbox-waiter until `deadline`, handing on the child lock through
 // `lock_fd`. Returns only when no waiter is installed or it cannot be run.
 void exec_waiter(int lock_fd, TimePoint deadline, const StateStore& store,
@@ -233,17 +224,7 @@ void exec_waiter(int lock_fd, TimePoint deadline, const StateStore& store,
 } // namespace
 
 std::optional<std::filesystem::path> find_waiter(const std::filesystem::path& program) {
-    auto folder = program.parent_path();
-    const std::filesystem::path candidates[] = {
-        folder / "jitbox-waiter",
-        folder / JITBOX_WAITER_FROM_BINDIR / "jitbox-waiter",
-    };
-    for (const auto& candidate : candidates) {
-        if (::access(candidate.c_str(), X_OK) == 0) {
-            return candidate;
-        }
-    }
-    return std::nullopt;
+    return find_installed_file(program, "jitbox-waiter", JITBOX_WAITER_FROM_BINDIR);
 }
 
 std::optional<unsigned long long> process_start_time(int pid) {
@@ -415,15 +396,17 @@ int run_reaper(const StateStore& store, const std::string& name, const ReaperSta
             waiting = true;
             first_failure = now;
         } else if (now - first_failure > k_retry_bound) {
-            hooks.give_up(fmt::format("gave up after {}: {}", format_duration(
-                std::chrono::duration_cast<Seconds>(k_retry_bound)), expired.error().message));
+            hooks.give_up(
+                fmt::format("gave up after {}: {}",
+                            format_duration(std::chrono::duration_cast<Seconds>(k_retry_bound)),
+                            expired.error().message));
             return 1;
         }
         if (sleep_until(timer_fd, signal_fd, std::nullopt, backoff) == WakeReason::stop) {
             return 0;
         }
-        backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                            k_retry_max));
+        backoff = std::min(backoff * 2,
+                           std::chrono::duration_cast<std::chrono::milliseconds>(k_retry_max));
     }
 }
 

@@ -232,8 +232,10 @@ bench_grow_to() {
         return 0
     fi
     seq "$((existing + 1))" "$count" |
-        xargs -P 2 -I{} "$bench_jitbox" up bench --name bench-{} --ttl 1h >/dev/null 2>&1 ||
-        bench_die "creating $count sandboxes failed"
+        xargs -P 2 -I{} "$bench_jitbox" up bench --name bench-{} --ttl 1h \
+            >/dev/null 2>>"$bench_dir/grow_errors.txt" ||
+        bench_die "creating $count sandboxes failed: $(grep -v '^sandbox ' \
+            "$bench_dir/grow_errors.txt" | tail -n 5)"
 }
 
 bench_measure_status() {
@@ -356,7 +358,8 @@ bench_measure_parallel() {
     local count=$bench_parallel_count i start
     start=$(date +%s.%N)
     for ((i = 1; i <= count; i++)); do
-        jb up bench --name row-$i >/dev/null 2>&1 || bench_die "up row-$i failed"
+        jb up bench --name row-$i >/dev/null 2>>"$bench_dir/parallel_errors.txt" ||
+            bench_die "up row-$i failed: $(tail -n 1 "$bench_dir/parallel_errors.txt")"
     done
     figure[parallel.in_a_row]=$(bench_seconds_since "$start")
     jb down --all >/dev/null
@@ -405,7 +408,7 @@ bench_cleanup() {
         # Background children whose command line names this run's state folder.
         local proc
         for proc in /proc/[0-9]*; do
-            if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF "$bench_dir/"; then
+            if tr '\0' ' ' 2>/dev/null <"$proc/cmdline" | grep -qF "$bench_dir/"; then
                 kill "${proc#/proc/}" 2>/dev/null || true
             fi
         done

@@ -47,6 +47,9 @@ setup_packages=(
     # Used by the registry test: a private image registry that the test starts on 127.0.0.1, and
     # htpasswd for its password file
     docker-registry apache2-utils
+    # Used by bench/run and its bench_smoke test: hyperfine times commands side by side, GNU
+    # time and strace count resources
+    hyperfine time strace
 )
 
 # The image that the embedded default template names. It is built locally when the engine does

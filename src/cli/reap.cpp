@@ -10,6 +10,7 @@ struct ReapOptions {
     std::string state_dir;
     std::string audit_log; // empty: audit.log in the state folder
     int ready_fd = -1;
+    int lock_fd = -1;
     std::string name;
 };
 
@@ -104,7 +105,7 @@ int run_reap(const ReapOptions& options) {
         event.detail = "the background child stopped retrying";
         (void)audit.append(event);
     };
-    return run_reaper(store, options.name, options.ready_fd, hooks);
+    return run_reaper(store, options.name, ReaperStart{options.ready_fd, options.lock_fd, options.audit_log}, hooks);
 }
 
 } // namespace
@@ -117,6 +118,8 @@ void register_reap(CLI::App& app, Context&) {
     reap->add_option("--state-dir", options->state_dir)->required();
     reap->add_option("--audit-log", options->audit_log);
     reap->add_option("--ready-fd", options->ready_fd);
+    // Set by jitbox-waiter when the deadline comes: the inherited descriptor holding the lock.
+    reap->add_option("--lock-fd", options->lock_fd)->excludes("--ready-fd");
     reap->add_option("name", options->name)->required();
     reap->callback([options] { std::exit(run_reap(*options)); });
 }

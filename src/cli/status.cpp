@@ -91,9 +91,13 @@ void run_status(Context& context, const StatusOptions& options) {
         return;
     }
     Lifecycle& lifecycle = context.lifecycle();
-    lifecycle.reconcile();
-    auto statuses =
-        options.all_users ? every_users_statuses(context) : value_or_throw(lifecycle.status());
+    std::vector<SandboxStatus> statuses;
+    if (options.all_users) {
+        lifecycle.reconcile();
+        statuses = every_users_statuses(context);
+    } else {
+        statuses = value_or_throw(lifecycle.reconcile_and_status());
+    }
     if (!options.name.empty()) {
         std::erase_if(statuses, [&](const auto& status) {
             return status.record.name != options.name;

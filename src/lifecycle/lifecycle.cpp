@@ -989,18 +989,36 @@ Result<std::vector<SandboxStatus>> Lifecycle::status() {
     if (!records) {
         return records.error();
     }
+    return statuses_of(std::move(*records), nullptr);
+}
+
+Result<std::vector<SandboxStatus>> Lifecycle::reconcile_and_status() {
+    auto records = m_services.store.list();
+    if (!records) {
+        return records.error();
+    }
+    std::set<std::string> alive;
+    if (reconcile_records(*records, alive)) {
+        return status();
+    }
+    return statuses_of(std::move(*records), &alive);
+}
+
+std::vector<SandboxStatus> Lifecycle::statuses_of(std::vector<SandboxRecord> records,
+                                                  const std::set<std::string>* alive) {
     // One list request per engine endpoint, whatever the number of sandboxes.
     std::map<std::string, EngineView> views;
     std::vector<SandboxStatus> statuses;
     TimePoint now = m_services.clock.now();
-    for (auto& record : *records) {
+    for (auto& record : records) {
         std::string key = record.provider + " " + record.endpoint + " " + record.region;
         if (!views.count(key)) {
             views[key] = view_engine(m_services.providers, record);
         }
         const EngineView& view = views[key];
         SandboxStatus status{std::move(record), "", false, "", ""};
-        status.child_alive = m_services.children.is_alive(status.record.name);
+        status.child_alive = (alive != nullptr && alive->count(status.record.name) > 0) ||
+                             m_services.children.is_alive(status.record.name);
         auto found = view.resources.find(status.record.id);
         if (status.record.state != SandboxState::running) {
             status.state = std::string(to_string(status.record.state));
@@ -1240,9 +1258,19 @@ void Lifecycle::reconcile() {
     if (!records) {
         return;
     }
+    std::set<std::string> alive;
+    reconcile_records(*records, alive);
+}
+
+bool Lifecycle::reconcile_records(const std::vector<SandboxRecord>& records,
+                                  std::set<std::string>& alive) {
+    bool changed = false;
     TimePoint now = m_services.clock.now();
-    for (const auto& record : *records) {
+    for (const auto& record : records) {
+        // Every branch except a running child may change or remove the record, even one that
+        // fails, so the caller reads the records again.
         if (record.state == SandboxState::creating) {
+            changed = true;
             if (auto rolled_back = roll_back_abandoned(record.name); !rolled_back) {
                 fmt::print(stderr, "jitbox: warning: removing the half-made sandbox \"{}\": {}\n",
                            record.name, rolled_back.error().message);
@@ -1250,8 +1278,10 @@ void Lifecycle::reconcile() {
             continue;
         }
         if (m_services.children.is_alive(record.name)) {
+            alive.insert(record.name);
             continue;
         }
+        changed = true;
         if (is_expired(record, now) || record.state == SandboxState::removing) {
             auto expired = expire(record.name);
             if (!expired) {
@@ -1265,6 +1295,7 @@ void Lifecycle::reconcile() {
                        record.name, restarted.error().message);
         }
     }
+    return changed;
 }
 
 // Rolls back a sandbox left `creating` by an `up` that died. A live `up` holds the sandbox

@@ -1,6 +1,7 @@
 #include "jitbox/reaper/reaper.hpp"
 
 #include "jitbox/enforced/mode.hpp"
+#include "jitbox/util/install.hpp"
 
 #include <fmt/format.h>
 
@@ -10,6 +11,7 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <fstream>
 #include <poll.h>
 #include <sstream>
@@ -103,8 +105,10 @@ Result<int> read_ready_report(int fd) {
             continue;
         }
         if (ready <= 0) {
-            return make_failure(ExitCode::internal, "the background child did not report within "
-                                "{} s", k_ready_timeout.count());
+            return make_failure(ExitCode::internal,
+                                "the background child did not report within "
+                                "{} s",
+                                k_ready_timeout.count());
         }
         ssize_t got = ::read(fd, buffer, sizeof buffer);
         if (got <= 0) {
@@ -125,19 +129,36 @@ Result<int> read_ready_report(int fd) {
     return make_failure(ExitCode::internal, "the background child could not start: {}", report);
 }
 
-Result<ChildProcess> spawn_child(const std::string& state_dir, const std::string& audit_log,
-                                 const std::string& name) {
-    std::vector<std::string> args = {"jitbox",  "__reap",     "--state-dir",
-                                     state_dir, "--ready-fd", std::to_string(k_ready_fd)};
+// The command line of `jitbox __reap` for sandbox `name`, where `fd_option` passes descriptor
+// `fd`: `--ready-fd` for a new child, `--lock-fd` for one that comes back from jitbox-waiter.
+// An empty `audit_log` leaves the child the state folder's.
+std::vector<std::string> reap_arguments(const std::string& program, const std::string& state_dir,
+                                        const std::string& audit_log,
+                                        const std::string& fd_option, int fd,
+                                        const std::string& name) {
+    std::vector<std::string> args = {program,   "__reap",  "--state-dir",
+                                     state_dir, fd_option, std::to_string(fd)};
     if (!audit_log.empty()) {
         args.insert(args.end(), {"--audit-log", audit_log});
     }
     args.push_back(name);
+    return args;
+}
+
+// The argv array for execv; it points into `args`, which must outlive it.
+std::vector<char*> to_argv(std::vector<std::string>& args) {
     std::vector<char*> argv;
     for (auto& arg : args) {
         argv.push_back(arg.data());
     }
     argv.push_back(nullptr);
+    return argv;
+}
+
+Result<ChildProcess> spawn_child(const std::string& state_dir, const std::string& audit_log,
+                                 const std::string& name) {
+    auto args = reap_arguments("jitbox", state_dir, audit_log, "--ready-fd", k_ready_fd, name);
+    auto argv = to_argv(args);
 
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
@@ -189,7 +210,41 @@ Result<std::optional<FileLock>> wait_for_lock(const std::filesystem::path& path,
     }
 }
 
+// Replaces this process with jitbox-waiter until `deadline`, handing on the child lock through
+// `lock_fd`. Returns only when no waiter is installed or it cannot be run.
+void exec_waiter(int lock_fd, TimePoint deadline, const StateStore& store,
+                 const std::string& audit_log, const std::string& name) {
+    // NOTE: in enforced mode the child waits in the full binary. The binary that the waiter would
+    // run again is set-id to the account the child already runs as, so it would start in user
+    // mode, and `setup enforced` installs no waiter.
+    if (enforced::is_enforced()) {
+        return;
+    }
+    auto program = own_executable();
+    auto waiter = find_waiter(program);
+    if (program.empty() || !waiter) {
+        return;
+    }
+    std::vector<std::string> args = {waiter->string(),
+                                     std::to_string(deadline.time_since_epoch().count())};
+    auto reap = reap_arguments(program.string(), store.dir().string(), audit_log, "--lock-fd",
+                               lock_fd, name);
+    args.insert(args.end(), reap.begin(), reap.end());
+    auto argv = to_argv(args);
+
+    // Every other descriptor (the engine's socket, the audit log, timerfd and signalfd) closes,
+    // so the waiter holds the lock and nothing else.
+    ::close_range(k_ready_fd, ~0U, CLOSE_RANGE_CLOEXEC);
+    ::fcntl(lock_fd, F_SETFD, 0);
+    ::execv(argv[0], argv.data());
+    ::fcntl(lock_fd, F_SETFD, FD_CLOEXEC);
+}
+
 } // namespace
+
+std::optional<std::filesystem::path> find_waiter(const std::filesystem::path& program) {
+    return find_installed_file(program, "jitbox-waiter", JITBOX_WAITER_FROM_BINDIR);
+}
 
 std::optional<unsigned long long> process_start_time(int pid) {
     std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
@@ -287,8 +342,9 @@ WakeReason sleep_until(int timer_fd, int signal_fd, std::optional<TimePoint> dea
 
 } // namespace
 
-int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
+int run_reaper(const StateStore& store, const std::string& name, const ReaperStart& start,
                const ReaperHooks& hooks) {
+    int ready_fd = start.ready_fd;
     ::signal(SIGHUP, SIG_IGN);
     ::signal(SIGINT, SIG_IGN);
     ::signal(SIGPIPE, SIG_IGN);
@@ -311,13 +367,24 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
         report_ready(fmt::format("signalfd or timerfd: {}\n", std::strerror(errno)));
         return 1;
     }
-    auto lock = wait_for_lock(store.child_lock_path(name), k_lock_wait);
-    if (!lock || !lock->has_value()) {
-        report_ready(lock ? "another background child already watches this sandbox\n"
-                          : lock.error().message + "\n");
-        return 1;
+    std::optional<FileLock> child_lock;
+    if (start.lock_fd >= 0) {
+        // Back from jitbox-waiter: same pid and start time, so the lock file is still right.
+        auto adopted = FileLock::adopt(start.lock_fd, store.child_lock_path(name));
+        if (!adopted) {
+            return 1;
+        }
+        child_lock = std::move(*adopted);
+    } else {
+        auto lock = wait_for_lock(store.child_lock_path(name), k_lock_wait);
+        if (!lock || !lock->has_value()) {
+            report_ready(lock ? "another background child already watches this sandbox\n"
+                              : lock.error().message + "\n");
+            return 1;
+        }
+        child_lock = std::move(**lock);
+        write_lock_holder(child_lock->fd());
     }
-    write_lock_holder((**lock).fd());
     report_ready(fmt::format("ready {}\n", ::getpid()));
     // The kernel names a process after the file it ran, /proc/self/exe here; `pgrep jitbox`
     // and `ps` should find the child under the tool's own name.
@@ -334,6 +401,7 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
         }
         if (*deadline > std::chrono::time_point_cast<Seconds>(std::chrono::system_clock::now())) {
             waiting = false;
+            exec_waiter(child_lock->fd(), *deadline, store, start.audit_log, name);
             if (sleep_until(timer_fd, signal_fd, deadline, {}) == WakeReason::stop) {
                 return 0;
             }
@@ -351,15 +419,17 @@ int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
             waiting = true;
             first_failure = now;
         } else if (now - first_failure > k_retry_bound) {
-            hooks.give_up(fmt::format("gave up after {}: {}", format_duration(
-                std::chrono::duration_cast<Seconds>(k_retry_bound)), expired.error().message));
+            hooks.give_up(
+                fmt::format("gave up after {}: {}",
+                            format_duration(std::chrono::duration_cast<Seconds>(k_retry_bound)),
+                            expired.error().message));
             return 1;
         }
         if (sleep_until(timer_fd, signal_fd, std::nullopt, backoff) == WakeReason::stop) {
             return 0;
         }
-        backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                            k_retry_max));
+        backoff = std::min(backoff * 2,
+                           std::chrono::duration_cast<std::chrono::milliseconds>(k_retry_max));
     }
 }
 

@@ -1,13 +1,11 @@
-#include "jitbox/secrets/store.hpp"
-
 #include "bounded_call.hpp"
+#include "jitbox/secrets/store.hpp"
 #include "jitbox/state/store.hpp"
 #include "jitbox/util/log.hpp"
-
-#include <libsecret/secret.h>
+#include "secret_service_module.hpp"
 
 #include <algorithm>
-#include <cstdlib>
+#include <libsecret/secret.h>
 #include <tuple>
 
 namespace jitbox {
@@ -22,7 +20,6 @@ constexpr const char* k_sandbox_attribute = "sandbox";
 constexpr const char* k_sandbox_name_attribute = "sandbox-name";
 constexpr const char* k_key_attribute = "key";
 constexpr const char* k_expires_attribute = "expires-at";
-constexpr const char* k_bus_variable = "DBUS_SESSION_BUS_ADDRESS";
 
 const SecretSchema& jitbox_schema() {
     static const SecretSchema schema = [] {
@@ -36,36 +33,6 @@ const SecretSchema& jitbox_schema() {
         return value;
     }();
     return schema;
-}
-
-// Checks the session bus address before anything of GIO runs, because GIO starts a bus of its
-// own (autolaunch) when the address is unset or names the autolaunch: transport.
-Result<std::string> session_bus_address(const EnvLookup& env) {
-    auto address = env(k_bus_variable);
-    if (!address || address->empty()) {
-        return make_failure(ExitCode::internal,
-                            "no D-Bus session bus: {} is unset (jitbox never starts a bus)",
-                            k_bus_variable);
-    }
-    std::string_view rest = *address;
-    while (!rest.empty()) {
-        const auto end = std::min(rest.find(';'), rest.size());
-        if (rest.substr(0, end).substr(0, 11) == "autolaunch:") {
-            return make_failure(ExitCode::internal,
-                                "{}={} names the autolaunch: transport, which starts a bus; "
-                                "jitbox never starts one",
-                                k_bus_variable, *address);
-        }
-        rest.remove_prefix(std::min(end + 1, rest.size()));
-    }
-    const char* process_address = std::getenv(k_bus_variable);
-    if (process_address == nullptr || *address != process_address) {
-        return make_failure(ExitCode::internal,
-                            "{} given to the secret store differs from the process environment, "
-                            "which GIO reads",
-                            k_bus_variable);
-    }
-    return *address;
 }
 
 GHashTablePtr make_attributes() {
@@ -377,8 +344,8 @@ private:
     }
 
     Result<GObjectPtr<ServiceItem>> create(BoundedOperation& operation,
-                                          SecretCollection* collection, const SecretItem& item,
-                                          std::string_view action) {
+                                           SecretCollection* collection, const SecretItem& item,
+                                           std::string_view action) {
         GHashTablePtr attributes = make_attributes();
         add_attribute(attributes.get(), k_sandbox_attribute, item.sandbox_id);
         add_attribute(attributes.get(), k_key_attribute, item.key);
@@ -459,18 +426,15 @@ private:
 
 } // namespace
 
-Result<std::unique_ptr<SecretStore>> open_secret_service_store(const EnvLookup& env,
-                                                               const Clock& clock,
-                                                               WhenLocked when_locked) {
-    auto address = session_bus_address(env);
-    if (!address) {
-        return address.error();
-    }
-    auto store = std::make_unique<SecretServiceStore>(std::move(*address), clock);
-    if (auto connected = store->connect(when_locked); !connected) {
-        return connected.error();
-    }
-    return std::unique_ptr<SecretStore>(std::move(store));
-}
-
 } // namespace jitbox
+
+void jitbox_secret_service_open(const std::string& address, const jitbox::Clock& clock,
+                                jitbox::WhenLocked when_locked,
+                                jitbox::Result<std::unique_ptr<jitbox::SecretStore>>* result) {
+    auto store = std::make_unique<jitbox::SecretServiceStore>(address, clock);
+    if (auto connected = store->connect(when_locked); !connected) {
+        *result = connected.error();
+        return;
+    }
+    *result = std::unique_ptr<jitbox::SecretStore>(std::move(store));
+}

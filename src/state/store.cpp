@@ -236,6 +236,27 @@ Result<std::optional<FileLock>> FileLock::try_acquire(const fs::path& path) {
     return std::optional<FileLock>(FileLock(fd));
 }
 
+Result<FileLock> FileLock::adopt(int fd, const fs::path& path) {
+    struct stat held {};
+    struct stat named {};
+    if (::fstat(fd, &held) != 0) {
+        return state_failure(path, "lock", errno);
+    }
+    if (::stat(path.c_str(), &named) != 0) {
+        return state_failure(path, "lock", errno);
+    }
+    if (held.st_dev != named.st_dev || held.st_ino != named.st_ino) {
+        return make_failure(ExitCode::internal, "descriptor {} is not open on {}", fd,
+                            path.string());
+    }
+    // Locking again through the descriptor that holds the lock succeeds at once.
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        return state_failure(path, "lock", errno);
+    }
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return FileLock(fd);
+}
+
 FileLock::FileLock(FileLock&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
 
 FileLock& FileLock::operator=(FileLock&& other) noexcept {

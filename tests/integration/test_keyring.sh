@@ -20,7 +20,7 @@ run_on_private_bus "$@"
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PROBE=${JITBOX_SECRET_PROBE:-$(dirname "$JITBOX_BIN")/tests/jitbox_secret_probe}
+PROBE=${JITBOX_SECRET_PROBE:-$(dirname "$JITBOX_BIN")/jitbox_secret_probe}
 if [[ ! -x $PROBE ]]; then
     die "JITBOX_SECRET_PROBE=$PROBE is not an executable file. Build the tests first"
 fi

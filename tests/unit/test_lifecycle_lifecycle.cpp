@@ -907,6 +907,36 @@ TEST_SUITE("lifecycle") {
         CHECK(f.provider_log.list_calls == 1);
     }
 
+    TEST_CASE("reconcile_and_status with live children") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", Seconds(600), std::string("a")}).ok());
+        REQUIRE(f.lifecycle.up({"db", Seconds(600), std::string("b")}).ok());
+
+        auto statuses = f.lifecycle.reconcile_and_status();
+        REQUIRE(statuses.ok());
+        REQUIRE(statuses->size() == 2);
+        CHECK((*statuses)[0].child_alive);
+        CHECK((*statuses)[1].child_alive);
+        CHECK((*statuses)[0].state == "running");
+        CHECK(f.children.starts == 2); // no child restarted
+        CHECK(f.provider_log.list_calls == 1);
+    }
+
+    TEST_CASE("reconcile_and_status after reconciling") {
+        Fixture f;
+        REQUIRE(f.lifecycle.up({"db", Seconds(60), std::string("short")}).ok());
+        REQUIRE(f.lifecycle.up({"db", Seconds(3600), std::string("long")}).ok());
+        f.children.alive.clear(); // both children died
+        f.clock.current += Seconds(120);
+
+        auto statuses = f.lifecycle.reconcile_and_status();
+        REQUIRE(statuses.ok());
+        REQUIRE(statuses->size() == 1); // short was removed, and the list was read again
+        CHECK((*statuses)[0].record.name == "long");
+        CHECK((*statuses)[0].child_alive);
+        CHECK((*statuses)[0].record.child_pid == 1003);
+    }
+
     TEST_CASE("status shows the provider's detail") {
         Fixture f;
         f.provider_log.detail = "i-1 private 10.0.1.5";

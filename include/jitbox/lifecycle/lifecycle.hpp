@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -170,6 +171,9 @@ public:
     /// Tears down expired sandboxes whose child is gone and restarts the child of a live
     /// sandbox that lost it. Failures are printed as warnings, never fatal.
     void reconcile();
+    /// Runs reconcile() and then status(). When reconciling changed no record, it reads each
+    /// record and tests each child lock once instead of twice: `jitbox status`.
+    Result<std::vector<SandboxStatus>> reconcile_and_status();
 
     /// The record of `name` when the caller may use the sandbox now: it is running, its
     /// deadline is ahead and the caller owns it. ExitCode::not_found when there is no record or
@@ -201,6 +205,14 @@ private:
     void remove_secrets(const SandboxRecord& record);
     void renew_secrets(const SandboxRecord& record);
     Result<void> roll_back_abandoned(const std::string& name);
+    /// Reconciles the listed records and returns true when it changed any. Adds the names of
+    /// sandboxes whose background child runs to `alive`.
+    bool reconcile_records(const std::vector<SandboxRecord>& records,
+                           std::set<std::string>& alive);
+    /// The status of each record. A name in `alive` counts as having a running child without
+    /// another test of its lock; pass nullptr to test every lock.
+    std::vector<SandboxStatus> statuses_of(std::vector<SandboxRecord> records,
+                                           const std::set<std::string>* alive);
     Result<bool> forget_record(const SandboxRecord& listed);
     void audit(const std::string& action, const SandboxRecord& record, const Failure* failure,
                const AuditExtras& extras = {});

@@ -34,7 +34,8 @@ public:
 };
 
 /// The real supervisor: the child is this same binary run as `jitbox __reap`, in its own
-/// session, with standard streams on /dev/null and no other inherited descriptors.
+/// session, with standard streams on /dev/null and no other inherited descriptors. While it
+/// waits for the deadline, the same process runs jitbox-waiter.
 class ProcessSupervisor final : public ChildSupervisor {
 public:
     /// `audit_log` is passed to the child when it is not the state folder's own audit.log, as
@@ -62,11 +63,28 @@ struct ReaperHooks {
     std::function<void(const std::string& message)> give_up;
 };
 
-/// The body of `jitbox __reap`: takes the child lock, reports readiness on `ready_fd`, sleeps
-/// until the wall-clock deadline (following extensions announced by SIGUSR1), tears down with
-/// retries, and returns the process exit status.
-int run_reaper(const StateStore& store, const std::string& name, int ready_fd,
+/// The descriptors that `jitbox __reap` was started with.
+struct ReaperStart {
+    /// Started by a supervisor: take the child lock, then write `ready PID` on this descriptor.
+    int ready_fd = -1;
+    /// Started again by jitbox-waiter: this inherited descriptor already holds the child lock.
+    int lock_fd = -1;
+    /// The `--audit-log` to hand on when jitbox-waiter starts `__reap` again; empty: the state
+    /// folder's.
+    std::string audit_log;
+};
+
+/// The body of `jitbox __reap`: takes or adopts the child lock, reports readiness, waits for the
+/// wall-clock deadline (following extensions announced by SIGUSR1), tears down with retries,
+/// and returns the process exit status. It waits by replacing itself with jitbox-waiter, which
+/// runs `__reap --lock-fd` again when the deadline comes or the record changes. When no waiter
+/// is installed next to the binary, it sleeps in this process instead.
+int run_reaper(const StateStore& store, const std::string& name, const ReaperStart& start,
                const ReaperHooks& hooks);
+
+/// The path of jitbox-waiter for the jitbox binary at `program`: the same folder, then the
+/// install layout's libexec folder. nullopt when neither exists.
+std::optional<std::filesystem::path> find_waiter(const std::filesystem::path& program);
 
 /// Reads field 22 of /proc/PID/stat; nullopt when the process does not exist.
 std::optional<unsigned long long> process_start_time(int pid);

@@ -81,6 +81,9 @@ public:
     static Result<FileLock> acquire(const std::filesystem::path& path);
     /// Returns nullopt at once when another process holds the lock.
     static Result<std::optional<FileLock>> try_acquire(const std::filesystem::path& path);
+    /// Takes over descriptor `fd`, inherited across exec, that already holds the lock on `path`.
+    /// Fails when `fd` is open on another file or another descriptor holds the lock.
+    static Result<FileLock> adopt(int fd, const std::filesystem::path& path);
 
     FileLock(FileLock&& other) noexcept;
     FileLock& operator=(FileLock&& other) noexcept;

@@ -1,0 +1,138 @@
+// jitbox-waiter: the small program that a sandbox's background child becomes while it waits for
+// the deadline, so the wait costs under 1 MiB of memory instead of the full binary's share of
+// every shared library it links.
+//
+//   jitbox-waiter DEADLINE PROGRAM [ARG...]
+//
+// DEADLINE is in seconds since the Unix epoch. The waiter sleeps until the wall clock reaches it
+// or until SIGUSR1 arrives (the record's deadline changed), then replaces itself with PROGRAM,
+// normally `jitbox __reap ... --lock-fd N NAME`, which re-reads the record and tears down or
+// comes back here. SIGTERM ends the waiter with status 0. The process keeps its pid across both
+// execs, and the child lock stays held through the inherited descriptor that PROGRAM names, so
+// `down`, `extend` and `reconcile` see one child for the whole life of the sandbox.
+//
+// It uses only system calls and the C library, so a static link stays small. Its streams are on
+// /dev/null, so failures are reported through the exit status alone.
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <ctime>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+namespace {
+
+// Exit statuses. Nothing reads them, because init is the parent of the waiter.
+constexpr int k_exit_stopped = 0;
+constexpr int k_exit_usage = 2;
+constexpr int k_exit_setup = 1;
+
+// While PROGRAM cannot be run (the binary is being replaced, say), the waiter retries with a
+// delay that doubles from 1 s up to this bound, still obeying SIGTERM.
+constexpr long k_exec_retry_max_seconds = 60;
+
+enum class Wake { timer, clock_set, record_changed, stop };
+
+// Parses a decimal count of seconds; false on anything else.
+bool parse_seconds(const char* text, long long& value) {
+    if (*text == '\0') {
+        return false;
+    }
+    char* end = nullptr;
+    errno = 0;
+    value = std::strtoll(text, &end, 10);
+    return errno == 0 && *end == '\0' && value >= 0;
+}
+
+// Sleeps until the timer fires, SIGTERM or SIGUSR1 arrives, or the wall clock is set. The poll
+// has no timeout, so nothing else wakes the process.
+Wake wait_for(int timer_fd, int signal_fd) {
+    pollfd entries[2] = {{timer_fd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
+    while (::poll(entries, 2, -1) < 0) {
+        if (errno != EINTR) {
+            return Wake::record_changed; // the full binary decides what to do next
+        }
+    }
+    if ((entries[1].revents & POLLIN) != 0) {
+        signalfd_siginfo info{};
+        if (::read(signal_fd, &info, sizeof info) == sizeof info && info.ssi_signo == SIGTERM) {
+            return Wake::stop;
+        }
+        return Wake::record_changed;
+    }
+    std::uint64_t expirations = 0;
+    // ECANCELED means the wall clock was set (TFD_TIMER_CANCEL_ON_SET).
+    if (::read(timer_fd, &expirations, sizeof expirations) < 0 && errno == ECANCELED) {
+        return Wake::clock_set;
+    }
+    return Wake::timer;
+}
+
+// Arms the timer for an absolute wall-clock time, or for `seconds` from now when `absolute` is
+// false. The absolute timer counts time spent suspended and is cancelled when the clock is set.
+void arm(int timer_fd, long long seconds, bool absolute) {
+    itimerspec spec{};
+    spec.it_value.tv_sec = static_cast<time_t>(seconds);
+    if (seconds == 0) {
+        spec.it_value.tv_nsec = 1; // a zero it_value would disarm the timer
+    }
+    int flags = absolute ? TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET : 0;
+    ::timerfd_settime(timer_fd, flags, &spec, nullptr);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    long long deadline = 0;
+    if (argc < 3 || !parse_seconds(argv[1], deadline)) {
+        return k_exit_usage;
+    }
+
+    // The full binary blocks these before it execs the waiter, so a signal sent in between stays
+    // pending and shows on the signalfd at once.
+    sigset_t handled;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGUSR1);
+    ::sigprocmask(SIG_BLOCK, &handled, nullptr);
+    int signal_fd = ::signalfd(-1, &handled, SFD_CLOEXEC);
+    int timer_fd = ::timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC);
+    if (signal_fd < 0 || timer_fd < 0) {
+        return k_exit_setup;
+    }
+
+    arm(timer_fd, deadline, /*absolute=*/true);
+    while (true) {
+        Wake wake = wait_for(timer_fd, signal_fd);
+        if (wake == Wake::stop) {
+            return k_exit_stopped;
+        }
+        if (wake == Wake::clock_set) {
+            // The absolute deadline stays; a clock set past it makes the timer fire at once.
+            arm(timer_fd, deadline, /*absolute=*/true);
+            continue;
+        }
+        // The deadline has come or the record changed, and only the full binary reads records.
+        break;
+    }
+
+    long delay = 1;
+    while (true) {
+        ::execv(argv[2], argv + 2);
+        arm(timer_fd, delay, /*absolute=*/false);
+        while (true) {
+            Wake wake = wait_for(timer_fd, signal_fd);
+            if (wake == Wake::stop) {
+                return k_exit_stopped;
+            }
+            if (wake == Wake::timer) {
+                break;
+            }
+        }
+        delay = delay * 2 > k_exec_retry_max_seconds ? k_exec_retry_max_seconds : delay * 2;
+    }
+}

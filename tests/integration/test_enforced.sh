@@ -136,6 +136,7 @@ expect_exit 6 as_user jbxalice "$BIN" up tiny
 expect_contains "no roles: the denial says why" "$ERR" "defines no [[roles]]"
 # The fake AWS on 127.0.0.1 for the aws-sts template. fake_aws_start also exports the base key
 # as AWS_* variables in this shell, but as_user passes none of them on.
+# shellcheck disable=SC2119 # the fake runs with its default options.
 fake_aws_start
 cat >/etc/jitbox/jitbox.toml <<TOML
 $GUARDRAILS
@@ -482,4 +483,7 @@ check "undo removes the audit folder" test ! -e /var/log/jitbox
 check "undo removes the binary" test ! -e "$BIN"
 run id jitbox
 check "undo removes the account" test "$RC" -ne 0
-INSTALLED=0
+# The cleanup removes what a failed undo left behind, so that the machine is as the test found it.
+if [[ $RC -ne 0 && ! -e /etc/jitbox && ! -e /var/lib/jitbox && ! -e /var/log/jitbox ]]; then
+    INSTALLED=0
+fi

@@ -89,6 +89,8 @@ Result<LoadedConfig> load_enforced_config(const fs::path& working_dir) {
     LayeredConfigRequest request;
     request.project = std::move(project).value();
     request.required_owner = 0;
+    // project_request keeps a project file only when a trusted key signed it.
+    request.project_adds_templates = true;
     auto loaded = load_layered_config(request);
     if (!loaded) {
         return loaded.error();

@@ -569,14 +569,18 @@ std::vector<std::string> template_names(const Config& config) {
     return names;
 }
 
-// Checks every project template against the system template of the same name. Returns the
+// Checks every project template against the system template of the same name. A template whose
+// name the system file lacks is an error unless `project_adds_templates` is set. Returns the
 // merged templates, or one failure listing every problem.
-Result<std::map<std::string, Template>> narrow_templates(const ParsedFile& system,
-                                                         const ParsedFile& project) {
+Result<std::map<std::string, Template>>
+narrow_templates(const ParsedFile& system, const ParsedFile& project, bool project_adds_templates) {
     std::vector<Problem> problems;
     for (const auto& [name, spec] : project.config.templates) {
         const TemplateSite project_site = site_of(project, spec);
         const auto bound = system.config.templates.find(name);
+        if (bound == system.config.templates.end() && project_adds_templates) {
+            continue;
+        }
         if (bound == system.config.templates.end()) {
             problems.push_back(Problem{
                 begin_of(project_site, ""),
@@ -688,11 +692,12 @@ Result<void> check_signature(const SourceFile& project, const std::optional<Pars
 // Fills the templates and default_template of `loaded.merged` from the layers. Returns false
 // when neither file defines templates, so the embedded default's apply.
 Result<bool> merge_templates(const std::optional<ParsedFile>& system,
-                             const std::optional<ParsedFile>& project, LoadedConfig& loaded) {
+                             const std::optional<ParsedFile>& project, bool project_adds_templates,
+                             LoadedConfig& loaded) {
     const bool system_bounds = system && !system->config.templates.empty();
     Config& merged = loaded.merged;
     if (system_bounds && project) {
-        auto templates = narrow_templates(*system, *project);
+        auto templates = narrow_templates(*system, *project, project_adds_templates);
         if (!templates) {
             return templates.error();
         }
@@ -826,7 +831,8 @@ Result<LoadedConfig> load_layered_config(const LayeredConfigRequest& request) {
     if (!project) {
         return project.error();
     }
-    const auto own_templates = merge_templates(*system, *project, loaded);
+    const auto own_templates =
+        merge_templates(*system, *project, request.project_adds_templates, loaded);
     if (!own_templates) {
         return own_templates.error();
     }

@@ -4,6 +4,10 @@
 # The checks:
 # - they reach the engine only through jitbox and only as the system policy allows;
 # - the environment and an unsigned project file change nothing;
+# - a project file signed by a trusted key adds templates that the guardrails still bound, and
+#   an edit after signing makes it ignored;
+# - an aws-sts sandbox gets session credentials from the base key in /etc/jitbox/aws-credentials
+#   and the fake AWS on 127.0.0.1, and the user sees neither that key nor the file;
 # - the state, the audit log and the background child are out of their reach;
 # - the loader ignores LD_PRELOAD;
 # - one user cannot see or remove the other's sandbox without a role, and root with one can;
@@ -118,7 +122,8 @@ allow_sensitive_mounts = true
 images = ["busybox:1.36"]
 max_memory = "64MiB"
 max_cpus = 1
-max_pids = 64'
+max_pids = 64
+max_ttl = "2h"'
 
 # A system file without roles allows nothing.
 cat >/etc/jitbox/jitbox.toml <<TOML
@@ -129,6 +134,10 @@ $(tiny_template_body)
 TOML
 expect_exit 6 as_user jbxalice "$BIN" up tiny
 expect_contains "no roles: the denial says why" "$ERR" "defines no [[roles]]"
+# The fake AWS on 127.0.0.1 for the aws-sts template. fake_aws_start also exports the base key
+# as AWS_* variables in this shell, but as_user passes none of them on.
+# shellcheck disable=SC2119 # the fake runs with its default options.
+fake_aws_start
 cat >/etc/jitbox/jitbox.toml <<TOML
 $GUARDRAILS
 
@@ -156,10 +165,26 @@ $(tiny_template_body)
 [templates.secretbox.secrets]
 TOKEN = {}
 
+[templates.awsbox]
+provider = "aws-sts"
+role_arn = "$FAKE_AWS_ROLE_ARN"
+endpoint_url = "$FAKE_AWS_URL"
+region = "$AWS_REGION"
+ttl = "30m"
+max_ttl = "1h"
+$(toml_labels)
+
 [[roles]]
 name = "test-users"
 members = ["user:jbxalice", "user:jbxbob"]
-templates = ["tiny", "secretbox", "privbox", "hostnet", "etcmount", "otherimage"]
+templates = ["tiny", "secretbox", "privbox", "hostnet", "etcmount", "otherimage", "awsbox"]
+
+# A role may name only templates of its own file, so templates that a signed project file adds
+# are reached through "*", and the guardrails bound them.
+[[roles]]
+name = "project-users"
+members = ["user:jbxalice"]
+templates = ["*"]
 
 [[roles]]
 name = "operators"
@@ -237,6 +262,81 @@ run as_user jbxalice "$BIN" up extra
 check "an unsigned project template is not found" test "$RC" -ne 0
 expect_contains "the unsigned project file is ignored" "$ERR" "ignores the project file"
 rm -f "$WORK/jitbox.toml"
+
+# --- a signed project file ------------------------------------------------------------------------
+
+# root makes the key pair in a folder that only root can enter, and only the public key is trusted.
+KEYS=$TEST_DIR/keys
+install -d -m 0700 "$KEYS"
+expect_exit 0 jb_raw policy keygen --out "$KEYS/project"
+expect_eq "the private key belongs to root alone" "$(stat -c '%U %a' "$KEYS/project.key")" \
+    "root 600"
+run as_user jbxalice cat "$KEYS/project.key"
+check "alice cannot read the private key" test "$RC" -ne 0
+install -d -m 0755 /etc/jitbox/trusted-keys
+install -m 0644 "$KEYS/project.pub" /etc/jitbox/trusted-keys/project.pub
+
+# sign_project TOML: writes TOML as alice's project file in WORK and signs it as root.
+sign_project() {
+    printf '%s\n' "$1" >"$WORK/jitbox.toml"
+    chown jbxalice:users "$WORK/jitbox.toml"
+    chmod 0644 "$WORK/jitbox.toml"
+    run jb_raw policy sign --key "$KEYS/project.key" "$WORK/jitbox.toml"
+    [[ $RC -eq 0 ]] || die "policy sign of the project file failed: $ERR"
+}
+
+# alice_containers: counts the containers of this run that belong to alice.
+alice_containers() {
+    dk ps -aq --filter label=io.jitbox.owner=jbxalice --filter "label=$RUN_LABEL_KEY=$RUN_ID" | wc -l
+}
+
+sign_project "[templates.projbox]
+$(tiny_template_body)"
+expect_exit 0 as_user jbxalice "$BIN" up projbox --name alice-project
+check "the signed project file draws no warning" test "${ERR/ignores the project file/}" == "$ERR"
+run jq -r 'select(.action == "up" and .sandbox == "alice-project") | .template' \
+    /var/log/jitbox/audit.log
+expect_eq "the audit log records the project template" "$OUT" "projbox"
+expect_exit 0 as_user jbxalice "$BIN" down alice-project
+
+# A signature makes the file count, but the system policy still bounds what it may ask for.
+containers_before=$(alice_containers)
+sign_project "[templates.projlong]
+$(tiny_template_body | sed 's/^max_ttl = .*/max_ttl = "48h"/')"
+run as_user jbxalice "$BIN" up projlong --ttl 30h
+expect_eq "a project max_ttl above the guardrail is denied" "$RC" "6"
+expect_contains "the denial names the max_ttl guardrail" "$ERR" "guardrails.max_ttl"
+
+sign_project "[templates.projimage]
+$(tiny_template_body | sed 's/^image = .*/image = "alpine:3.19"/')"
+run as_user jbxalice "$BIN" up projimage
+expect_eq "a project image outside the guardrail is denied" "$RC" "6"
+expect_contains "the denial names the images guardrail" "$ERR" "guardrails.images"
+
+sign_project '[guardrails]
+images = ["alpine:3.19"]
+
+'"[templates.projimage]
+$(tiny_template_body | sed 's/^image = .*/image = "alpine:3.19"/')"
+run as_user jbxalice "$BIN" up projimage
+expect_eq "a project file with guardrails is rejected" "$RC" "2"
+expect_contains "the rejection says where guardrails belong" "$ERR" \
+    "[guardrails] is read only from the system policy"
+expect_eq "no container was created for a project template beyond the policy" \
+    "$(alice_containers)" "$containers_before"
+
+# An edit after signing makes the whole file count as unsigned.
+sign_project "[templates.projbox]
+$(tiny_template_body)"
+printf '\n[templates.projlong]\n%s\n' "$(tiny_template_body)" >>"$WORK/jitbox.toml"
+run as_user jbxalice "$BIN" up projbox --name alice-edited
+check "a template of an edited project file is not used" test "$RC" -ne 0
+expect_eq "the edited project file draws one warning" \
+    "$(grep -c 'ignores the project file' <<<"$ERR")" "1"
+expect_contains "the warning says the file changed" "$ERR" "changed since it was signed"
+expect_eq "no container was created from the edited file" "$(alice_containers)" \
+    "$containers_before"
+rm -f "$WORK/jitbox.toml" "$WORK/jitbox.toml.sig"
 
 # --- state, audit log and the background child ----------------------------------------------------
 
@@ -329,6 +429,39 @@ expect_eq "down removes alice's container" \
 wait_until 10 bash -c '! pgrep -u jitbox -f -- __reap >/dev/null'
 check "no background child is left" test -z "$(pgrep -u jitbox -f -- __reap)"
 
+# --- aws-sts with the installation's base credentials ---------------------------------------------
+
+# Only the jitbox account may read the base key that assumes the role.
+printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+    "$FAKE_AWS_ACCESS_KEY_ID" "$FAKE_AWS_SECRET_ACCESS_KEY" >/etc/jitbox/aws-credentials
+chown jitbox /etc/jitbox/aws-credentials
+chmod 0600 /etc/jitbox/aws-credentials
+run as_user jbxalice cat /etc/jitbox/aws-credentials
+check "alice cannot read the base credentials" test "$RC" -ne 0
+expect_eq "alice gets none of the file" "$OUT" ""
+
+# The user's AWS_* variables name a closed port and a made-up key, so up works only when
+# enforced mode ignores them and takes the endpoint from the template and the key from
+# /etc/jitbox/aws-credentials.
+expect_exit 0 as_user jbxalice AWS_ENDPOINT_URL=http://127.0.0.1:9 \
+    AWS_ACCESS_KEY_ID=AKIAJBXIGNOREDIGNORE AWS_SECRET_ACCESS_KEY=jbx-ignored-secret \
+    AWS_SHARED_CREDENTIALS_FILE=/nonexistent "$BIN" up awsbox --name alice-aws
+expect_eq "up of the sts template prints the name" "$OUT" "alice-aws"
+expect_contains "the AWS variables are named as ignored" "$ERR" "AWS_ENDPOINT_URL"
+
+expect_exit 0 as_user jbxalice "$BIN" exec alice-aws -- env
+expect_match "exec passes a session token" "$OUT" $'(^|\n)AWS_SESSION_TOKEN=.'
+expect_match "exec passes a session key id" "$OUT" $'(^|\n)AWS_ACCESS_KEY_ID=ASIA'
+check "exec's env lacks the base key id" test "${OUT/"$FAKE_AWS_ACCESS_KEY_ID"/}" == "$OUT"
+check "exec's env lacks the base secret" test "${OUT/"$FAKE_AWS_SECRET_ACCESS_KEY"/}" == "$OUT"
+expect_exit 0 as_user jbxalice "$BIN" env alice-aws
+expect_contains "env prints the session token" "$OUT" "AWS_SESSION_TOKEN"
+check "env lacks the base secret" test "${OUT/"$FAKE_AWS_SECRET_ACCESS_KEY"/}" == "$OUT"
+run grep -rlF -- "$FAKE_AWS_SECRET_ACCESS_KEY" /var/lib/jitbox /var/log/jitbox
+expect_eq "the state and the audit log lack the base secret" "$OUT" ""
+expect_exit 0 as_user jbxalice "$BIN" down alice-aws
+fake_aws_stop
+
 # --- undo -----------------------------------------------------------------------------------------
 
 expect_exit 6 as_user jbxalice "$BIN" reap --all-users
@@ -341,7 +474,8 @@ expect_exit 0 as_user root "$BIN" reap --all-users
 expect_contains "reap --all-users removes bob's expired sandbox" "$OUT" "bob-short"
 expect_eq "bob's expired container is gone" \
     "$(dk ps -aq --filter label=io.jitbox.owner=jbxbob --filter "label=$RUN_LABEL_KEY=$RUN_ID" | wc -l)" "0"
-rm -f /etc/jitbox/jitbox.toml
+# Undo removes only what setup made, so the test's own files go first.
+rm -rf /etc/jitbox/jitbox.toml /etc/jitbox/trusted-keys /etc/jitbox/aws-credentials
 expect_exit 0 jb_raw setup enforced --undo --purge
 check "undo removes /etc/jitbox" test ! -e /etc/jitbox
 check "undo removes the state folder" test ! -e /var/lib/jitbox
@@ -349,4 +483,7 @@ check "undo removes the audit folder" test ! -e /var/log/jitbox
 check "undo removes the binary" test ! -e "$BIN"
 run id jitbox
 check "undo removes the account" test "$RC" -ne 0
-INSTALLED=0
+# The cleanup removes what a failed undo left behind, so that the machine is as the test found it.
+if [[ $RC -ne 0 && ! -e /etc/jitbox && ! -e /var/lib/jitbox && ! -e /var/log/jitbox ]]; then
+    INSTALLED=0
+fi

@@ -463,6 +463,33 @@ root_volume_gib = 16
                                      "ask an administrator to add it");
     }
 
+    TEST_CASE("project adds templates when allowed") {
+        Layout layout;
+        write_file(layout.system, k_system_text);
+        write_file(layout.project, "[templates.web]\nimage = \"nginx:1\"\n");
+        LayeredConfigRequest request = layout.request();
+        request.project_adds_templates = true;
+        const auto loaded = load_layered_config(request);
+        INFO((loaded.ok() ? "" : loaded.error().message));
+        REQUIRE(loaded.ok());
+        CHECK(loaded->merged.templates.count("web") == 1);
+        CHECK(loaded->merged.templates.count("db") == 1);
+        CHECK(loaded->merged.templates.count("cache") == 1);
+    }
+
+    TEST_CASE("added templates do not skip narrowing") {
+        Layout layout;
+        write_file(layout.system, k_system_text);
+        write_file(layout.project, "[templates.web]\nimage = \"nginx:1\"\n\n" +
+                                       project_db({{"image", "\"mysql:8\""}}));
+        LayeredConfigRequest request = layout.request();
+        request.project_adds_templates = true;
+        const auto loaded = load_layered_config(request);
+        REQUIRE_FALSE(loaded.ok());
+        CHECK(loaded.error().code == ExitCode::usage);
+        CHECK(loaded.error().message.find("templates.db.image") != std::string::npos);
+    }
+
     TEST_CASE("guardrails come from the system file") {
         Layout layout;
         write_file(layout.system,

@@ -30,6 +30,10 @@ struct LayeredConfigRequest {
     uid_t required_owner = 0;
     /// The caller's home folder for the sensitive-mount check; unset: current_user_home().
     std::optional<std::filesystem::path> home;
+    /// Whether the project file may define templates that the system file does not. Enforced
+    /// mode sets it after checking the project file's signature, and the guardrails and roles
+    /// of the system file then bound those templates. Templates of the same name still narrow.
+    bool project_adds_templates = false;
 };
 
 /// The effective configuration and where each part came from.
@@ -60,7 +64,8 @@ struct LoadedConfig {
 ///   one, read_only kept on, memory, cpus and pids_limit kept and not raised, and no cap_add,
 ///   mounts or ports that the system template lacks. A writable mount must be writable there
 ///   too, and a mount with `allow_sensitive` must have it there too. Otherwise project templates
-///   are used as written.
+///   are used as written. A project template of a name that the system file lacks fails,
+///   unless `project_adds_templates` is set.
 /// - With neither file defining templates, the embedded default's templates apply.
 /// - When the trusted-keys folder contains a key, or the system file sets `require_signed`, the
 ///   project file must carry a valid signature by a trusted key.

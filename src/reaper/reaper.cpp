@@ -1,9 +1,8 @@
 #include "jitbox/reaper/reaper.hpp"
 
 #include "jitbox/enforced/mode.hpp"
+#include "jitbox/reaper/timer_wait.hpp"
 #include "jitbox/util/install.hpp"
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -133,9 +132,8 @@ Result<int> read_ready_report(int fd) {
 // `fd`: `--ready-fd` for a new child, `--lock-fd` for one that comes back from jitbox-waiter.
 // An empty `audit_log` leaves the child the state folder's.
 std::vector<std::string> reap_arguments(const std::string& program, const std::string& state_dir,
-                                        const std::string& audit_log,
-                                        const std::string& fd_option, int fd,
-                                        const std::string& name) {
+                                        const std::string& audit_log, const std::string& fd_option,
+                                        int fd, const std::string& name) {
     std::vector<std::string> args = {program,   "__reap",  "--state-dir",
                                      state_dir, fd_option, std::to_string(fd)};
     if (!audit_log.empty()) {
@@ -319,25 +317,18 @@ WakeReason sleep_until(int timer_fd, int signal_fd, std::optional<TimePoint> dea
         return WakeReason::deadline; // a zero it_value would disarm the timer
     }
     ::timerfd_settime(timer_fd, flags, &spec, nullptr);
-    pollfd entries[2] = {{timer_fd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
-    while (::poll(entries, 2, -1) < 0) {
-        if (errno != EINTR) {
-            return WakeReason::changed;
-        }
+    switch (wait_for_timer_or_signal(timer_fd, signal_fd)) {
+    case TimerWake::timer:
+        return WakeReason::deadline;
+    case TimerWake::stop:
+        return WakeReason::stop;
+    case TimerWake::clock_set:
+    case TimerWake::signal:
+    case TimerWake::failed:
+        break;
     }
-    if (entries[1].revents & POLLIN) {
-        signalfd_siginfo info{};
-        if (::read(signal_fd, &info, sizeof info) == sizeof info && info.ssi_signo == SIGTERM) {
-            return WakeReason::stop;
-        }
-        return WakeReason::changed;
-    }
-    std::uint64_t expirations = 0;
-    // ECANCELED here means the clock was set; the caller re-reads the deadline either way.
-    if (::read(timer_fd, &expirations, sizeof expirations) < 0 && errno == ECANCELED) {
-        return WakeReason::changed;
-    }
-    return WakeReason::deadline;
+    // The caller reads the deadline again, which also covers a clock that was set.
+    return WakeReason::changed;
 }
 
 } // namespace

@@ -14,17 +14,20 @@
 // It uses only system calls and the C library, so a static link stays small. Its streams are on
 // /dev/null, so failures are reported through the exit status alone.
 
+#include "jitbox/reaper/timer_wait.hpp"
+
 #include <cerrno>
 #include <csignal>
-#include <cstdint>
 #include <cstdlib>
 #include <ctime>
-#include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 namespace {
+
+using jitbox::TimerWake;
+using jitbox::wait_for_timer_or_signal;
 
 // Exit statuses. Nothing reads them, because init is the parent of the waiter.
 constexpr int k_exit_stopped = 0;
@@ -35,8 +38,6 @@ constexpr int k_exit_setup = 1;
 // delay that doubles from 1 s up to this bound, still obeying SIGTERM.
 constexpr long k_exec_retry_max_seconds = 60;
 
-enum class Wake { timer, clock_set, record_changed, stop };
-
 // Parses a decimal count of seconds; false on anything else.
 bool parse_seconds(const char* text, long long& value) {
     if (*text == '\0') {
@@ -46,30 +47,6 @@ bool parse_seconds(const char* text, long long& value) {
     errno = 0;
     value = std::strtoll(text, &end, 10);
     return errno == 0 && *end == '\0' && value >= 0;
-}
-
-// Sleeps until the timer fires, SIGTERM or SIGUSR1 arrives, or the wall clock is set. The poll
-// has no timeout, so nothing else wakes the process.
-Wake wait_for(int timer_fd, int signal_fd) {
-    pollfd entries[2] = {{timer_fd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
-    while (::poll(entries, 2, -1) < 0) {
-        if (errno != EINTR) {
-            return Wake::record_changed; // the full binary decides what to do next
-        }
-    }
-    if ((entries[1].revents & POLLIN) != 0) {
-        signalfd_siginfo info{};
-        if (::read(signal_fd, &info, sizeof info) == sizeof info && info.ssi_signo == SIGTERM) {
-            return Wake::stop;
-        }
-        return Wake::record_changed;
-    }
-    std::uint64_t expirations = 0;
-    // ECANCELED means the wall clock was set (TFD_TIMER_CANCEL_ON_SET).
-    if (::read(timer_fd, &expirations, sizeof expirations) < 0 && errno == ECANCELED) {
-        return Wake::clock_set;
-    }
-    return Wake::timer;
 }
 
 // Arms the timer for an absolute wall-clock time, or for `seconds` from now when `absolute` is
@@ -107,16 +84,17 @@ int main(int argc, char** argv) {
 
     arm(timer_fd, deadline, /*absolute=*/true);
     while (true) {
-        Wake wake = wait_for(timer_fd, signal_fd);
-        if (wake == Wake::stop) {
+        const TimerWake wake = wait_for_timer_or_signal(timer_fd, signal_fd);
+        if (wake == TimerWake::stop) {
             return k_exit_stopped;
         }
-        if (wake == Wake::clock_set) {
+        if (wake == TimerWake::clock_set) {
             // The absolute deadline stays; a clock set past it makes the timer fire at once.
             arm(timer_fd, deadline, /*absolute=*/true);
             continue;
         }
-        // The deadline has come or the record changed, and only the full binary reads records.
+        // The deadline has come or the record changed (or poll failed), and only the full
+        // binary reads records and decides.
         break;
     }
 
@@ -125,11 +103,11 @@ int main(int argc, char** argv) {
         ::execv(argv[2], argv + 2);
         arm(timer_fd, delay, /*absolute=*/false);
         while (true) {
-            Wake wake = wait_for(timer_fd, signal_fd);
-            if (wake == Wake::stop) {
+            const TimerWake wake = wait_for_timer_or_signal(timer_fd, signal_fd);
+            if (wake == TimerWake::stop) {
                 return k_exit_stopped;
             }
-            if (wake == Wake::timer) {
+            if (wake == TimerWake::timer || wake == TimerWake::failed) {
                 break;
             }
         }

@@ -152,8 +152,8 @@ void register_setup(CLI::App& app, Context& context);
 
 /// The audit log: Context::audit_log_path() (audit.cpp).
 std::filesystem::path audit_log_path(Context& context);
-/// How guardrails that the system file leaves unset apply: strict in enforced mode, where the
-/// system policy is the only door, and permissive elsewhere.
+/// The defaults of guardrails that the system file leaves unset: strict in enforced mode, where
+/// the system policy is the only door, and permissive elsewhere.
 GuardrailDefaults active_guardrail_defaults();
 /// Reads every line of the audit log at `path` that is a JSON object. Other lines are skipped
 /// with one warning on stderr.

@@ -46,7 +46,8 @@ const char* run_mode_name();
 /// The ids saved by start_process().
 const ProcessIds& process_ids();
 
-/// What start_process() changed, for the one line on stderr that names what is ignored.
+/// The changes that start_process() made, for the one line on stderr that names what is
+/// ignored.
 struct StartReport {
     RunMode mode = RunMode::user;
     /// Variables removed from the environment that would move a configuration, a socket, an

@@ -112,7 +112,7 @@ struct LifecycleServices {
         [](std::string_view) -> Result<SecretStore*> {
         return Failure{ExitCode::internal, "this command has no access to a keyring"};
     };
-    /// What the unset keys of config.guardrails mean: strict in enforced mode.
+    /// The defaults of config.guardrails' unset keys: strict in enforced mode.
     GuardrailDefaults guardrail_defaults = GuardrailDefaults::permissive;
     /// The other users' home folders, which no mount may reach while guardrails apply.
     std::function<std::vector<UserHome>()> other_homes = other_users_homes_of_real_user;

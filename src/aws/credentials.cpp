@@ -256,7 +256,7 @@ Environment Environment::from_process() {
     Environment environment;
     if (enforced::is_enforced()) {
         // Only the base credentials of the installation, read by the jitbox account. The
-        // process environment holds no AWS_* variable in this mode.
+        // process environment contains no AWS_* variable in this mode.
         environment.variables["AWS_SHARED_CREDENTIALS_FILE"] = enforced::k_aws_credentials_path;
         environment.variables["AWS_CONFIG_FILE"] = enforced::k_aws_config_path;
         environment.home = enforced::k_state_dir;

@@ -439,8 +439,8 @@ private:
         }
     }
 
-    // Each key here reaches past the container into the host: the project may keep what the
-    // system template asks for, or ask for less.
+    // Each key here reaches past the container into the host, so the project may keep what the
+    // system template requests, or request less.
     void check_host_access() {
         const Template& project = m_project.spec;
         const Template& system = m_system.spec;

@@ -214,7 +214,7 @@ void exec_waiter(int lock_fd, TimePoint deadline, const StateStore& store,
                  const std::string& audit_log, const std::string& name) {
     // NOTE: in enforced mode the child waits in the full binary. The binary that the waiter would
     // run again is set-id to the account the child already runs as, so it would start in user
-    // mode, and `setup enforced` installs no waiter.
+    // mode.
     if (enforced::is_enforced()) {
         return;
     }
@@ -339,13 +339,7 @@ int run_reaper(const StateStore& store, const std::string& name, const ReaperSta
     ::signal(SIGHUP, SIG_IGN);
     ::signal(SIGINT, SIG_IGN);
     ::signal(SIGPIPE, SIG_IGN);
-    sigset_t handled;
-    sigemptyset(&handled);
-    sigaddset(&handled, SIGTERM);
-    sigaddset(&handled, SIGUSR1);
-    ::sigprocmask(SIG_BLOCK, &handled, nullptr);
-    int signal_fd = ::signalfd(-1, &handled, SFD_CLOEXEC);
-    int timer_fd = ::timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC);
+    const auto [timer_fd, signal_fd] = open_wait_descriptors();
 
     auto report_ready = [&](const std::string& text) {
         if (ready_fd >= 0) {

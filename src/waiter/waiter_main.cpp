@@ -71,13 +71,7 @@ int main(int argc, char** argv) {
 
     // The full binary blocks these before it execs the waiter, so a signal sent in between stays
     // pending and shows on the signalfd at once.
-    sigset_t handled;
-    sigemptyset(&handled);
-    sigaddset(&handled, SIGTERM);
-    sigaddset(&handled, SIGUSR1);
-    ::sigprocmask(SIG_BLOCK, &handled, nullptr);
-    int signal_fd = ::signalfd(-1, &handled, SFD_CLOEXEC);
-    int timer_fd = ::timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC);
+    const auto [timer_fd, signal_fd] = jitbox::open_wait_descriptors();
     if (signal_fd < 0 || timer_fd < 0) {
         return k_exit_setup;
     }

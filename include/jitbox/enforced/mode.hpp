@@ -2,7 +2,7 @@
 
 // Enforced mode: jitbox installed set-user-id to the `jitbox` account and set-group-id to the
 // group that owns the engine socket, so that users reach the engine only through it. This
-// header holds the mode, the fixed paths of that installation and the privilege switches. It
+// header contains the mode, the fixed paths of that installation and the privilege switches. It
 // depends on util alone, so the state store and the engine client can use it.
 
 #include "jitbox/util/result.hpp"
@@ -78,9 +78,9 @@ private:
     bool m_raised = false;
 };
 
-/// Drops the elevated ids for good: the real, effective and saved gid and uid all become the
-/// real ones (gid first), the supplementary groups become the real user's when the elevated uid
-/// is root, and a check that raising again fails. Call it before running another program,
+/// Drops the elevated ids for good. The real, effective and saved gid and uid all become the
+/// real ones (gid first), and the supplementary groups become the real user's when the elevated
+/// uid is root. A check then confirms that raising again fails. Call it before running another program,
 /// writing credentials to stdout or opening the keyring. Does nothing in user mode. Fails with
 /// ExitCode::internal when a step fails or raising still works.
 Result<void> drop_for_good();

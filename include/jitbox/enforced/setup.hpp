@@ -42,8 +42,8 @@ std::string format_manifest(const std::vector<ManifestEntry>& entries);
 /// Receives one line per change, such as "created /var/lib/jitbox (jitbox:jitbox 0700)".
 using ChangeFn = std::function<void(const std::string&)>;
 
-/// Creates what enforced mode needs and is missing, and fixes owners and modes that differ:
-/// the system account k_account (useradd --system, no home, /usr/sbin/nologin), PREFIX/bin/jitbox
+/// Creates what enforced mode needs and is missing, and fixes owners and modes that differ.
+/// The parts are the system account k_account (useradd --system, no home, /usr/sbin/nologin), PREFIX/bin/jitbox
 /// owned k_account:GROUP with mode 6755 (and jitbox-waiter beside the executable, when there is
 /// one, root-owned 0755), k_state_dir and k_audit_dir owned by the account with mode 0700, and a
 /// commented starter k_config_path (root:root 0644) when none exists. Everything created is
@@ -53,7 +53,8 @@ Result<void> setup_enforced(const SetupRequest& request, const ChangeFn& report)
 
 /// Removes what k_manifest_path lists, newest first, and gives changed folders their old owner
 /// and mode back. The state folder, the audit log folder and the account stay unless `purge`,
-/// so that the audit trail survives; they stay in the manifest for a later `--undo --purge`. A
+/// so that the audit trail survives, and they stay in the manifest for a later
+/// `--undo --purge`. A
 /// starter configuration that was edited since is kept and reported, and so is a parent folder
 /// that is not empty. Must run as root. Without a manifest it reports "nothing to undo".
 Result<void> undo_setup_enforced(bool purge, const ChangeFn& report);

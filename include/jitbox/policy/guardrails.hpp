@@ -16,8 +16,8 @@
 
 namespace jitbox {
 
-/// The meaning of an unset guardrail: nothing (user mode), or its strict default (enforced mode):
-/// no image, no bind mount, no privileged container, no host namespace, no device, no
+/// The meaning of an unset guardrail: nothing in user mode, or its strict default in enforced
+/// mode. The strict defaults are no image, no bind mount, no privileged container, no host namespace, no device, no
 /// cap_add, and a docker template must set memory, cpus and pids_limit itself. max_ttl and
 /// max_live_per_user have no strict default, because the template's max_ttl and the roles'
 /// max_active already bound them.

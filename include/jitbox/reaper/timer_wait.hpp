@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <poll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 namespace jitbox {
@@ -19,6 +20,24 @@ enum class TimerWake {
     stop,      ///< SIGTERM arrived
     failed,    ///< poll failed with an error other than EINTR
 };
+
+/// The descriptors that wait_for_timer_or_signal polls; -1 where creating one failed.
+struct WaitDescriptors {
+    int timer_fd = -1;
+    int signal_fd = -1;
+};
+
+/// Blocks SIGTERM and SIGUSR1, so that they arrive only through the signalfd, and creates that
+/// signalfd and a CLOCK_REALTIME timerfd, both close-on-exec.
+inline WaitDescriptors open_wait_descriptors() {
+    sigset_t handled;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGUSR1);
+    ::sigprocmask(SIG_BLOCK, &handled, nullptr);
+    return WaitDescriptors{::timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC),
+                           ::signalfd(-1, &handled, SFD_CLOEXEC)};
+}
 
 /// Blocks until `timer_fd` (a timerfd) expires or `signal_fd` (a signalfd) has a signal. The poll
 /// has no timeout, so nothing else wakes the process. A signal is consumed; a timer that also

@@ -24,7 +24,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
-#include <regex>
+#include <string_view>
 #include <utility>
 
 namespace jitbox {
@@ -83,22 +83,166 @@ std::string read_provider(const Field& field) {
     return name;
 }
 
-// Docker's image reference grammar: an optional registry host with port, lower-case path
-// components, an optional tag and an optional digest. The reference goes into Engine API paths
-// and queries, so nothing outside the grammar is accepted.
-const std::regex& image_reference_pattern() {
-    const std::string domain_part = "[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?";
-    const std::string path_part = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
-    static const std::regex k_pattern(
-        "(?:" + domain_part + "(?:\\." + domain_part + ")*(?::[0-9]+)?/)?" + path_part +
-        "(?:/" + path_part + ")*" + "(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?" +
-        "(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?");
-    return k_pattern;
+bool is_ascii_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+bool is_ascii_lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || is_ascii_digit(c);
+}
+
+bool is_ascii_alpha(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool is_ascii_alnum(char c) {
+    return is_ascii_alpha(c) || is_ascii_digit(c);
+}
+
+bool is_hex_digit(char c) {
+    return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// path_component := [a-z0-9]+ (separator [a-z0-9]+)*, where separator := "." | "_" | "__" | "-"+
+bool is_path_component(std::string_view text) {
+    std::size_t i = 0;
+    while (true) {
+        const std::size_t run_start = i;
+        while (i < text.size() && is_ascii_lower_alnum(text[i])) {
+            ++i;
+        }
+        if (i == run_start) {
+            return false;
+        }
+        if (i == text.size()) {
+            return true;
+        }
+        const std::size_t separator_start = i;
+        while (i < text.size() && !is_ascii_lower_alnum(text[i])) {
+            ++i;
+        }
+        const std::string_view separator = text.substr(separator_start, i - separator_start);
+        const bool all_dashes = separator.find_first_not_of('-') == std::string_view::npos;
+        if (separator != "." && separator != "_" && separator != "__" && !all_dashes) {
+            return false;
+        }
+    }
+}
+
+// domain_part := [A-Za-z0-9] ([A-Za-z0-9-]* [A-Za-z0-9])?
+bool is_domain_part(std::string_view text) {
+    if (text.empty() || !is_ascii_alnum(text.front()) || !is_ascii_alnum(text.back())) {
+        return false;
+    }
+    return std::all_of(text.begin(), text.end(),
+                       [](char c) { return is_ascii_alnum(c) || c == '-'; });
+}
+
+// domain := domain_part ("." domain_part)* [":" port], where port := [0-9]+
+bool is_domain(std::string_view text) {
+    const std::size_t colon = text.find(':');
+    if (colon != std::string_view::npos) {
+        const std::string_view port = text.substr(colon + 1);
+        if (port.empty() || !std::all_of(port.begin(), port.end(), is_ascii_digit)) {
+            return false;
+        }
+        text = text.substr(0, colon);
+    }
+    while (true) {
+        const std::size_t dot = text.find('.');
+        if (!is_domain_part(text.substr(0, dot))) {
+            return false;
+        }
+        if (dot == std::string_view::npos) {
+            return true;
+        }
+        text = text.substr(dot + 1);
+    }
+}
+
+// tag := [A-Za-z0-9_] [A-Za-z0-9_.-]{0,127}
+bool is_tag(std::string_view text) {
+    if (text.empty() || text.size() > 128 || text.front() == '.' || text.front() == '-') {
+        return false;
+    }
+    return std::all_of(text.begin(), text.end(), [](char c) {
+        return is_ascii_alnum(c) || c == '_' || c == '.' || c == '-';
+    });
+}
+
+// digest := algorithm ":" [0-9a-fA-F]{32,}, where
+// algorithm := [A-Za-z][A-Za-z0-9]* ([-_+.] [A-Za-z][A-Za-z0-9]*)*
+bool is_digest(std::string_view text) {
+    const std::size_t colon = text.find(':');
+    if (colon == std::string_view::npos) {
+        return false;
+    }
+    const std::string_view hex = text.substr(colon + 1);
+    if (hex.size() < 32 || !std::all_of(hex.begin(), hex.end(), is_hex_digit)) {
+        return false;
+    }
+    const std::string_view algorithm = text.substr(0, colon);
+    bool component_start = true;
+    for (const char c : algorithm) {
+        if (component_start) {
+            if (!is_ascii_alpha(c)) {
+                return false;
+            }
+            component_start = false;
+        } else if (c == '-' || c == '_' || c == '+' || c == '.') {
+            component_start = true;
+        } else if (!is_ascii_alnum(c)) {
+            return false;
+        }
+    }
+    return !component_start;
+}
+
+// Returns whether `text` matches Docker's image reference grammar:
+//   reference := [domain "/"] path_component ("/" path_component)* [":" tag] ["@" digest]
+// The reference goes into Engine API paths and queries, so nothing outside the grammar is
+// accepted.
+bool is_image_reference(std::string_view text) {
+    // '@' occurs only as the digest separator.
+    const std::size_t digest_separator = text.find('@');
+    if (digest_separator != std::string_view::npos) {
+        if (!is_digest(text.substr(digest_separator + 1))) {
+            return false;
+        }
+        text = text.substr(0, digest_separator);
+    }
+
+    // Before the digest, ':' starts either the tag or the domain's port. A port is always
+    // followed by '/', so a ':' after the last '/' starts the tag.
+    const std::size_t last_colon = text.rfind(':');
+    const std::size_t last_slash = text.rfind('/');
+    if (last_colon != std::string_view::npos &&
+        (last_slash == std::string_view::npos || last_colon > last_slash)) {
+        if (!is_tag(text.substr(last_colon + 1))) {
+            return false;
+        }
+        text = text.substr(0, last_colon);
+    }
+
+    // The first component is a domain or a path component, and a domain needs a path after it.
+    std::size_t slash = text.find('/');
+    const std::string_view first = text.substr(0, slash);
+    if (!is_path_component(first) && (slash == std::string_view::npos || !is_domain(first))) {
+        return false;
+    }
+    while (slash != std::string_view::npos) {
+        text = text.substr(slash + 1);
+        slash = text.find('/');
+        if (!is_path_component(text.substr(0, slash))) {
+            return false;
+        }
+    }
+    return true;
 }
 
 std::string read_image(const Field& field) {
     const std::string image = read_non_empty_string(field, "\"postgres:16\"");
-    if (image.size() > k_max_image_length || !std::regex_match(image, image_reference_pattern())) {
+    if (image.size() > k_max_image_length || !is_image_reference(image)) {
         fail(field, fmt::format("invalid image \"{}\": use a Docker image reference of lower-case "
                                 "path components with an optional registry, tag and digest, such "
                                 "as \"postgres:16\" or \"registry.example.com:5000/team/app:1.4\"",

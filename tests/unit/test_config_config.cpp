@@ -379,6 +379,50 @@ TEST_CASE("parse_config error messages") {
     }
 }
 
+TEST_CASE("parse_config accepts image references") {
+    const std::string hex64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const std::vector<std::string> images{
+        "postgres:16",
+        "registry.example.com:5000/team/app:1.4",
+        "localhost:5000", // path "localhost" with tag "5000"
+        "a/b/c",
+        "ghcr.io/o/r@sha256:" + hex64,
+        "x__y",
+        "x--y",
+        "a:" + std::string(128, 't'), // longest tag
+    };
+    for (const std::string& image : images) {
+        CAPTURE(image);
+        const Config config = parse_valid("[templates.db]\nimage = \"" + image + "\"\n");
+        CHECK(config.templates.at("db").image == image);
+    }
+}
+
+TEST_CASE("parse_config rejects invalid image references") {
+    const std::vector<std::string> images{
+        "Postgres",
+        "a//b",
+        "a/",
+        "/a",
+        "a:",
+        "a:-x",
+        "a@sha256:abc", // digest shorter than 32 hex digits
+        "a___b",
+        "-a",
+        "a.",
+        "a b",
+        "host:port/x", // a registry port must be digits
+        "a:" + std::string(129, 't'),
+    };
+    for (const std::string& image : images) {
+        CAPTURE(image);
+        const std::string message = parse_failure("[templates.db]\nimage = \"" + image + "\"\n");
+        CAPTURE(message);
+        CHECK(starts_with(message, "jitbox.toml:2:9: templates.db.image: "));
+        CHECK(contains(message, "invalid image \"" + image + "\""));
+    }
+}
+
 TEST_CASE("parse_config reads generated secrets") {
     const Config config = parse_valid(R"([templates.db]
 image = "postgres:16"

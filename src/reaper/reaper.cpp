@@ -22,6 +22,11 @@
 #include <unistd.h>
 #include <vector>
 
+// glibc 2.36 declares these without C linkage.
+extern "C" {
+#include <sys/pidfd.h>
+}
+
 namespace jitbox {
 
 namespace {
@@ -30,8 +35,14 @@ using namespace std::chrono_literals;
 
 // The descriptor on which the child reports readiness; fixed so argv needs no arithmetic.
 constexpr int k_ready_fd = 3;
+// The descriptor that holds the child lock in a child started straight in jitbox-waiter.
+constexpr int k_child_lock_fd = 3;
+// The lowest descriptor a forked child moves descriptors to before it arranges 0 to 4.
+constexpr int k_first_spare_fd = 10;
 constexpr auto k_ready_timeout = 10s;
 constexpr auto k_lock_wait = 2s;
+// How long `down` waits for the child to exit after SIGTERM.
+constexpr auto k_stop_wait = 3s;
 constexpr auto k_retry_first = 1s;
 constexpr auto k_retry_max = 60s;
 // How long the child keeps retrying teardown while the engine is unreachable.
@@ -52,10 +63,9 @@ std::optional<ChildProcess> lock_holder(const std::filesystem::path& lock_path) 
     return child;
 }
 
-// Writes "PID START_TIME" into the lock file that this process holds.
-void write_lock_holder(int lock_fd) {
-    auto start_time = process_start_time(::getpid());
-    std::string text = fmt::format("{} {}\n", ::getpid(), start_time.value_or(0));
+// Writes "PID START_TIME" of `holder` into the lock file open on `lock_fd`.
+void write_lock_holder(int lock_fd, const ChildProcess& holder) {
+    std::string text = fmt::format("{} {}\n", holder.pid, holder.start_time);
     if (::ftruncate(lock_fd, 0) == 0) {
         (void)!::pwrite(lock_fd, text.data(), text.size(), 0);
     }
@@ -71,14 +81,19 @@ void close_inherited_fds() {
     }
 }
 
-// Runs in the forked grandchild: only async-signal-safe calls until execv.
-[[noreturn]] void exec_child(int ready_write_fd, const std::vector<char*>& argv) {
-    int null_fd = ::open("/dev/null", O_RDWR);
+// Points the standard streams at /dev/null; async-signal-safe.
+void redirect_streams_to_null() {
+    const int null_fd = ::open("/dev/null", O_RDWR);
     if (null_fd >= 0) {
         ::dup2(null_fd, STDIN_FILENO);
         ::dup2(null_fd, STDOUT_FILENO);
         ::dup2(null_fd, STDERR_FILENO);
     }
+}
+
+// Runs in the forked grandchild: only async-signal-safe calls until execv.
+[[noreturn]] void exec_child(int ready_write_fd, const std::vector<char*>& argv) {
+    redirect_streams_to_null();
     ::dup2(ready_write_fd, k_ready_fd); // dup2 clears close-on-exec on the copy
     close_inherited_fds();
     sigset_t none;
@@ -90,8 +105,8 @@ void close_inherited_fds() {
     ::_exit(127);
 }
 
-// Reads the child's report: "ready PID" once it holds its lock, anything else is an error.
-Result<int> read_ready_report(int fd) {
+// Reads what the child writes on `fd` until every copy of the write end is closed.
+Result<std::string> read_child_report(int fd) {
     std::string report;
     auto deadline = std::chrono::steady_clock::now() + k_ready_timeout;
     char buffer[256];
@@ -105,8 +120,7 @@ Result<int> read_ready_report(int fd) {
         }
         if (ready <= 0) {
             return make_failure(ExitCode::internal,
-                                "the background child did not report within "
-                                "{} s",
+                                "the background child did not report within {} s",
                                 k_ready_timeout.count());
         }
         ssize_t got = ::read(fd, buffer, sizeof buffer);
@@ -115,15 +129,25 @@ Result<int> read_ready_report(int fd) {
         }
         report.append(buffer, static_cast<std::size_t>(got));
     }
+    while (!report.empty() && report.back() == '\n') {
+        report.pop_back();
+    }
+    return report;
+}
+
+// Reads the child's report: "ready PID" once it holds its lock, anything else is an error.
+Result<int> read_ready_report(int fd) {
+    auto read = read_child_report(fd);
+    if (!read) {
+        return read.error();
+    }
+    std::string report = std::move(read).value();
     int pid = 0;
     if (std::sscanf(report.c_str(), "ready %d", &pid) == 1 && pid > 1) {
         return pid;
     }
     if (report.empty()) {
         report = "it exited without a word";
-    }
-    while (!report.empty() && report.back() == '\n') {
-        report.pop_back();
     }
     return make_failure(ExitCode::internal, "the background child could not start: {}", report);
 }
@@ -208,6 +232,134 @@ Result<std::optional<FileLock>> wait_for_lock(const std::filesystem::path& path,
     }
 }
 
+// Runs in the forked grandchild of spawn_in_waiter: only async-signal-safe calls until execv.
+// The locked descriptor becomes descriptor 3, which `waiter_argv` names, and `report_fd`
+// becomes descriptor 4, closed by a successful exec.
+[[noreturn]] void exec_waiting_child(int report_fd, int lock_fd, char* const* waiter_argv,
+                                     char* const* reap_argv) {
+    // Out of the way first, so that neither the standard streams nor each other overwrite them.
+    const int moved_report_fd = ::fcntl(report_fd, F_DUPFD_CLOEXEC, k_first_spare_fd);
+    lock_fd = ::fcntl(lock_fd, F_DUPFD_CLOEXEC, k_first_spare_fd);
+    if (moved_report_fd < 0 || lock_fd < 0) {
+        const char message[] = "no descriptor left to hand on the child lock\n";
+        (void)!::write(report_fd, message, sizeof message - 1);
+        ::_exit(127);
+    }
+    report_fd = moved_report_fd;
+    redirect_streams_to_null();
+    ::dup2(lock_fd, k_child_lock_fd); // dup2 clears close-on-exec on the copy
+    ::dup3(report_fd, k_child_lock_fd + 1, O_CLOEXEC);
+    ::close_range(k_child_lock_fd + 2, ~0U, 0);
+
+    // What `__reap` sets up before it execs the waiter: signals that a terminal or a closed
+    // pipe would send are ignored, and SIGTERM and SIGUSR1 stay blocked, so one sent before
+    // the waiter opens its signalfd waits there instead of killing the process.
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    for (int signal_number : {SIGHUP, SIGINT, SIGPIPE}) {
+        ::sigaction(signal_number, &ignore, nullptr);
+    }
+    sigset_t handled;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGUSR1);
+    ::sigprocmask(SIG_SETMASK, &handled, nullptr);
+    (void)!::chdir("/"); // so the child keeps no mount point busy
+
+    ::execv(waiter_argv[0], waiter_argv);
+    // The full binary waits just as well, only with more memory.
+    ::execv("/proc/self/exe", reap_argv);
+    const char message[] = "cannot run jitbox-waiter or /proc/self/exe\n";
+    (void)!::write(k_child_lock_fd + 1, message, sizeof message - 1);
+    ::_exit(127);
+}
+
+// Starts the child of sandbox `name` straight in jitbox-waiter, which waits until `deadline`,
+// so `up` does not wait for the full binary to start a second time. This process takes the
+// child lock and writes the child into the lock file, the two things `__reap` does before it
+// execs the waiter; the grandchild inherits the locked descriptor.
+Result<ChildProcess> spawn_in_waiter(const StateStore& store, const std::string& audit_log,
+                                     const std::string& name, const std::filesystem::path& program,
+                                     const std::filesystem::path& waiter, TimePoint deadline) {
+    auto lock = wait_for_lock(store.child_lock_path(name), k_lock_wait);
+    if (!lock) {
+        return lock.error();
+    }
+    if (!lock->has_value()) {
+        return make_failure(ExitCode::internal, "the background child could not start: another "
+                            "background child already watches this sandbox");
+    }
+    std::vector<std::string> args = {waiter.string(),
+                                     std::to_string(deadline.time_since_epoch().count())};
+    auto reap = reap_arguments(program.string(), store.dir().string(), audit_log, "--lock-fd",
+                               k_child_lock_fd, name);
+    args.insert(args.end(), reap.begin(), reap.end());
+    auto argv = to_argv(args);
+
+    // The middle process sends the grandchild's pid on one pipe; the grandchild writes only
+    // when both execs fail, on the other.
+    int pid_pipe[2];
+    int report_pipe[2];
+    if (::pipe2(pid_pipe, O_CLOEXEC) != 0) {
+        return make_failure(ExitCode::internal, "pipe: {}", std::strerror(errno));
+    }
+    if (::pipe2(report_pipe, O_CLOEXEC) != 0) {
+        const int error = errno;
+        ::close(pid_pipe[0]);
+        ::close(pid_pipe[1]);
+        return make_failure(ExitCode::internal, "pipe: {}", std::strerror(error));
+    }
+    const pid_t first = ::fork();
+    if (first == 0) {
+        ::setsid(); // as in spawn_child
+        const pid_t second = ::fork();
+        if (second != 0) {
+            (void)!::write(pid_pipe[1], &second, sizeof second);
+            ::_exit(second < 0 ? 1 : 0);
+        }
+        exec_waiting_child(report_pipe[1], (**lock).fd(), argv.data(), argv.data() + 2);
+    }
+    const int fork_error = errno;
+    ::close(pid_pipe[1]);
+    ::close(report_pipe[1]);
+    pid_t pid = -1;
+    Result<std::string> report = std::string();
+    if (first > 0) {
+        int status = 0;
+        while (::waitpid(first, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (::read(pid_pipe[0], &pid, sizeof pid) != static_cast<ssize_t>(sizeof pid)) {
+            pid = -1;
+        }
+        if (pid > 1) {
+            report = read_child_report(report_pipe[0]);
+        }
+    }
+    ::close(pid_pipe[0]);
+    ::close(report_pipe[0]);
+    if (first < 0 || pid <= 1) {
+        return make_failure(ExitCode::internal, "fork: {}",
+                            std::strerror(first < 0 ? fork_error : EAGAIN));
+    }
+    if (!report) {
+        return report.error();
+    }
+    if (!report->empty()) {
+        return make_failure(ExitCode::internal, "the background child could not start: {}",
+                            *report);
+    }
+    auto start_time = process_start_time(pid);
+    if (!start_time) {
+        return make_failure(ExitCode::internal, "the background child (pid {}) exited at once",
+                            pid);
+    }
+    const ChildProcess child{pid, *start_time};
+    write_lock_holder((**lock).fd(), child);
+    // Closing this copy leaves the lock held: it belongs to the open file, which the child
+    // keeps open.
+    return child;
+}
+
 // Replaces this process with jitbox-waiter until `deadline`, handing on the child lock through
 // `lock_fd`. Returns only when no waiter is installed or it cannot be run.
 void exec_waiter(int lock_fd, TimePoint deadline, const StateStore& store,
@@ -267,6 +419,19 @@ std::optional<unsigned long long> process_start_time(int pid) {
 }
 
 Result<ChildProcess> ProcessSupervisor::start(const std::string& name) {
+    // The direct start needs a deadline ahead; a removal that failed is retried by the full
+    // binary at once. In enforced mode the child waits in the full binary (see exec_waiter).
+    const auto program = enforced::is_enforced() ? std::filesystem::path() : own_executable();
+    const auto waiter = program.empty() ? std::nullopt : find_waiter(program);
+    if (waiter) {
+        const auto found = m_store.find(name);
+        const auto now = std::chrono::time_point_cast<Seconds>(std::chrono::system_clock::now());
+        if (found && found->has_value() && (**found).state != SandboxState::removing &&
+            (**found).expires_at > now) {
+            return spawn_in_waiter(m_store, m_audit_log.string(), name, program, *waiter,
+                                   (**found).expires_at);
+        }
+    }
     return spawn_child(m_store.dir().string(), m_audit_log.string(), name);
 }
 
@@ -285,8 +450,29 @@ void ProcessSupervisor::stop(const SandboxRecord& record) {
     if (!child) {
         return;
     }
-    ::kill(child->pid, SIGTERM);
-    (void)wait_for_lock(lock_path, 3s);
+    // A pidfd names this very process even if its pid is reused, and poll(2) on it returns
+    // the moment the process exits, which is when the kernel releases the child lock.
+    const int pidfd = ::pidfd_open(child->pid, 0);
+    if (pidfd < 0) {
+        ::kill(child->pid, SIGTERM);
+        (void)wait_for_lock(lock_path, k_stop_wait);
+        return;
+    }
+    // The pid may have been reused between reading the lock file and opening the pidfd.
+    if (process_start_time(child->pid) == child->start_time &&
+        ::pidfd_send_signal(pidfd, SIGTERM, nullptr, 0) == 0) {
+        const auto limit = std::chrono::steady_clock::now() + k_stop_wait;
+        while (true) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                limit - std::chrono::steady_clock::now());
+            pollfd entry{pidfd, POLLIN, 0};
+            const int ready = ::poll(&entry, 1, static_cast<int>(std::max(left.count(), 0L)));
+            if (ready >= 0 || errno != EINTR) {
+                break;
+            }
+        }
+    }
+    ::close(pidfd);
 }
 
 void ProcessSupervisor::notify(const SandboxRecord& record) {
@@ -368,7 +554,8 @@ int run_reaper(const StateStore& store, const std::string& name, const ReaperSta
             return 1;
         }
         child_lock = std::move(**lock);
-        write_lock_holder(child_lock->fd());
+        write_lock_holder(child_lock->fd(),
+                          ChildProcess{::getpid(), process_start_time(::getpid()).value_or(0)});
     }
     report_ready(fmt::format("ready {}\n", ::getpid()));
     // The kernel names a process after the file it ran, /proc/self/exe here; `pgrep jitbox`

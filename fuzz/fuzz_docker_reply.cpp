@@ -19,11 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static_cast<void>(dj::published_ports(dj::member(dj::member(reply, "NetworkSettings"), "Ports")));
     static_cast<void>(dj::container_state(reply));
     static_cast<void>(dj::container_readiness(reply));
-    if (reply.is_array()) {
-        for (const dj::Json& entry : reply) {
-            static_cast<void>(dj::container_entry(entry));
-            static_cast<void>(dj::network_entry(entry));
-        }
-    }
+    static_cast<void>(dj::container_list(body));
+    static_cast<void>(dj::network_list(body));
     return 0;
 }

@@ -21,6 +21,8 @@ setup_packages=(
     libkeyutils-dev
     # XML responses of the AWS Query API (STS, EC2)
     libpugixml-dev
+    # The Docker engine's container and network lists, the longest replies jitbox parses
+    libsimdjson-dev
     # Time zones of policy windows: the date library and the tz database it reads
     libhowardhinnant-date-dev tzdata
     # The fuzz targets of fuzz/ (scripts/fuzz.sh): clang 14 and its libFuzzer and sanitizer

@@ -81,7 +81,9 @@ const LoadedConfig& Context::loaded() {
         for (const auto& layer : m_loaded->layers) {
             log_debug(1, "policy layer: {}", layer.source);
         }
-        log_debug(1, "policy digest: {}", m_loaded->digest);
+        if (log_verbosity() >= 1) {
+            log_debug(1, "policy digest: {}", m_loaded->digest.hex());
+        }
     }
     return *m_loaded;
 }
@@ -141,7 +143,7 @@ Lifecycle& Context::lifecycle_of(const std::string& owner) {
         LifecycleServices lifecycle_services{config(),
                                              services->store,
                                              *m_audit,
-                                             *m_providers,
+                                             providers(),
                                              *m_clock,
                                              *services->children,
                                              value_or_throw(current_identity()),
@@ -217,12 +219,18 @@ SecretStores& Context::secret_stores() {
     return *m_secret_stores;
 }
 
+ProviderFactory& Context::providers() {
+    if (!m_providers) {
+        m_providers = std::make_unique<EnvironmentProviderFactory>();
+    }
+    return *m_providers;
+}
+
 Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
     if (!m_lifecycle) {
         const Config& loaded = config();
         const StateStore& opened = store();
         m_audit.emplace(audit_log_path());
-        m_providers = std::make_unique<EnvironmentProviderFactory>();
         m_clock = std::make_unique<SystemClock>();
         m_children = std::make_unique<ProcessSupervisor>(
             opened,
@@ -232,7 +240,7 @@ Lifecycle& Context::lifecycle(std::function<bool()> interrupted) {
         LifecycleServices services{loaded,
                                    opened,
                                    *m_audit,
-                                   *m_providers,
+                                   providers(),
                                    *m_clock,
                                    *m_children,
                                    value_or_throw(current_identity()),

@@ -84,6 +84,8 @@ public:
     /// `jitbox exec db`. Several sandboxes of the template are a usage error listing them;
     /// anything else is returned unchanged for the command to report.
     std::string resolve_sandbox_name(const std::string& name);
+    /// The engines and APIs that sandboxes run on, as the environment names them.
+    ProviderFactory& providers();
     /// The lifecycle; `interrupted` returns true once the user has asked `up` to stop.
     Lifecycle& lifecycle(std::function<bool()> interrupted = [] { return false; });
 

@@ -105,7 +105,7 @@ std::vector<Finding> check_config(Context& context, std::optional<LoadedConfig>&
         make_finding("config", Severity::ok,
                      fmt::format("{} template(s), policy from {}", loaded->merged.templates.size(),
                                  fmt::join(sources, ", ")));
-    valid.details = {{"sources", sources}, {"policy_digest", loaded->digest}};
+    valid.details = {{"sources", sources}, {"policy_digest", loaded->digest.hex()}};
     findings.push_back(std::move(valid));
     for (const auto& warning : loaded->warnings) {
         findings.push_back(make_finding("config", Severity::warning, warning,

@@ -525,7 +525,7 @@ void print_check_json(const LoadedConfig& loaded, const std::vector<std::string>
         {"guardrails", loaded.merged.guardrails.present()
                            ? nlohmann::json(loaded.merged.guardrails.origin)
                            : nlohmann::json(nullptr)},
-        {"policy_digest", loaded.digest},
+        {"policy_digest", loaded.digest.hex()},
         {"warnings", warnings},
     };
     fmt::print("{}\n", summary.dump(2));
@@ -547,7 +547,7 @@ void print_check_text(const LoadedConfig& loaded) {
     fmt::print("guardrails: {}\n", loaded.merged.guardrails.present()
                                        ? loaded.merged.guardrails.origin
                                        : std::string("none"));
-    fmt::print("policy digest: {}\n", loaded.digest);
+    fmt::print("policy digest: {}\n", loaded.digest.hex());
 }
 
 void run_check(Context& context, const CheckOptions& options) {
@@ -718,7 +718,7 @@ void run_explain(Context& context, const ExplainOptions& options) {
         result["user"] = requester.user;
         result["at"] = format_rfc3339(request.now);
         result["active_sandboxes"] = request.active_sandboxes;
-        result["policy_digest"] = loaded.digest;
+        result["policy_digest"] = loaded.digest.hex();
         fmt::print("{}\n", result.dump(2));
     } else {
         print_explain_text(decision, request, active_source);
@@ -1068,7 +1068,7 @@ void run_test(Context& context, const std::string& path) {
         fmt::print("{}\n", nlohmann::json{{"cases", cases},
                                           {"passed", passed},
                                           {"failed", failed},
-                                          {"policy_digest", loaded.digest}}
+                                          {"policy_digest", loaded.digest.hex()}}
                                .dump(2));
     } else {
         for (const CaseResult& result : results) {

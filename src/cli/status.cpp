@@ -90,13 +90,16 @@ void run_status(Context& context, const StatusOptions& options) {
         print_prompt_segment(context);
         return;
     }
-    Lifecycle& lifecycle = context.lifecycle();
     std::vector<SandboxStatus> statuses;
     if (options.all_users) {
-        lifecycle.reconcile();
+        context.lifecycle().reconcile();
         statuses = every_users_statuses(context);
     } else {
-        statuses = value_or_throw(lifecycle.reconcile_and_status());
+        // The list request goes out first, so that the engine replies while the configuration
+        // loads.
+        auto lookahead = start_status_lookahead(context.store(), context.providers());
+        Lifecycle& lifecycle = context.lifecycle();
+        statuses = value_or_throw(lifecycle.reconcile_and_status(std::move(lookahead)));
     }
     if (!options.name.empty()) {
         std::erase_if(statuses, [&](const auto& status) {

@@ -1,6 +1,7 @@
 #include "jitbox/lifecycle/lifecycle.hpp"
 
 #include "jitbox/audit/stats.hpp"
+#include "jitbox/enforced/mode.hpp"
 #include "jitbox/secrets/generate.hpp"
 #include "jitbox/secrets/store.hpp"
 #include "jitbox/providers/aws.hpp"
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <future>
 #include <map>
 #include <set>
 
@@ -149,7 +151,7 @@ void Lifecycle::audit(const std::string& action, const SandboxRecord& record,
     event.rule = extras.rule;
     event.reason = extras.reason;
     event.break_glass = extras.break_glass;
-    event.policy_digest = m_services.policy.digest;
+    event.policy_digest = m_services.policy.digest.hex();
     if (auto appended = m_services.audit.append(event); !appended) {
         fmt::print(stderr, "jitbox: warning: {}\n", appended.error().message);
     }
@@ -958,16 +960,15 @@ Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action
 
 namespace {
 
-// The report of one engine or API endpoint for `status`.
-struct EngineView {
-    std::map<std::string, LabelledResource> resources; // by sandbox id
-    std::optional<std::string> failure;                // why the engine could not be asked
-    bool lists_resources = true;
-};
+// Names the engine or API endpoint that holds a record's resources.
+std::string engine_key(const std::string& provider, const ProviderLocation& location) {
+    return provider + " " + location.endpoint + " " + location.region;
+}
 
-EngineView view_engine(ProviderFactory& providers, const SandboxRecord& record) {
+EngineView view_engine(ProviderFactory& providers, const std::string& provider_name,
+                       const ProviderLocation& location) {
     EngineView view;
-    auto provider = providers.make(record.provider, location_of(record));
+    auto provider = providers.make(provider_name, location);
     auto listed = provider ? (*provider)->list_labelled(ListScope::containers)
                            : Result<std::vector<LabelledResource>>(provider.error());
     if (!listed) {
@@ -977,7 +978,12 @@ EngineView view_engine(ProviderFactory& providers, const SandboxRecord& record) 
     }
     view.lists_resources = (*provider)->lists_resources();
     for (auto& resource : *listed) {
-        view.resources[resource.labels.at(k_label_sandbox)] = std::move(resource);
+        const auto sandbox = resource.labels.find(k_label_sandbox);
+        if (sandbox == resource.labels.end()) {
+            continue; // the list filter asks for the label, so only a faulty engine omits it
+        }
+        const std::string sandbox_id = sandbox->second;
+        view.resources[sandbox_id] = std::move(resource);
     }
     return view;
 }
@@ -989,31 +995,63 @@ Result<std::vector<SandboxStatus>> Lifecycle::status() {
     if (!records) {
         return records.error();
     }
-    return statuses_of(std::move(*records), nullptr);
+    return statuses_of(std::move(*records), nullptr, {});
+}
+
+StatusLookahead start_status_lookahead(const StateStore& store, ProviderFactory& providers) {
+    if (enforced::is_enforced()) {
+        return {};
+    }
+    auto ask = [&store, &providers]() -> std::optional<KeyedEngineView> {
+        auto names = store.names();
+        if (!names || names->empty()) {
+            return std::nullopt;
+        }
+        auto first = store.find(names->front());
+        if (!first || !first->has_value()) {
+            return std::nullopt; // reading every record reports it
+        }
+        const ProviderLocation location = location_of(**first);
+        return KeyedEngineView{engine_key((**first).provider, location),
+                               view_engine(providers, (**first).provider, location)};
+    };
+    return StatusLookahead{std::async(std::launch::async, ask)};
 }
 
 Result<std::vector<SandboxStatus>> Lifecycle::reconcile_and_status() {
+    return reconcile_and_status(start_status_lookahead(m_services.store, m_services.providers));
+}
+
+Result<std::vector<SandboxStatus>> Lifecycle::reconcile_and_status(StatusLookahead lookahead) {
     auto records = m_services.store.list();
     if (!records) {
         return records.error();
     }
     std::set<std::string> alive;
-    if (reconcile_records(*records, alive)) {
+    const bool changed = reconcile_records(*records, alive);
+    std::map<std::string, EngineView> views;
+    if (lookahead.view.valid()) {
+        if (auto answer = lookahead.view.get()) {
+            views[answer->engine] = std::move(answer->view);
+        }
+    }
+    if (changed) {
+        // The engine's reply may predate what reconciling removed.
         return status();
     }
-    return statuses_of(std::move(*records), &alive);
+    return statuses_of(std::move(*records), &alive, std::move(views));
 }
 
 std::vector<SandboxStatus> Lifecycle::statuses_of(std::vector<SandboxRecord> records,
-                                                  const std::set<std::string>* alive) {
+                                                  const std::set<std::string>* alive,
+                                                  std::map<std::string, EngineView> views) {
     // One list request per engine endpoint, whatever the number of sandboxes.
-    std::map<std::string, EngineView> views;
     std::vector<SandboxStatus> statuses;
     TimePoint now = m_services.clock.now();
     for (auto& record : records) {
-        std::string key = record.provider + " " + record.endpoint + " " + record.region;
+        std::string key = engine_key(record.provider, location_of(record));
         if (!views.count(key)) {
-            views[key] = view_engine(m_services.providers, record);
+            views[key] = view_engine(m_services.providers, record.provider, location_of(record));
         }
         const EngineView& view = views[key];
         SandboxStatus status{std::move(record), "", false, "", ""};

@@ -12,7 +12,6 @@
 #include "../config/config_tree.hpp"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <toml++/toml.h>
 
 #include <fcntl.h>
@@ -614,38 +613,6 @@ narrow_templates(const ParsedFile& system, const ParsedFile& project, bool proje
     return merged;
 }
 
-// ---- digest ----
-
-struct DigestSource {
-    std::string_view role; // "system", "project" or "default"
-    std::string_view bytes;
-};
-
-struct MdCtxFree {
-    void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
-};
-
-std::string policy_digest(const std::vector<DigestSource>& sources) {
-    const std::unique_ptr<EVP_MD_CTX, MdCtxFree> context(EVP_MD_CTX_new());
-    bool ok = context && EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) == 1;
-    for (const DigestSource& source : sources) {
-        // The length prefix keeps the boundary between two files part of what is hashed.
-        const std::string header = fmt::format("{} {}\n", source.role, source.bytes.size());
-        ok = ok && EVP_DigestUpdate(context.get(), header.data(), header.size()) == 1 &&
-             EVP_DigestUpdate(context.get(), source.bytes.data(), source.bytes.size()) == 1;
-    }
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int size = 0;
-    if (!ok || EVP_DigestFinal_ex(context.get(), digest.data(), &size) != 1) {
-        throw Error(ExitCode::internal, "computing the SHA-256 policy digest failed");
-    }
-    std::string hex;
-    for (unsigned int i = 0; i < size; ++i) {
-        hex += fmt::format("{:02x}", digest[i]);
-    }
-    return hex;
-}
-
 // ---- steps of load_layered_config ----
 
 // Reads the project file, or returns nullopt when there is none or it is the system file
@@ -791,26 +758,25 @@ Result<void> check_mounts_of(const LayeredConfigRequest& request,
 // Fills the policy layers and the digest, both in the order system, then project.
 void add_layers(const std::optional<ParsedFile>& system, const std::optional<ParsedFile>& project,
                 bool default_templates, LoadedConfig& loaded) {
-    std::vector<DigestSource> sources;
+    std::vector<PolicyDigest::Source> sources;
     if (system) {
         loaded.layers.push_back(
             PolicyLayer{system->source.path.string(), policy_of(system->config)});
-        sources.push_back(DigestSource{"system", system->source.text});
+        sources.push_back({"system", system->source.text});
     }
     if (project) {
         loaded.layers.push_back(
             PolicyLayer{project->source.path.string(), policy_of(project->config)});
-        sources.push_back(DigestSource{"project", project->source.text});
+        sources.push_back({"project", project->source.text});
     }
     if (default_templates) {
-        sources.push_back(DigestSource{"default", default_config_text()});
+        sources.push_back({"default", std::string(default_config_text())});
     }
     if (loaded.layers.empty()) {
         loaded.layers.push_back(
             PolicyLayer{std::string(k_default_source), policy_of(default_config())});
     }
-    loaded.digest = policy_digest(sources);
-    log_debug(1, "effective policy digest: {}", loaded.digest);
+    loaded.digest = PolicyDigest(std::move(sources));
 }
 
 } // namespace

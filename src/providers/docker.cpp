@@ -874,50 +874,36 @@ Result<void> DockerProvider::remove_network(const Resource& network) {
 
 // ---- Listing --------------------------------------------------------------------------------
 
-Result<Json> list_reply(const EngineTerms& terms, std::string_view action,
-                        const Result<HttpResponse>& response) {
+// Reads a list reply with `read_entries`, docker_json::container_list or network_list.
+Result<std::vector<LabelledResource>> list_reply(
+    const EngineTerms& terms, std::string_view action, const Result<HttpResponse>& response,
+    std::optional<std::vector<LabelledResource>> (*read_entries)(std::string_view)) {
     if (!response) {
         return response.error();
     }
     if (response->status != 200) {
         return http_failure(action, *response, docker_api::default_hint(terms, response->status));
     }
-    Json reply = Json::parse(response->body, nullptr, false);
-    if (!reply.is_array()) {
+    auto entries = read_entries(response->body);
+    if (!entries) {
         return make_failure(ExitCode::provider, "{} failed: the reply is not a JSON array; {}",
                             action, terms.log_hint);
     }
-    return reply;
+    return std::move(entries).value();
 }
 
 Result<std::vector<LabelledResource>> DockerProvider::list_containers(const std::string& filters) {
     constexpr std::string_view k_action = "listing jitbox containers";
     HttpRequest request = make_request("GET", "/containers/json?all=1&filters=" + filters);
-    const Result<Json> reply = list_reply(terms(), k_action, send(k_action, std::move(request)));
-    if (!reply) {
-        return reply.error();
-    }
-
-    std::vector<LabelledResource> found;
-    for (const Json& entry : *reply) {
-        found.push_back(docker_json::container_entry(entry));
-    }
-    return found;
+    return list_reply(terms(), k_action, send(k_action, std::move(request)),
+                      docker_json::container_list);
 }
 
 Result<std::vector<LabelledResource>> DockerProvider::list_networks(const std::string& filters) {
     constexpr std::string_view k_action = "listing jitbox networks";
     HttpRequest request = make_request("GET", "/networks?filters=" + filters);
-    const Result<Json> reply = list_reply(terms(), k_action, send(k_action, std::move(request)));
-    if (!reply) {
-        return reply.error();
-    }
-
-    std::vector<LabelledResource> found;
-    for (const Json& entry : *reply) {
-        found.push_back(docker_json::network_entry(entry));
-    }
-    return found;
+    return list_reply(terms(), k_action, send(k_action, std::move(request)),
+                      docker_json::network_list);
 }
 
 // One inspect of the recorded container, for `status --check`.

@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstdint>
 #include <fmt/format.h>
+#include <simdjson.h>
 #include <system_error>
 #include <utility>
 
@@ -204,24 +205,68 @@ ContainerReadiness container_readiness(const Json& details) {
     return result;
 }
 
-LabelledResource container_entry(const Json& entry) {
-    LabelledResource item;
-    item.resource = Resource{"container", string_field(entry, "Id"), {}};
-    const Json& names = member(entry, "Names");
-    if (names.is_array() && !names.empty() && names.front().is_string()) {
-        const std::string name = names.front().get<std::string>();
-        item.resource.name = name.starts_with('/') ? name.substr(1) : name;
+namespace {
+
+// The string member `key` of `entry`, or "" when it is absent or not a string.
+std::string string_member(simdjson::dom::object entry, std::string_view key) {
+    std::string_view value;
+    if (entry[key].get_string().get(value) != simdjson::SUCCESS) {
+        return {};
     }
-    item.state = string_field(entry, "State");
-    item.labels = string_map(member(entry, "Labels"));
-    return item;
+    return std::string(value);
 }
 
-LabelledResource network_entry(const Json& entry) {
-    LabelledResource item;
-    item.resource = Resource{"network", string_field(entry, "Id"), string_field(entry, "Name")};
-    item.labels = string_map(member(entry, "Labels"));
-    return item;
+// Reads a list reply with simdjson, which parses the hundreds of entries of a busy engine
+// about ten times faster than nlohmann/json. `read_entry` fills one item from one entry; an
+// entry that is not an object gives an empty item, as an object without members would.
+template <typename ReadEntry>
+std::optional<std::vector<LabelledResource>> read_list(std::string_view body,
+                                                       ReadEntry read_entry) {
+    simdjson::dom::parser parser;
+    const simdjson::padded_string padded(body);
+    simdjson::dom::array entries;
+    if (parser.parse(padded).get_array().get(entries) != simdjson::SUCCESS) {
+        return std::nullopt;
+    }
+    std::vector<LabelledResource> items;
+    for (const simdjson::dom::element entry : entries) {
+        LabelledResource item;
+        simdjson::dom::object object;
+        if (entry.get_object().get(object) == simdjson::SUCCESS) {
+            read_entry(object, item);
+            simdjson::dom::object labels;
+            if (object["Labels"].get_object().get(labels) == simdjson::SUCCESS) {
+                for (const auto field : labels) {
+                    std::string_view value;
+                    if (field.value.get_string().get(value) == simdjson::SUCCESS) {
+                        item.labels.emplace(std::string(field.key), std::string(value));
+                    }
+                }
+            }
+        }
+        items.push_back(std::move(item));
+    }
+    return items;
+}
+
+} // namespace
+
+std::optional<std::vector<LabelledResource>> container_list(std::string_view body) {
+    return read_list(body, [](simdjson::dom::object entry, LabelledResource& item) {
+        item.resource = Resource{"container", string_member(entry, "Id"), {}};
+        std::string_view name;
+        if (entry["Names"].at(0).get_string().get(name) == simdjson::SUCCESS) {
+            item.resource.name = name.starts_with('/') ? name.substr(1) : name;
+        }
+        item.state = string_member(entry, "State");
+    });
+}
+
+std::optional<std::vector<LabelledResource>> network_list(std::string_view body) {
+    return read_list(body, [](simdjson::dom::object entry, LabelledResource& item) {
+        item.resource =
+            Resource{"network", string_member(entry, "Id"), string_member(entry, "Name")};
+    });
 }
 
 ExecState exec_state(const Json& reply) {

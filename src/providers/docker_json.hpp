@@ -92,11 +92,13 @@ struct ContainerReadiness {
 /// Reads State of an inspect reply. A missing or malformed State reads as an empty status.
 ContainerReadiness container_readiness(const Json& details);
 
-/// One entry of GET /containers/json.
-LabelledResource container_entry(const Json& entry);
+/// The entries of a GET /containers/json reply: Id, the first of Names without its leading
+/// '/', State and the string-valued Labels of each. nullopt when the body is not a JSON array.
+std::optional<std::vector<LabelledResource>> container_list(std::string_view body);
 
-/// One entry of GET /networks. Networks have no state, so `state` stays empty.
-LabelledResource network_entry(const Json& entry);
+/// The entries of a GET /networks reply: Id, Name and the string-valued Labels of each.
+/// Networks have no state, so `state` stays empty. nullopt when the body is not a JSON array.
+std::optional<std::vector<LabelledResource>> network_list(std::string_view body);
 
 /// The state of an exec instance from its inspect reply. A missing or mistyped `Running` reads
 /// as false, and a missing or out-of-range `ExitCode` as unset.

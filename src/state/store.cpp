@@ -411,9 +411,9 @@ void remove_if_stale_temp(const fs::path& path) {
 
 } // namespace
 
-Result<std::vector<SandboxRecord>> StateStore::list() const {
+Result<std::vector<std::string>> StateStore::names() const {
     const enforced::ElevatedScope elevated;
-    std::vector<SandboxRecord> records;
+    std::vector<std::string> names;
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(m_dir / k_records_dir, error)) {
         const auto& path = entry.path();
@@ -421,7 +421,20 @@ Result<std::vector<SandboxRecord>> StateStore::list() const {
             remove_if_stale_temp(path); // or a write in progress, left alone
             continue;
         }
-        auto record = find(path.stem().string());
+        names.push_back(path.stem().string());
+    }
+    if (error) {
+        return state_failure(m_dir / k_records_dir, "folder", error.value());
+    }
+    return names;
+}
+
+std::vector<SandboxRecord> StateStore::read(const std::vector<std::string>& names) const {
+    const enforced::ElevatedScope elevated;
+    std::vector<SandboxRecord> records;
+    records.reserve(names.size());
+    for (const auto& name : names) {
+        auto record = find(name);
         if (!record) {
             fmt::print(stderr, "jitbox: warning: {}\n", record.error().message);
             continue;
@@ -430,12 +443,17 @@ Result<std::vector<SandboxRecord>> StateStore::list() const {
             records.push_back(std::move(**record));
         }
     }
-    if (error) {
-        return state_failure(m_dir / k_records_dir, "folder", error.value());
-    }
     std::sort(records.begin(), records.end(),
               [](const auto& left, const auto& right) { return left.name < right.name; });
     return records;
+}
+
+Result<std::vector<SandboxRecord>> StateStore::list() const {
+    auto found = names();
+    if (!found) {
+        return found.error();
+    }
+    return read(*found);
 }
 
 std::vector<SandboxRecord> StateStore::read_quietly(const fs::path& dir) {

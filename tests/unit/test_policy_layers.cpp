@@ -164,7 +164,7 @@ TEST_SUITE("policy layers") {
         CHECK(loaded.merged.templates.count("scratch") == 1);
         CHECK(loaded.merged.default_template == "scratch");
         CHECK(loaded.merged.path.empty());
-        CHECK(loaded.digest.size() == 64);
+        CHECK(loaded.digest.hex().size() == 64);
     }
 
     TEST_CASE("system file owner and mode") {
@@ -579,30 +579,30 @@ root_volume_gib = 16
         const auto loaded = load_layered_config(request);
         REQUIRE(loaded.ok());
         REQUIRE(loaded->layers.size() == 1);
-        CHECK(loaded->digest == k_system_only_digest);
+        CHECK(loaded->digest.hex() == k_system_only_digest);
     }
 
     TEST_CASE("digest covers the bytes of each layer") {
         Layout layout;
         write_file(layout.system, k_system_text);
-        CHECK(layout.load().digest == k_system_only_digest);
+        CHECK(layout.load().digest.hex() == k_system_only_digest);
 
         write_file(layout.project, project_db({}));
-        const std::string with_project = layout.load().digest;
+        const std::string with_project = layout.load().digest.hex();
         CHECK(with_project != k_system_only_digest);
-        CHECK(layout.load().digest == with_project);
+        CHECK(layout.load().digest.hex() == with_project);
 
         SUBCASE("one project byte changes it") {
             write_file(layout.project, project_db({{"ttl", "\"20m\""}}));
-            CHECK(layout.load().digest != with_project);
+            CHECK(layout.load().digest.hex() != with_project);
         }
         SUBCASE("a comment changes it") {
             write_file(layout.project, project_db({}) + "# reviewed\n");
-            CHECK(layout.load().digest != with_project);
+            CHECK(layout.load().digest.hex() != with_project);
         }
         SUBCASE("one system byte changes it") {
             write_file(layout.system, std::string(k_system_text) + "\n");
-            CHECK(layout.load().digest != with_project);
+            CHECK(layout.load().digest.hex() != with_project);
         }
     }
 
@@ -611,16 +611,16 @@ root_volume_gib = 16
         Layout as_project;
         write_file(as_system.system, k_system_text);
         write_file(as_project.project, k_system_text);
-        CHECK(as_system.load().digest == k_system_only_digest);
-        CHECK(as_project.load().digest != k_system_only_digest);
+        CHECK(as_system.load().digest.hex() == k_system_only_digest);
+        CHECK(as_project.load().digest.hex() != k_system_only_digest);
     }
 
     TEST_CASE("digest of the embedded default") {
         Layout first;
         Layout second;
-        CHECK(first.load().digest == second.load().digest);
+        CHECK(first.load().digest.hex() == second.load().digest.hex());
         write_file(second.system, "[policy]\nmax_ttl = \"8h\"\n");
-        CHECK(second.load().digest != first.load().digest);
+        CHECK(second.load().digest.hex() != first.load().digest.hex());
     }
 
     TEST_CASE("trusted key requires a signed project file") {

@@ -3,6 +3,7 @@
 #include "jitbox/audit/audit.hpp"
 #include "jitbox/config/config.hpp"
 #include "jitbox/lifecycle/identity.hpp"
+#include "jitbox/policy/digest.hpp"
 #include "jitbox/policy/guardrails.hpp"
 #include "jitbox/policy/policy.hpp"
 #include "jitbox/providers/aws_session.hpp"
@@ -13,6 +14,8 @@
 #include "jitbox/util/time.hpp"
 
 #include <functional>
+#include <future>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -86,7 +89,7 @@ struct GcAction {
 /// The policy that decides requests, as loaded for this process.
 struct PolicyInputs {
     std::vector<PolicyLayer> layers;
-    std::string digest; // recorded in every audit record
+    PolicyDigest digest; // recorded in every audit record
     std::map<std::string, std::string> attributes; // from the environment, spoofable
 };
 
@@ -128,6 +131,32 @@ struct AuditExtras {
 
 /// The one path through which sandboxes are created, extended and torn down, so state, provider
 /// and audit log stay consistent for every caller: a command or the background child.
+/// One engine's reply to the list request of `status`.
+struct EngineView {
+    std::map<std::string, LabelledResource> resources; // by sandbox id
+    std::optional<std::string> failure;                // why the engine could not be asked
+    bool lists_resources = true;
+};
+
+/// The reply of the engine that `engine` names, as engine_key() writes it.
+struct KeyedEngineView {
+    std::string engine;
+    EngineView view;
+};
+
+/// The list request of `status`, sent on a thread of its own to the engine of the first
+/// record found while the calling thread loads the configuration and reads the records. With
+/// hundreds of sandboxes the engine takes about as long to reply as all of that, and the
+/// other records nearly always name the same engine.
+struct StatusLookahead {
+    /// Empty when no record names an engine to request. Not valid in enforced mode,
+    /// whose raised ids belong to the whole process and so cannot serve two threads.
+    std::future<std::optional<KeyedEngineView>> view;
+};
+
+/// Starts the lookahead over the records of `store`. Both arguments must outlive it.
+StatusLookahead start_status_lookahead(const StateStore& store, ProviderFactory& providers);
+
 class Lifecycle {
 public:
     explicit Lifecycle(LifecycleServices services) : m_services(std::move(services)) {}
@@ -172,7 +201,10 @@ public:
     /// sandbox that lost it. Failures are printed as warnings, never fatal.
     void reconcile();
     /// Runs reconcile() and then status(). When reconciling changed no record, it reads each
-    /// record and tests each child lock once instead of twice: `jitbox status`.
+    /// record and tests each child lock once instead of twice, and uses the engine's reply
+    /// in `lookahead` for the records on that engine: `jitbox status`.
+    Result<std::vector<SandboxStatus>> reconcile_and_status(StatusLookahead lookahead);
+    /// reconcile_and_status() with a lookahead started here.
     Result<std::vector<SandboxStatus>> reconcile_and_status();
 
     /// The record of `name` when the caller may use the sandbox now: it is running, its
@@ -210,9 +242,11 @@ private:
     bool reconcile_records(const std::vector<SandboxRecord>& records,
                            std::set<std::string>& alive);
     /// The status of each record. A name in `alive` counts as having a running child without
-    /// another test of its lock; pass nullptr to test every lock.
+    /// another test of its lock; pass nullptr to test every lock. `views` contains the replies
+    /// already received, by engine_key(), and the other engines are requested here.
     std::vector<SandboxStatus> statuses_of(std::vector<SandboxRecord> records,
-                                           const std::set<std::string>* alive);
+                                           const std::set<std::string>* alive,
+                                           std::map<std::string, EngineView> views);
     Result<bool> forget_record(const SandboxRecord& listed);
     void audit(const std::string& action, const SandboxRecord& record, const Failure* failure,
                const AuditExtras& extras = {});

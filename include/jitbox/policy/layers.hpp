@@ -5,6 +5,7 @@
 // project file is signed, and contributes the first policy layer.
 
 #include "jitbox/config/config.hpp"
+#include "jitbox/policy/digest.hpp"
 #include "jitbox/policy/policy.hpp"
 #include "jitbox/util/result.hpp"
 
@@ -46,10 +47,9 @@ struct LoadedConfig {
     /// Policy layers in order: the system file's, then the project file's. With neither file,
     /// one layer with the source "<default>".
     std::vector<PolicyLayer> layers;
-    /// The effective policy digest recorded in audit records: 64 lower-case hex digits of
-    /// SHA-256 over each source in order (system, project, then the embedded default when its
-    /// templates apply), each fed as "ROLE LENGTH\n" followed by the file's exact bytes.
-    std::string digest;
+    /// The effective policy digest recorded in audit records, over each source in order:
+    /// system, project, then the embedded default when its templates apply.
+    PolicyDigest digest;
     /// Problems that did not stop loading, such as a trusted key file that was skipped.
     std::vector<std::string> warnings;
 };

@@ -95,8 +95,10 @@ void run_status(Context& context, const StatusOptions& options) {
         context.lifecycle().reconcile();
         statuses = every_users_statuses(context);
     } else {
-        // The list request goes out first, so that the engine replies while the configuration
-        // loads.
+        // The list request goes out before the records are read, so that the engine replies
+        // meanwhile. The configuration loads first, because a bad file must fail at once, not
+        // after the engine's reply.
+        context.config();
         auto lookahead = start_status_lookahead(context.store(), context.providers());
         Lifecycle& lifecycle = context.lifecycle();
         statuses = value_or_throw(lifecycle.reconcile_and_status(std::move(lookahead)));

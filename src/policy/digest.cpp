@@ -44,7 +44,7 @@ std::string sha256_hex(const std::vector<PolicyDigest::Source>& sources) {
 
 } // namespace
 
-PolicyDigest::PolicyDigest() : m_shared(std::make_shared<Shared>()) {}
+PolicyDigest::PolicyDigest() : m_shared(std::make_shared<Shared>(Shared{{}, std::string()})) {}
 
 PolicyDigest::PolicyDigest(std::vector<Source> sources)
     : m_shared(std::make_shared<Shared>(Shared{std::move(sources), std::nullopt})) {}

@@ -5,6 +5,7 @@
 #include "jitbox/util/install.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -20,6 +21,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 // glibc 2.36 declares these without C linkage.
@@ -234,13 +236,17 @@ Result<std::optional<FileLock>> wait_for_lock(const std::filesystem::path& path,
 
 // Runs in the forked grandchild of spawn_in_waiter: only async-signal-safe calls until execv.
 // The locked descriptor becomes descriptor 3, which `waiter_argv` names, and `report_fd`
-// becomes descriptor 4, closed by a successful exec.
-[[noreturn]] void exec_waiting_child(int report_fd, int lock_fd, char* const* waiter_argv,
-                                     char* const* reap_argv) {
+// becomes descriptor 4, closed by a successful exec. The child execs only once the parent has
+// sent one byte on `go_fd`, after it wrote the child into the lock file. A parent that dies
+// before then closes the pipe instead, and the child exits, so no child runs that the lock
+// file does not name.
+[[noreturn]] void exec_waiting_child(int report_fd, int lock_fd, int go_fd,
+                                     char* const* waiter_argv, char* const* reap_argv) {
     // Out of the way first, so that neither the standard streams nor each other overwrite them.
     const int moved_report_fd = ::fcntl(report_fd, F_DUPFD_CLOEXEC, k_first_spare_fd);
     lock_fd = ::fcntl(lock_fd, F_DUPFD_CLOEXEC, k_first_spare_fd);
-    if (moved_report_fd < 0 || lock_fd < 0) {
+    go_fd = ::fcntl(go_fd, F_DUPFD_CLOEXEC, k_first_spare_fd);
+    if (moved_report_fd < 0 || lock_fd < 0 || go_fd < 0) {
         const char message[] = "no descriptor left to hand on the child lock\n";
         (void)!::write(report_fd, message, sizeof message - 1);
         ::_exit(127);
@@ -249,7 +255,16 @@ Result<std::optional<FileLock>> wait_for_lock(const std::filesystem::path& path,
     redirect_streams_to_null();
     ::dup2(lock_fd, k_child_lock_fd); // dup2 clears close-on-exec on the copy
     ::dup3(report_fd, k_child_lock_fd + 1, O_CLOEXEC);
-    ::close_range(k_child_lock_fd + 2, ~0U, 0);
+    ::dup3(go_fd, k_child_lock_fd + 2, O_CLOEXEC);
+    // Also closes every copy of the go pipe's write end, so a dead parent shows as end of file.
+    ::close_range(k_child_lock_fd + 3, ~0U, 0);
+    char go = 0;
+    ssize_t got = 0;
+    while ((got = ::read(k_child_lock_fd + 2, &go, 1)) < 0 && errno == EINTR) {
+    }
+    if (got != 1) {
+        ::_exit(0);
+    }
 
     // What `__reap` sets up before it execs the waiter: signals that a terminal or a closed
     // pipe would send are ignored, and SIGTERM and SIGUSR1 stay blocked, so one sent before
@@ -296,17 +311,24 @@ Result<ChildProcess> spawn_in_waiter(const StateStore& store, const std::string&
     args.insert(args.end(), reap.begin(), reap.end());
     auto argv = to_argv(args);
 
-    // The middle process sends the grandchild's pid on one pipe; the grandchild writes only
-    // when both execs fail, on the other.
-    int pid_pipe[2];
-    int report_pipe[2];
-    if (::pipe2(pid_pipe, O_CLOEXEC) != 0) {
-        return make_failure(ExitCode::internal, "pipe: {}", std::strerror(errno));
-    }
-    if (::pipe2(report_pipe, O_CLOEXEC) != 0) {
+    // Three pipes: the middle process sends the grandchild's pid, this process tells the
+    // grandchild to go on once the lock file names it, and the grandchild writes only when
+    // both execs fail.
+    std::array<int, 2> pid_pipe{-1, -1};
+    std::array<int, 2> go_pipe{-1, -1};
+    std::array<int, 2> report_pipe{-1, -1};
+    const auto close_pipes = [&] {
+        for (int fd : {pid_pipe[0], pid_pipe[1], go_pipe[0], go_pipe[1], report_pipe[0],
+                       report_pipe[1]}) {
+            if (fd >= 0) {
+                ::close(fd);
+            }
+        }
+    };
+    if (::pipe2(pid_pipe.data(), O_CLOEXEC) != 0 || ::pipe2(go_pipe.data(), O_CLOEXEC) != 0 ||
+        ::pipe2(report_pipe.data(), O_CLOEXEC) != 0) {
         const int error = errno;
-        ::close(pid_pipe[0]);
-        ::close(pid_pipe[1]);
+        close_pipes();
         return make_failure(ExitCode::internal, "pipe: {}", std::strerror(error));
     }
     const pid_t first = ::fork();
@@ -317,13 +339,14 @@ Result<ChildProcess> spawn_in_waiter(const StateStore& store, const std::string&
             (void)!::write(pid_pipe[1], &second, sizeof second);
             ::_exit(second < 0 ? 1 : 0);
         }
-        exec_waiting_child(report_pipe[1], (**lock).fd(), argv.data(), argv.data() + 2);
+        exec_waiting_child(report_pipe[1], (**lock).fd(), go_pipe[0], argv.data(),
+                           argv.data() + 2);
     }
     const int fork_error = errno;
-    ::close(pid_pipe[1]);
-    ::close(report_pipe[1]);
+    ::close(std::exchange(pid_pipe[1], -1));
+    ::close(std::exchange(go_pipe[0], -1));
+    ::close(std::exchange(report_pipe[1], -1));
     pid_t pid = -1;
-    Result<std::string> report = std::string();
     if (first > 0) {
         int status = 0;
         while (::waitpid(first, &status, 0) < 0 && errno == EINTR) {
@@ -331,16 +354,30 @@ Result<ChildProcess> spawn_in_waiter(const StateStore& store, const std::string&
         if (::read(pid_pipe[0], &pid, sizeof pid) != static_cast<ssize_t>(sizeof pid)) {
             pid = -1;
         }
-        if (pid > 1) {
-            report = read_child_report(report_pipe[0]);
-        }
     }
-    ::close(pid_pipe[0]);
-    ::close(report_pipe[0]);
     if (first < 0 || pid <= 1) {
+        close_pipes(); // a grandchild, if any, reads end of file and exits
         return make_failure(ExitCode::internal, "fork: {}",
                             std::strerror(first < 0 ? fork_error : EAGAIN));
     }
+    const auto start_time = process_start_time(pid);
+    if (!start_time) {
+        close_pipes();
+        return make_failure(ExitCode::internal, "the background child (pid {}) exited at once",
+                            pid);
+    }
+    const ChildProcess child{pid, *start_time};
+    write_lock_holder((**lock).fd(), child);
+    // A grandchild that has already exited would make this write raise SIGPIPE.
+    struct sigaction ignore {};
+    struct sigaction previous {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ignore, &previous);
+    const char go = 'g';
+    (void)!::write(go_pipe[1], &go, 1);
+    ::sigaction(SIGPIPE, &previous, nullptr);
+    const Result<std::string> report = read_child_report(report_pipe[0]);
+    close_pipes();
     if (!report) {
         return report.error();
     }
@@ -348,13 +385,6 @@ Result<ChildProcess> spawn_in_waiter(const StateStore& store, const std::string&
         return make_failure(ExitCode::internal, "the background child could not start: {}",
                             *report);
     }
-    auto start_time = process_start_time(pid);
-    if (!start_time) {
-        return make_failure(ExitCode::internal, "the background child (pid {}) exited at once",
-                            pid);
-    }
-    const ChildProcess child{pid, *start_time};
-    write_lock_holder((**lock).fd(), child);
     // Closing this copy leaves the lock held: it belongs to the open file, which the child
     // keeps open.
     return child;

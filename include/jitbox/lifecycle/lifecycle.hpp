@@ -145,7 +145,7 @@ struct KeyedEngineView {
 };
 
 /// The list request of `status`, sent on a thread of its own to the engine of the first
-/// record found while the calling thread loads the configuration and reads the records. With
+/// record found while the calling thread builds the lifecycle and reads the records. With
 /// hundreds of sandboxes the engine takes about as long to reply as all of that, and the
 /// other records nearly always name the same engine.
 struct StatusLookahead {

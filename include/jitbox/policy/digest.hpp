@@ -21,7 +21,8 @@ public:
         std::string bytes;
     };
 
-    /// The digest of no source at all.
+    /// No digest, for a command that loads no policy: hex() is empty, and audit records leave
+    /// the field out.
     PolicyDigest();
     /// The digest of `sources`, in order, each fed as "ROLE LENGTH\n" and then its bytes.
     explicit PolicyDigest(std::vector<Source> sources);

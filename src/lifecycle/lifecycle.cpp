@@ -960,7 +960,7 @@ Result<void> Lifecycle::teardown(SandboxRecord record, const std::string& action
 
 namespace {
 
-// Names the engine or API endpoint that holds a record's resources.
+// Names the engine or API endpoint that contains a record's resources.
 std::string engine_key(const std::string& provider, const ProviderLocation& location) {
     return provider + " " + location.endpoint + " " + location.region;
 }
@@ -980,7 +980,7 @@ EngineView view_engine(ProviderFactory& providers, const std::string& provider_n
     for (auto& resource : *listed) {
         const auto sandbox = resource.labels.find(k_label_sandbox);
         if (sandbox == resource.labels.end()) {
-            continue; // the list filter asks for the label, so only a faulty engine omits it
+            continue; // the list filter requests the label, so only a faulty engine omits it
         }
         const std::string sandbox_id = sandbox->second;
         view.resources[sandbox_id] = std::move(resource);

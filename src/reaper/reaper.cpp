@@ -266,9 +266,9 @@ Result<std::optional<FileLock>> wait_for_lock(const std::filesystem::path& path,
         ::_exit(0);
     }
 
-    // What `__reap` sets up before it execs the waiter: signals that a terminal or a closed
-    // pipe would send are ignored, and SIGTERM and SIGUSR1 stay blocked, so one sent before
-    // the waiter opens its signalfd waits there instead of killing the process.
+    // The same set-up as `__reap` before it execs the waiter. Signals from a terminal or a
+    // closed pipe are ignored. SIGTERM and SIGUSR1 stay blocked, so one sent before the waiter
+    // opens its signalfd stays pending instead of killing the process.
     struct sigaction ignore {};
     ignore.sa_handler = SIG_IGN;
     for (int signal_number : {SIGHUP, SIGINT, SIGPIPE}) {
@@ -291,8 +291,8 @@ Result<std::optional<FileLock>> wait_for_lock(const std::filesystem::path& path,
 
 // Starts the child of sandbox `name` straight in jitbox-waiter, which waits until `deadline`,
 // so `up` does not wait for the full binary to start a second time. This process takes the
-// child lock and writes the child into the lock file, the two things `__reap` does before it
-// execs the waiter; the grandchild inherits the locked descriptor.
+// child lock and writes the child into the lock file, because those are what `__reap` does
+// before it execs the waiter. The grandchild inherits the locked descriptor.
 Result<ChildProcess> spawn_in_waiter(const StateStore& store, const std::string& audit_log,
                                      const std::string& name, const std::filesystem::path& program,
                                      const std::filesystem::path& waiter, TimePoint deadline) {
@@ -311,8 +311,8 @@ Result<ChildProcess> spawn_in_waiter(const StateStore& store, const std::string&
     args.insert(args.end(), reap.begin(), reap.end());
     auto argv = to_argv(args);
 
-    // Three pipes: the middle process sends the grandchild's pid, this process tells the
-    // grandchild to go on once the lock file names it, and the grandchild writes only when
+    // Three pipes. The middle process sends the grandchild's pid, this process sends the
+    // grandchild one byte once the lock file names it, and the grandchild writes only when
     // both execs fail.
     std::array<int, 2> pid_pipe{-1, -1};
     std::array<int, 2> go_pipe{-1, -1};
@@ -449,8 +449,8 @@ std::optional<unsigned long long> process_start_time(int pid) {
 }
 
 Result<ChildProcess> ProcessSupervisor::start(const std::string& name) {
-    // The direct start needs a deadline ahead; a removal that failed is retried by the full
-    // binary at once. In enforced mode the child waits in the full binary (see exec_waiter).
+    // The direct start needs a deadline ahead, because the full binary retries a failed
+    // removal at once. In enforced mode the child waits in the full binary (see exec_waiter).
     const auto program = enforced::is_enforced() ? std::filesystem::path() : own_executable();
     const auto waiter = program.empty() ? std::nullopt : find_waiter(program);
     if (waiter) {

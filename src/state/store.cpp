@@ -429,11 +429,15 @@ Result<std::vector<std::string>> StateStore::names() const {
     return names;
 }
 
-std::vector<SandboxRecord> StateStore::read(const std::vector<std::string>& names) const {
+Result<std::vector<SandboxRecord>> StateStore::list() const {
     const enforced::ElevatedScope elevated;
+    auto names = this->names();
+    if (!names) {
+        return names.error();
+    }
     std::vector<SandboxRecord> records;
-    records.reserve(names.size());
-    for (const auto& name : names) {
+    records.reserve(names->size());
+    for (const auto& name : *names) {
         auto record = find(name);
         if (!record) {
             fmt::print(stderr, "jitbox: warning: {}\n", record.error().message);
@@ -446,14 +450,6 @@ std::vector<SandboxRecord> StateStore::read(const std::vector<std::string>& name
     std::sort(records.begin(), records.end(),
               [](const auto& left, const auto& right) { return left.name < right.name; });
     return records;
-}
-
-Result<std::vector<SandboxRecord>> StateStore::list() const {
-    auto found = names();
-    if (!found) {
-        return found.error();
-    }
-    return read(*found);
 }
 
 std::vector<SandboxRecord> StateStore::read_quietly(const fs::path& dir) {

@@ -134,7 +134,7 @@ struct AuditExtras {
 /// One engine's reply to the list request of `status`.
 struct EngineView {
     std::map<std::string, LabelledResource> resources; // by sandbox id
-    std::optional<std::string> failure;                // why the engine could not be asked
+    std::optional<std::string> failure;                // why the list request failed
     bool lists_resources = true;
 };
 

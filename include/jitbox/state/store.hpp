@@ -130,9 +130,6 @@ public:
     Result<std::vector<SandboxRecord>> list() const;
     /// The names of every record, in no order, without reading the records.
     Result<std::vector<std::string>> names() const;
-    /// Reads the records of `names`, sorted by name, as list() does. A name without a record
-    /// is skipped.
-    std::vector<SandboxRecord> read(const std::vector<std::string>& names) const;
     /// Deletes a record; a missing record is not an error. The caller holds the sandbox lock.
     Result<void> remove(std::string_view name) const;
 
